@@ -1,0 +1,395 @@
+/**
+ * The attention engine: tokenize, run the graph over a token window, keep what a viewer asks for, and answer
+ * queries (rows, maps, top sources, surprisal, predictions). Plain Node; no `vscode`.
+ *
+ * Incremental: keys and values before an edit never change in a causal model, so `update` keeps the cache for the
+ * longest common prefix of token ids and runs only the rest.
+ */
+import type { Token } from '../common/tokens';
+import { HeadlightError } from '../common/errors';
+import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
+import { AttentionStore, type Precision } from './attentionStore';
+import { buildGpt2Graph, TOP_K } from './graph';
+import { ModelSession, f32, i64, type SessionOptions } from './session';
+
+/** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
+export interface TextTokenizer {
+  encode(text: string): Token[];
+  decode(ids: number[]): string;
+}
+
+/** A half-open range of token indices into the tokenization of the whole text. */
+export interface TokenWindow {
+  start: number;
+  end: number;
+}
+
+export interface AnalyzeOptions {
+  /** Which tokens to analyse; default: the whole text when it fits the context, else its first n_positions tokens. */
+  window?: TokenWindow;
+  signal?: AbortSignal;
+}
+
+export interface EngineOptions extends SessionOptions {
+  /** Storage of attention maps: fp16 (default; half the memory and copy-out time) or fp32 (exact, for dumps). */
+  precision?: Precision;
+}
+
+export interface Prediction {
+  id: number;
+  text: string;
+  /** Natural-log probability. */
+  logprob: number;
+}
+
+export interface Source {
+  /** Token index within the window. */
+  index: number;
+  weight: number;
+}
+
+/** Which heads to read: one head, the mean over a layer's heads, or the mean over all layers and heads. */
+export type HeadSelector = { layer: number; head: number } | { layer: number; head: 'mean' } | { layer: 'mean'; head: 'mean' };
+
+export interface RunStats {
+  /** Tokens computed by the graph in this run (the rest came from the cache). */
+  computed: number;
+  reused: number;
+  /** Wall time of the graph run, ms. */
+  graphMs: number;
+  totalMs: number;
+}
+
+const LN2 = Math.log(2);
+
+/** The result of one analysis. Queries read the engine's current state; a run replaced by a newer one is stale. */
+export class Run {
+  constructor(
+    private readonly engine: Gpt2Engine,
+    readonly version: number,
+    /** Tokens of the window, offsets in UTF-16 units of the analysed text. */
+    readonly tokens: readonly Token[],
+    readonly window: TokenWindow,
+    /** Total tokens in the text (the window may cover part of it). */
+    readonly totalTokens: number,
+    readonly stats: RunStats,
+  ) {}
+
+  get length(): number {
+    return this.tokens.length;
+  }
+
+  get stale(): boolean {
+    return this.engine.version !== this.version;
+  }
+
+  private get state(): EngineState {
+    if (this.stale) throw new HeadlightError('stale-run', 'This analysis was replaced by a newer one.', 'Query the latest run.');
+    return this.engine.state;
+  }
+
+  /** ln p(token i | tokens before it in the window); NaN for the first token. */
+  logprob(i: number): number {
+    return i === 0 ? NaN : this.state.nextLogprob[i - 1];
+  }
+
+  /** Surprisal of token i in bits: −log₂ p(token i | tokens before it); NaN for the first token. */
+  surprisal(i: number): number {
+    return -this.logprob(i) / LN2;
+  }
+
+  /** All logprobs of the window as a new array (`[T]`, NaN first). */
+  logprobs(): Float32Array {
+    const out = new Float32Array(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = this.logprob(i);
+    return out;
+  }
+
+  /** The model's top guesses for the token at position i (made at i−1); for i = length, the next token. */
+  predictions(i: number, k = 5): Prediction[] {
+    if (i <= 0 || i > this.length) return [];
+    const s = this.state;
+    const base = (i - 1) * TOP_K;
+    return Array.from({ length: Math.min(k, TOP_K) }, (_, r) => {
+      const id = s.topIds[base + r];
+      return { id, text: this.engine.tokenizer.decode([id]), logprob: s.topLogprob[base + r] };
+    });
+  }
+
+  /** Attention weights of query i over keys 0..i for a head, a layer's mean or the overall mean. */
+  row(sel: HeadSelector, i: number): Float32Array {
+    const store = this.state.attention;
+    if (typeof sel.head === 'number') return store.row(sel.layer as number, sel.head, i);
+    const layers = sel.layer === 'mean' ? range(store.nLayer) : [sel.layer];
+    const out = new Float32Array(i + 1);
+    const tmp = new Float32Array(i + 1);
+    for (const l of layers) {
+      for (let h = 0; h < store.nHead; h++) {
+        store.row(l, h, i, tmp);
+        for (let j = 0; j <= i; j++) out[j] += tmp[j];
+      }
+    }
+    const n = layers.length * store.nHead;
+    for (let j = 0; j <= i; j++) out[j] /= n;
+    return out;
+  }
+
+  /** Who attends to key j: weights of queries j..T−1 on j, indexed by query (zeros before j). */
+  column(sel: HeadSelector, j: number): Float32Array {
+    const T = this.length;
+    const store = this.state.attention;
+    const out = new Float32Array(T);
+    const heads: [number, number][] = [];
+    if (typeof sel.head === 'number') heads.push([sel.layer as number, sel.head]);
+    else for (const l of sel.layer === 'mean' ? range(store.nLayer) : [sel.layer]) for (let h = 0; h < store.nHead; h++) heads.push([l, h]);
+    for (const [l, h] of heads) for (let i = j; i < T; i++) out[i] += store.at(l, h, i, j);
+    for (let i = j; i < T; i++) out[i] /= heads.length;
+    return out;
+  }
+
+  /** The k keys query i attends to most. */
+  topSources(sel: HeadSelector, i: number, k = 5): Source[] {
+    return topK(this.row(sel, i), k);
+  }
+
+  /** One head's full [T, T] map (fp32, zeros above the diagonal). */
+  headMap(layer: number, head: number): Float32Array {
+    return this.state.attention.map(layer, head);
+  }
+
+  /** Direct access to the store (binary answers for webviews, dumps). */
+  get attention(): AttentionStore {
+    return this.state.attention;
+  }
+}
+
+export function topK(values: ArrayLike<number>, k: number): Source[] {
+  const idx = Array.from({ length: values.length }, (_, i) => i);
+  idx.sort((a, b) => values[b] - values[a] || a - b);
+  return idx.slice(0, k).map((index) => ({ index, weight: values[index] }));
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** What the engine keeps between runs: the window's ids, the K/V cache, and the per-position answers. */
+interface EngineState {
+  ids: number[];
+  windowStart: number;
+  keys: Float32Array[]; // per layer [capacity, E]
+  values: Float32Array[]; // per layer [capacity, E]
+  attention: AttentionStore;
+  nextLogprob: Float32Array; // [T]: ln p(ids[i+1] | ids ≤ i); NaN for the last
+  topLogprob: Float32Array; // [T, K]
+  topIds: Int32Array; // [T, K]
+  headMaskKey: string;
+}
+
+export class Gpt2Engine {
+  state: EngineState;
+  version = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly headMask: Float32Array;
+
+  private constructor(
+    readonly config: Gpt2Config,
+    readonly tokenizer: TextTokenizer,
+    private readonly session: ModelSession,
+    readonly precision: Precision,
+  ) {
+    this.headMask = new Float32Array(config.nLayer * config.nHead).fill(1);
+    this.state = this.emptyState();
+  }
+
+  /** Builds the graph from weights and starts an onnxruntime session. The weights may be dropped afterwards. */
+  static async create(config: Gpt2Config, weights: Gpt2Weights, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
+    const graph = buildGpt2Graph(config, weights);
+    const session = await ModelSession.create(graph.bytes, opts);
+    return new Gpt2Engine(config, tokenizer, session, opts.precision ?? 'fp16');
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+
+  private emptyState(): EngineState {
+    const { nLayer, nHead, nPositions } = this.config;
+    return {
+      ids: [],
+      windowStart: 0,
+      keys: [],
+      values: [],
+      attention: new AttentionStore(nLayer, nHead, this.precision, nPositions),
+      nextLogprob: new Float32Array(0),
+      topLogprob: new Float32Array(0),
+      topIds: new Int32Array(0),
+      headMaskKey: '',
+    };
+  }
+
+  /** Chooses the token window: the given one (validated) or the whole text when it fits, else its start. */
+  chooseWindow(totalTokens: number, window?: TokenWindow): TokenWindow {
+    const n = this.config.nPositions;
+    if (!window) return { start: 0, end: Math.min(totalTokens, n) };
+    const { start, end } = window;
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= totalTokens)) {
+      throw new HeadlightError('bad-window', `Window ${start}:${end} is outside the text's ${totalTokens} tokens.`, `Pick a window within 0:${totalTokens}.`);
+    }
+    if (end - start > n) {
+      throw new HeadlightError('window-too-long', `Window ${start}:${end} has ${end - start} tokens; the model sees at most ${n}.`, `Pick a window of at most ${n} tokens.`);
+    }
+    return window;
+  }
+
+  /** Analyses text from scratch (the cache is discarded). */
+  analyze(text: string, opts: AnalyzeOptions = {}): Promise<Run> {
+    return this.serialize(() => this.runText(text, opts, false));
+  }
+
+  /** Analyses text, reusing the cached keys/values of the longest unchanged prefix of token ids. */
+  update(text: string, opts: AnalyzeOptions = {}): Promise<Run> {
+    return this.serialize(() => this.runText(text, opts, true));
+  }
+
+  /** Analyses given token ids (no text). */
+  analyzeIds(ids: number[], opts: { incremental?: boolean; signal?: AbortSignal } = {}): Promise<Run> {
+    const tokens = ids.map((id, i) => ({ id, text: this.tokenizer.decode([id]), start: i, end: i }));
+    return this.serialize(() => this.runTokens(tokens, { start: 0, end: ids.length }, ids.length, opts.incremental ?? false, opts.signal));
+  }
+
+  /** Sets head multipliers ([L][H], 1 keeps, 0 ablates); the cache is not reused across masks. */
+  setHeadMask(mask: ArrayLike<number>): void {
+    if (mask.length !== this.headMask.length) throw new RangeError(`head mask needs ${this.headMask.length} values`);
+    this.headMask.set(Array.from(mask));
+  }
+
+  private serialize<T>(job: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(job, job);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runText(text: string, opts: AnalyzeOptions, incremental: boolean): Promise<Run> {
+    const all = this.tokenizer.encode(text);
+    const window = this.chooseWindow(all.length, opts.window);
+    return this.runTokens(all.slice(window.start, window.end), window, all.length, incremental, opts.signal);
+  }
+
+  private async runTokens(tokens: Token[], window: TokenWindow, totalTokens: number, incremental: boolean, signal?: AbortSignal): Promise<Run> {
+    const t0 = performance.now();
+    throwIfAborted(signal);
+    const ids = tokens.map((t) => t.id);
+    const T = ids.length;
+    const prev = this.state;
+    const maskKey = this.headMask.join(',');
+
+    // How many positions to take from the cache. Position p−1's next-token log-prob depends on token p, so an edit
+    // at p recomputes from p−1; a pure truncation computes nothing.
+    let reuse = 0;
+    if (incremental && prev.windowStart === window.start && prev.headMaskKey === maskKey) {
+      let lcp = 0;
+      const max = Math.min(prev.ids.length, T);
+      while (lcp < max && prev.ids[lcp] === ids[lcp]) lcp++;
+      reuse = lcp >= T ? T : Math.max(0, lcp - 1);
+    }
+
+    const state = reuse > 0 ? prev : this.emptyState();
+    const n = T - reuse;
+    let graphMs = 0;
+    if (n > 0) {
+      const t1 = performance.now();
+      const out = await this.runGraph(state, ids, reuse);
+      graphMs = performance.now() - t1;
+      throwIfAborted(signal); // a cancelled run leaves the previous state untouched
+      this.commit(state, ids, reuse, out);
+    } else {
+      this.truncate(state, T);
+    }
+    state.ids = ids;
+    state.windowStart = window.start;
+    state.headMaskKey = maskKey;
+    this.state = state;
+    this.version++;
+    return new Run(this, this.version, tokens, window, totalTokens, { computed: n, reused: reuse, graphMs, totalMs: performance.now() - t0 });
+  }
+
+  private async runGraph(state: EngineState, ids: number[], past: number) {
+    const { nLayer: L, nEmbd: E } = this.config;
+    const T = ids.length;
+    const n = T - past;
+    const newIds = ids.slice(past);
+    const mask = new Float32Array(n * T);
+    for (let r = 0; r < n; r++) mask.fill(-1e30, r * T + past + r + 1, (r + 1) * T); // query past+r sees keys ≤ past+r
+    const targets = Array.from({ length: n }, (_, r) => ids[past + r + 1] ?? 0);
+    const feeds: Record<string, ReturnType<typeof f32>> = {
+      input_ids: i64(newIds, [1, n]),
+      position_ids: i64(Array.from({ length: n }, (_, r) => past + r), [1, n]),
+      targets: i64(targets, [n, 1]),
+      mask: f32(mask, [1, 1, n, T]),
+      head_mask: f32(this.headMask, [L, this.config.nHead]),
+    };
+    for (let l = 0; l < L; l++) {
+      feeds[`past_k_${l}`] = f32(state.keys[l] ? state.keys[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
+      feeds[`past_v_${l}`] = f32(state.values[l] ? state.values[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
+    }
+    const attn = this.precision === 'fp16' ? 'attn16_' : 'attn_';
+    const fetches = ['next_logprob', 'top_logprob', 'top_ids'];
+    for (let l = 0; l < L; l++) fetches.push(`${attn}${l}`, `present_k_${l}`, `present_v_${l}`);
+    const out = await this.session.run(feeds, fetches);
+    return { out, attn, n };
+  }
+
+  private commit(state: EngineState, ids: number[], past: number, r: Awaited<ReturnType<Gpt2Engine['runGraph']>>): void {
+    const { nLayer: L, nEmbd: E, nPositions } = this.config;
+    const { out, attn, n } = r;
+    const T = ids.length;
+    for (let l = 0; l < L; l++) {
+      state.keys[l] = appendRows(state.keys[l], past, out[`present_k_${l}`].data as Float32Array, E, nPositions);
+      state.values[l] = appendRows(state.values[l], past, out[`present_v_${l}`].data as Float32Array, E, nPositions);
+    }
+    state.attention.resize(past, T);
+    for (let l = 0; l < L; l++) state.attention.writeRows(l, past, n, out[`${attn}${l}`].data as Uint16Array | Float32Array);
+
+    state.nextLogprob = growCopy(state.nextLogprob, past, T);
+    state.nextLogprob.set(out.next_logprob.data as Float32Array, past);
+    state.nextLogprob[T - 1] = NaN;
+    state.topLogprob = growCopy(state.topLogprob, past * TOP_K, T * TOP_K);
+    state.topLogprob.set(out.top_logprob.data as Float32Array, past * TOP_K);
+    state.topIds = growCopy(state.topIds, past * TOP_K, T * TOP_K);
+    const topIds = out.top_ids.data as BigInt64Array;
+    for (let i = 0; i < topIds.length; i++) state.topIds[past * TOP_K + i] = Number(topIds[i]);
+  }
+
+  private truncate(state: EngineState, T: number): void {
+    state.attention.resize(T, T);
+    state.nextLogprob = state.nextLogprob.slice(0, T);
+    if (T > 0) state.nextLogprob[T - 1] = NaN;
+    state.topLogprob = state.topLogprob.slice(0, T * TOP_K);
+    state.topIds = state.topIds.slice(0, T * TOP_K);
+  }
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new HeadlightError('cancelled', 'The analysis was cancelled.');
+}
+
+/** Copies `rows` after the first `past` rows of a [capacity, E] cache, growing it when needed. */
+function appendRows(cache: Float32Array | undefined, past: number, rows: Float32Array, E: number, max: number): Float32Array {
+  const need = past * E + rows.length;
+  let buf = cache;
+  if (!buf || buf.length < need) {
+    const capacity = Math.min(max, Math.max(need / E, Math.ceil(((buf?.length ?? 0) / E) * 1.25 / 64) * 64)) * E;
+    const next = new Float32Array(capacity);
+    if (buf) next.set(buf.subarray(0, past * E));
+    buf = next;
+  }
+  buf.set(rows, past * E);
+  return buf;
+}
+
+function growCopy<A extends Float32Array | Int32Array>(a: A, keep: number, size: number): A {
+  const next = new (a.constructor as { new (n: number): A })(size);
+  next.set(a.subarray(0, Math.min(keep, size)) as never);
+  return next;
+}

@@ -1,0 +1,106 @@
+/**
+ * Attention probabilities of one run, kept as the causal lower triangle of every head: row i holds i+1 weights.
+ * Per layer one typed array of H heads × tri(capacity) values, fp16 (Uint16Array bits) or fp32. GPT-2 small at
+ * T=1024 takes 144 MiB in fp16 instead of the 576 MiB a full fp32 [L, H, T, T] would.
+ *
+ * Rows are written in place, so an incremental run overwrites only the rows from the edit onward.
+ */
+import { halfTable } from '../common/half';
+
+export type Precision = 'fp16' | 'fp32';
+
+const tri = (n: number): number => (n * (n + 1)) / 2;
+
+export class AttentionStore {
+  private layers: (Uint16Array | Float32Array)[] = [];
+  private capacity = 0;
+  /** Number of valid rows (tokens). */
+  length = 0;
+
+  constructor(
+    readonly nLayer: number,
+    readonly nHead: number,
+    readonly precision: Precision,
+    private readonly maxLength: number,
+  ) {}
+
+  get bytes(): number {
+    return this.layers.reduce((s, a) => s + a.byteLength, 0);
+  }
+
+  /** Keeps the first `keep` rows and makes room for `length` rows in all. */
+  resize(keep: number, length: number): void {
+    if (length > this.capacity) {
+      const capacity = Math.min(this.maxLength, Math.max(length, Math.ceil((this.capacity * 1.25) / 64) * 64));
+      const size = this.nHead * tri(capacity);
+      this.layers = this.layers.length
+        ? this.layers.map((old) => {
+            const next = this.precision === 'fp16' ? new Uint16Array(size) : new Float32Array(size);
+            for (let h = 0; h < this.nHead; h++) {
+              next.set(old.subarray(h * tri(this.capacity), h * tri(this.capacity) + tri(keep)), h * tri(capacity));
+            }
+            return next;
+          })
+        : Array.from({ length: this.nLayer }, () => (this.precision === 'fp16' ? new Uint16Array(size) : new Float32Array(size)));
+      this.capacity = capacity;
+    }
+    this.length = length;
+  }
+
+  /**
+   * Writes rows [from, from+n) of layer `l` from an onnxruntime output [1, H, n, from+n] (fp16 bits or fp32).
+   */
+  writeRows(l: number, from: number, n: number, data: Uint16Array | Float32Array): void {
+    const layer = this.layers[l];
+    const S = from + n;
+    for (let h = 0; h < this.nHead; h++) {
+      const base = h * tri(this.capacity);
+      for (let r = 0; r < n; r++) {
+        const i = from + r; // absolute query position
+        const src = (h * n + r) * S;
+        layer.set(data.subarray(src, src + i + 1), base + tri(i));
+      }
+    }
+  }
+
+  /** Row i of head h in layer l as fp32: the i+1 weights of query i over keys 0..i. */
+  row(l: number, h: number, i: number, out = new Float32Array(i + 1)): Float32Array {
+    this.check(l, h, i);
+    const start = h * tri(this.capacity) + tri(i);
+    const layer = this.layers[l];
+    if (layer instanceof Float32Array) {
+      out.set(layer.subarray(start, start + i + 1));
+    } else {
+      const t = halfTable();
+      for (let j = 0; j <= i; j++) out[j] = t[layer[start + j]];
+    }
+    return out;
+  }
+
+  /** Weight of query i on key j (0 above the diagonal). */
+  at(l: number, h: number, i: number, j: number): number {
+    if (j > i) return 0;
+    const v = this.layers[l][h * tri(this.capacity) + tri(i) + j];
+    return this.precision === 'fp16' ? halfTable()[v] : v;
+  }
+
+  /** One head's full [T, T] map as fp32, zeros above the diagonal. */
+  map(l: number, h: number, out = new Float32Array(this.length * this.length)): Float32Array {
+    const T = this.length;
+    for (let i = 0; i < T; i++) this.row(l, h, i, out.subarray(i * T, i * T + i + 1));
+    return out;
+  }
+
+  /** One head's lower triangle as stored (fp16 bits or fp32), rows 0..T-1 back to back: for sending as binary. */
+  triangle(l: number, h: number): Uint16Array | Float32Array {
+    this.check(l, h, 0);
+    const start = h * tri(this.capacity);
+    return this.layers[l].slice(start, start + tri(this.length));
+  }
+
+  private check(l: number, h: number, i: number): void {
+    if (!(l >= 0 && l < this.nLayer && h >= 0 && h < this.nHead && i >= 0 && i < this.length)) {
+      throw new RangeError(`attention: layer ${l}, head ${h}, position ${i} is outside ${this.nLayer}×${this.nHead}×${this.length}`);
+    }
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Builds the ONNX graph of GPT-2's forward pass from a config and its weights. Read `attention()` first: it is
+ * softmax(q·kᵀ/√d + mask)·v with shape comments, as in picoGPT.
+ *
+ * One graph serves every use; a run fetches only the outputs it needs, and onnxruntime executes only the nodes
+ * those outputs depend on:
+ *   attn_{l}        [1, H, Tn, P+Tn] fp32 attention probabilities of the new positions (P = past length)
+ *   attn16_{l}      the same in fp16 (half the copy-out cost; the run store keeps fp16)
+ *   present_k_{l}   [1, Tn, E] keys of the new positions (the caller appends them to its cache)
+ *   present_v_{l}   [1, Tn, E] values of the new positions
+ *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
+ *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
+ *   logits          [Tn, V] full logits (only for `--logits` dumps and the baseline)
+ * Inputs:
+ *   input_ids [1, Tn] int64, position_ids [1, Tn] int64, targets [Tn, 1] int64,
+ *   mask [1, 1, Tn, P+Tn] fp32 (0 where a query may look, -1e30 elsewhere),
+ *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
+ *   past_k_{l}, past_v_{l} [1, P, E] fp32.
+ */
+import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LinearWeights } from './checkpointTypes';
+import { DataType, encodeModel, type AttrValue, type NodeSpec, type TensorSpec, type ValueSpec } from './onnxProto';
+
+export const TOP_K = 10;
+const OPSET = 17;
+
+class GraphBuilder {
+  readonly nodes: NodeSpec[] = [];
+  readonly initializers: TensorSpec[] = [];
+  private count = 0;
+
+  /** Adds one node and returns the name of its (first) output. */
+  op(op: string, inputs: string[], attrs?: Record<string, AttrValue>, nOutputs = 1): string {
+    const name = `${op}_${this.count++}`;
+    const outputs = Array.from({ length: nOutputs }, (_, i) => (nOutputs === 1 ? name : `${name}_${i}`));
+    this.nodes.push({ op, inputs, outputs, name, attrs });
+    return outputs[0];
+  }
+
+  /** Adds a node whose outputs carry the given names (graph outputs). */
+  named(op: string, inputs: string[], outputs: string[], attrs?: Record<string, AttrValue>): void {
+    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.count++}`, attrs });
+  }
+
+  weight(name: string, data: Float32Array, dims: number[]): string {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== size) throw new Error(`graph: ${name} has ${data.length} values, expected ${dims.join('×')}`);
+    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: bytesOf(data) });
+    return name;
+  }
+
+  ints(name: string, values: number[]): string {
+    const data = BigInt64Array.from(values.map(BigInt));
+    this.initializers.push({ name, dataType: DataType.INT64, dims: [values.length], raw: bytesOf(data) });
+    return name;
+  }
+
+  scalar(name: string, value: number): string {
+    this.initializers.push({ name, dataType: DataType.FLOAT, dims: [], raw: bytesOf(Float32Array.of(value)) });
+    return name;
+  }
+}
+
+function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export interface BuiltGraph {
+  /** The serialized ONNX model. */
+  bytes: Uint8Array;
+  inputs: string[];
+  outputs: string[];
+}
+
+/** Builds GPT-2's graph. Weights are referenced, and copied once into the returned bytes. */
+export function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights): BuiltGraph {
+  const g = new GraphBuilder();
+  const { nLayer: L, nHead: H, nEmbd: E, vocabSize: V, nInner } = config;
+  const D = E / H;
+
+  const layerNorm = (x: string, w: LayerNormWeights, prefix: string): string =>
+    g.op('LayerNormalization', [x, g.weight(`${prefix}.weight`, w.weight, [E]), g.weight(`${prefix}.bias`, w.bias, [E])], {
+      axis: -1,
+      epsilon: { float: config.layerNormEpsilon },
+    });
+
+  const linear = (x: string, w: LinearWeights, prefix: string, nIn: number, nOut: number): string =>
+    g.op('Add', [
+      g.op('MatMul', [x, g.weight(`${prefix}.weight`, w.weight, [nIn, nOut])]), // [1, T, nIn] @ [nIn, nOut]
+      g.weight(`${prefix}.bias`, w.bias, [nOut]),
+    ]); // -> [1, T, nOut]
+
+  const sqrtHalf = g.scalar('c_half', 0.5);
+  const one = g.scalar('c_one', 1);
+  const geluK = g.scalar('c_gelu_k', Math.sqrt(2 / Math.PI));
+  const geluC = g.scalar('c_gelu_c', 0.044715);
+  const three = g.scalar('c_three', 3);
+  const activation = (x: string): string => {
+    switch (config.activation) {
+      case 'gelu_new':
+      case 'gelu_pytorch_tanh': {
+        // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        const inner = g.op('Mul', [geluK, g.op('Add', [x, g.op('Mul', [geluC, g.op('Pow', [x, three])])])]);
+        return g.op('Mul', [g.op('Mul', [sqrtHalf, x]), g.op('Add', [one, g.op('Tanh', [inner])])]);
+      }
+      case 'gelu': {
+        // 0.5·x·(1 + erf(x/√2))
+        const erf = g.op('Erf', [g.op('Mul', [x, g.scalar('c_inv_sqrt2', Math.SQRT1_2)])]);
+        return g.op('Mul', [g.op('Mul', [sqrtHalf, x]), g.op('Add', [one, erf])]);
+      }
+      case 'relu':
+        return g.op('Relu', [x]);
+      case 'silu':
+        return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+    }
+  };
+
+  const headsShape = g.ints('shape_heads', [1, -1, H, D]); // [1, T, E] <-> [1, T, H, D]
+  const flatShape = g.ints('shape_flat', [1, -1, E]);
+  const toHeads = (x: string): string => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
+
+  const inputs: ValueSpec[] = [
+    { name: 'input_ids', dataType: DataType.INT64, dims: [1, 'T'] },
+    { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
+    { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
+    { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
+    { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
+  ];
+  const outputs: ValueSpec[] = [];
+
+  /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
+  const attention = (x: string, l: number): string => {
+    const qkv = linear(x, weights.layers[l].attnQkv, `h.${l}.attn.c_attn`, E, 3 * E); // [1, T, 3E]
+    const [q, k, v] = splitThree(g, qkv, E); // 3 × [1, T, E]
+    const pastK = `past_k_${l}`;
+    const pastV = `past_v_${l}`;
+    inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, 'P', E] });
+    inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, 'P', E] });
+    g.named('Identity', [k], [`present_k_${l}`]); // [1, T, E] new keys, kept by the caller
+    g.named('Identity', [v], [`present_v_${l}`]);
+    outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
+    outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
+
+    const qh = toHeads(q); // [1, H, T, D]
+    const kh = toHeads(g.op('Concat', [pastK, k], { axis: 1 })); // [1, P+T, E] -> [1, H, S, D]
+    const vh = toHeads(g.op('Concat', [pastV, v], { axis: 1 })); // [1, H, S, D]
+
+    let scale = config.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
+    if (config.scaleAttnByInverseLayerIdx) scale /= l + 1;
+    const kT = g.op('Transpose', [kh], { perm: [0, 1, 3, 2] }); // [1, H, D, S]
+    const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
+    const probs = `attn_${l}`;
+    g.named('Softmax', [g.op('Add', [scores, 'mask'])], [probs], { axis: -1 }); // [1, H, T, S]
+    g.named('Cast', [probs], [`attn16_${l}`], { to: DataType.FLOAT16 });
+    outputs.push({ name: probs, dataType: DataType.FLOAT, dims: [1, H, 'T', 'S'] });
+    outputs.push({ name: `attn16_${l}`, dataType: DataType.FLOAT16, dims: [1, H, 'T', 'S'] });
+
+    const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]
+    const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', g.ints(`layer_${l}`, [l])], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]);
+    const gated = g.op('Mul', [perHead, headGate]); // [1, H, T, D]
+    const merged = g.op('Reshape', [g.op('Transpose', [gated], { perm: [0, 2, 1, 3] }), flatShape]); // [1, T, E]
+    return linear(merged, weights.layers[l].attnProj, `h.${l}.attn.c_proj`, E, E); // [1, T, E]
+  };
+
+  const mlp = (x: string, l: number): string => {
+    const hidden = activation(linear(x, weights.layers[l].mlpFc, `h.${l}.mlp.c_fc`, E, nInner)); // [1, T, n_inner]
+    return linear(hidden, weights.layers[l].mlpProj, `h.${l}.mlp.c_proj`, nInner, E); // [1, T, E]
+  };
+
+  // Embeddings: token + position. [1, T] -> [1, T, E]
+  const wte = g.weight('wte.weight', weights.wte, [V, E]);
+  const wpe = g.weight('wpe.weight', weights.wpe, [config.nPositions, E]);
+  let x = g.op('Add', [g.op('Gather', [wte, 'input_ids'], { axis: 0 }), g.op('Gather', [wpe, 'position_ids'], { axis: 0 })]);
+
+  for (let l = 0; l < L; l++) {
+    x = g.op('Add', [x, attention(layerNorm(x, weights.layers[l].ln1, `h.${l}.ln_1`), l)]); // [1, T, E]
+    x = g.op('Add', [x, mlp(layerNorm(x, weights.layers[l].ln2, `h.${l}.ln_2`), l)]); // [1, T, E]
+  }
+  const final = g.op('Reshape', [layerNorm(x, weights.lnF, 'ln_f'), g.ints('shape_rows', [-1, E])]); // [T, E]
+
+  // LM head tied to wte: logits = final · wteᵀ. Gemm's transB reuses the embedding matrix without a copy.
+  g.named('Gemm', [final, wte], ['logits'], { transB: 1 }); // [T, V]
+  outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
+  const logNorm = g.op('ReduceLogSumExp', ['logits'], { axes: [-1], keepdims: 1 }); // [T, 1]
+  const targetLogit = g.op('GatherElements', ['logits', 'targets'], { axis: 1 }); // [T, 1]
+  g.named('Reshape', [g.op('Sub', [targetLogit, logNorm]), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
+  outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
+  const topLogit = 'top_logit';
+  g.named('TopK', ['logits', g.ints('top_k', [TOP_K])], [topLogit, 'top_ids'], { axis: -1, largest: 1, sorted: 1 }); // [T, K]
+  g.named('Sub', [topLogit, logNorm], ['top_logprob']); // [T, K]
+  outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
+  outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+
+  const bytes = encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs, outputs, opset: OPSET, name: 'gpt2' });
+  return { bytes, inputs: inputs.map((i) => i.name), outputs: outputs.map((o) => o.name) };
+}
+
+/** Splits [1, T, 3E] into q, k, v of [1, T, E] each. */
+function splitThree(g: GraphBuilder, qkv: string, E: number): [string, string, string] {
+  const name = g.op('Split', [qkv, g.ints(`split_${qkv}`, [E, E, E])], { axis: 2 }, 3);
+  const base = name.slice(0, -2);
+  return [`${base}_0`, `${base}_1`, `${base}_2`];
+}

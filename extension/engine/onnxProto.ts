@@ -1,0 +1,176 @@
+/**
+ * A minimal protobuf writer for the parts of onnx.proto that our graph builder needs (ModelProto, GraphProto,
+ * NodeProto, TensorProto, ValueInfoProto, AttributeProto). Field numbers follow onnx/onnx.proto (IR version 8).
+ *
+ * Messages are built as trees of chunks so that large tensors (hundreds of MB of weights) are referenced, not
+ * copied, until `encodeModel` writes the one final buffer.
+ */
+
+/** A message under construction: a list of byte chunks and their total length. */
+class Msg {
+  readonly parts: Uint8Array[] = [];
+  length = 0;
+
+  private push(bytes: Uint8Array): void {
+    this.parts.push(bytes);
+    this.length += bytes.length;
+  }
+
+  private varint(value: number | bigint): void {
+    let v = BigInt.asUintN(64, BigInt(value));
+    const out: number[] = [];
+    while (v >= 0x80n) {
+      out.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(Number(v));
+    this.push(Uint8Array.from(out));
+  }
+
+  private key(field: number, wireType: number): void {
+    this.varint((field << 3) | wireType);
+  }
+
+  int(field: number, value: number | bigint): this {
+    this.key(field, 0);
+    this.varint(value);
+    return this;
+  }
+
+  float(field: number, value: number): this {
+    this.key(field, 5);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, value, true);
+    this.push(b);
+    return this;
+  }
+
+  bytes(field: number, value: Uint8Array): this {
+    this.key(field, 2);
+    this.varint(value.length);
+    this.push(value);
+    return this;
+  }
+
+  string(field: number, value: string): this {
+    return this.bytes(field, new TextEncoder().encode(value));
+  }
+
+  msg(field: number, m: Msg): this {
+    this.key(field, 2);
+    this.varint(m.length);
+    for (const p of m.parts) this.push(p);
+    return this;
+  }
+
+  /** Packed repeated int64. */
+  packedInts(field: number, values: readonly (number | bigint)[]): this {
+    const inner = new Msg();
+    for (const v of values) inner.varint(v);
+    return this.msg(field, inner);
+  }
+}
+
+export enum DataType {
+  FLOAT = 1,
+  INT32 = 6,
+  INT64 = 7,
+  BOOL = 9,
+  FLOAT16 = 10,
+}
+
+export type AttrValue = number | string | number[] | { float: number };
+
+export interface NodeSpec {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  name: string;
+  attrs?: Record<string, AttrValue>;
+  domain?: string;
+}
+
+export interface TensorSpec {
+  name: string;
+  dataType: DataType;
+  dims: readonly number[];
+  /** Little-endian raw bytes of the tensor (a view onto the caller's typed array, not copied here). */
+  raw: Uint8Array;
+}
+
+/** A dimension: a fixed size or a symbolic name (`'T'`). */
+export type Dim = number | string;
+
+export interface ValueSpec {
+  name: string;
+  dataType: DataType;
+  dims: readonly Dim[];
+}
+
+export interface ModelSpec {
+  nodes: NodeSpec[];
+  initializers: TensorSpec[];
+  inputs: ValueSpec[];
+  outputs: ValueSpec[];
+  opset: number;
+  name: string;
+}
+
+function attribute(name: string, value: AttrValue): Msg {
+  const a = new Msg().string(1, name);
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: use {float: x} for floats`);
+    return a.int(3, value).int(20, 2); // i, type INT
+  }
+  if (typeof value === 'string') return a.string(4, value).int(20, 3); // s, type STRING
+  if (Array.isArray(value)) return a.packedInts(8, value).int(20, 7); // ints, type INTS
+  return a.float(2, value.float).int(20, 1); // f, type FLOAT
+}
+
+function node(spec: NodeSpec): Msg {
+  const m = new Msg();
+  for (const i of spec.inputs) m.string(1, i);
+  for (const o of spec.outputs) m.string(2, o);
+  m.string(3, spec.name).string(4, spec.op);
+  for (const [k, v] of Object.entries(spec.attrs ?? {})) m.msg(5, attribute(k, v));
+  if (spec.domain) m.string(7, spec.domain);
+  return m;
+}
+
+function tensor(spec: TensorSpec): Msg {
+  const m = new Msg();
+  if (spec.dims.length) m.packedInts(1, spec.dims);
+  return m.int(2, spec.dataType).string(8, spec.name).bytes(9, spec.raw);
+}
+
+function valueInfo(spec: ValueSpec): Msg {
+  const shape = new Msg();
+  for (const d of spec.dims) shape.msg(1, typeof d === 'number' ? new Msg().int(1, d) : new Msg().string(2, d));
+  const tensorType = new Msg().int(1, spec.dataType).msg(2, shape);
+  const type = new Msg().msg(1, tensorType);
+  return new Msg().string(1, spec.name).msg(2, type);
+}
+
+/** Encodes a whole model into one buffer (the only copy of the weights made here). */
+export function encodeModel(spec: ModelSpec): Uint8Array {
+  const graph = new Msg();
+  for (const n of spec.nodes) graph.msg(1, node(n));
+  graph.string(2, spec.name);
+  for (const t of spec.initializers) graph.msg(5, tensor(t));
+  for (const v of spec.inputs) graph.msg(11, valueInfo(v));
+  for (const v of spec.outputs) graph.msg(12, valueInfo(v));
+
+  const model = new Msg()
+    .int(1, 8) // ir_version
+    .string(2, 'headlight')
+    .msg(7, graph)
+    .msg(8, new Msg().string(1, '').int(2, spec.opset));
+
+  const out = new Uint8Array(model.length);
+  let at = 0;
+  for (const p of model.parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,354 @@
+/**
+ * A safetensors reader with positioned reads: the header is parsed and validated once, tensors are read on demand
+ * with `read` at their offsets, so files past 2 GiB work and no mapping of the whole file is ever made.
+ *
+ * Format: 8-byte little-endian header length N, N bytes of JSON
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { string: string } }`,
+ * then the data area; offsets are relative to the data area's start (byte 8 + N).
+ */
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { HeadlightError } from '../common/errors.js';
+
+/** Every dtype the format defines, with its size in bytes. */
+const DTYPE_BYTES = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+} as const;
+
+export type SafetensorsDtype = keyof typeof DTYPE_BYTES;
+
+/** The dtypes `readF32` converts. */
+export type FloatDtype = 'F32' | 'F16' | 'BF16';
+
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** [begin, end) in bytes, relative to the start of the data area. */
+  offsets: [number, number];
+}
+
+export interface SafetensorsFile {
+  path: string;
+  /** Total file size in bytes. */
+  size: number;
+  /** Absolute byte offset of the data area (8 + header length). */
+  dataStart: number;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  /** The tensor as fp32, converted from F32, F16 or BF16. */
+  readF32(name: string): Promise<Float32Array>;
+  /** The tensor's bytes as stored (little-endian). */
+  readRaw(name: string): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** The spec's limit on the JSON header; a larger length means a corrupt or non-safetensors file. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** Read at most this many bytes per `read` call (a single read is capped near 2 GiB). */
+const READ_CHUNK = 64 * 1024 * 1024;
+
+const REDOWNLOAD = 'Download the file again, or pick another checkpoint.';
+
+export function dtypeBytes(dtype: SafetensorsDtype): number {
+  return DTYPE_BYTES[dtype];
+}
+
+export function isSafetensorsDtype(value: unknown): value is SafetensorsDtype {
+  return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
+}
+
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  const file = basename(path);
+  let handle: FileHandle;
+  try {
+    handle = await fsp.open(path, 'r');
+  } catch (err) {
+    throw new HeadlightError(
+      'safetensors-unreadable',
+      `${file}: cannot open ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}).`,
+      'Check that the file exists and is readable.',
+    );
+  }
+  try {
+    const size = (await handle.stat()).size;
+    const { headerLength, header } = await readHeader(handle, file, size);
+    const dataStart = 8 + headerLength;
+    const { tensors, metadata } = validateHeader(header, file, size - dataStart);
+    return makeFile(handle, path, size, dataStart, tensors, metadata);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** `open(path)`: the same as `openSafetensors`. */
+export { openSafetensors as open };
+
+async function readHeader(
+  handle: FileHandle,
+  file: string,
+  size: number,
+): Promise<{ headerLength: number; header: unknown }> {
+  if (size < 8) {
+    throw new HeadlightError(
+      'safetensors-truncated',
+      `${file}: the file has ${size} bytes, fewer than the 8-byte header length — it is not a safetensors file or it is truncated.`,
+      REDOWNLOAD,
+    );
+  }
+  const lengthBytes = await readExactly(handle, 0, 8, file);
+  const length = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true);
+  if (length > BigInt(size - 8)) {
+    throw new HeadlightError(
+      'safetensors-truncated',
+      `${file}: the header says it is ${length} bytes long but the file has only ${size - 8} bytes after the length field — the file is truncated or not a safetensors file.`,
+      REDOWNLOAD,
+    );
+  }
+  const headerLength = Number(length);
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new HeadlightError(
+      'safetensors-corrupt',
+      `${file}: the header claims ${headerLength} bytes, more than the format's 100 MB limit — the file is corrupt or not a safetensors file.`,
+      REDOWNLOAD,
+    );
+  }
+  const headerBytes = await readExactly(handle, 8, headerLength, file);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch (err) {
+    throw new HeadlightError(
+      'safetensors-corrupt',
+      `${file}: the ${headerLength}-byte header is not valid UTF-8 JSON (${(err as Error).message}) — the file is corrupt or not a safetensors file.`,
+      REDOWNLOAD,
+    );
+  }
+  return { headerLength, header };
+}
+
+function validateHeader(
+  header: unknown,
+  file: string,
+  dataSize: number,
+): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+  const corrupt = (what: string) =>
+    new HeadlightError('safetensors-corrupt', `${file}: ${what} — the file is corrupt.`, REDOWNLOAD);
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw corrupt('the header is not a JSON object');
+  }
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = validateMetadata(entry, corrupt);
+      continue;
+    }
+    tensors.set(name, validateEntry(name, entry, file, dataSize, corrupt));
+  }
+  checkNoOverlap([...tensors.values()], corrupt);
+  return { tensors, metadata };
+}
+
+function validateMetadata(entry: unknown, corrupt: (what: string) => Error): Record<string, string> {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw corrupt('__metadata__ is not an object');
+  }
+  for (const [key, value] of Object.entries(entry)) {
+    if (typeof value !== 'string') throw corrupt(`__metadata__.${key} is not a string`);
+  }
+  return entry as Record<string, string>;
+}
+
+function validateEntry(
+  name: string,
+  entry: unknown,
+  file: string,
+  dataSize: number,
+  corrupt: (what: string) => Error,
+): TensorInfo {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw corrupt(`tensor ${name} has no {dtype, shape, data_offsets} entry`);
+  }
+  const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  if (!isSafetensorsDtype(dtype)) {
+    throw new HeadlightError(
+      'safetensors-unsupported-dtype',
+      `${file}: tensor ${name} has dtype ${JSON.stringify(dtype)}, which is not a safetensors dtype (known: ${Object.keys(DTYPE_BYTES).join(', ')}).`,
+      'The file is corrupt or was written by a newer safetensors version; convert it to F32, F16 or BF16.',
+    );
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw corrupt(`tensor ${name} has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+  }
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
+    throw corrupt(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, not [begin, end] with 0 <= begin <= end`);
+  }
+  const [begin, end] = offsets as [number, number];
+  const expectedBytes = shape.reduce((a: number, d: number) => a * d, 1) * DTYPE_BYTES[dtype];
+  if (end - begin !== expectedBytes) {
+    throw corrupt(
+      `tensor ${name} (${dtype} [${shape.join(', ')}]) needs ${expectedBytes} bytes but its data_offsets [${begin}, ${end}] span ${end - begin}`,
+    );
+  }
+  if (end > dataSize) {
+    throw new HeadlightError(
+      'safetensors-truncated',
+      `${file}: tensor ${name} ends at byte ${end} but the file's data area has ${dataSize} bytes — the file is truncated.`,
+      REDOWNLOAD,
+    );
+  }
+  return { name, dtype, shape: shape as number[], offsets: [begin, end] };
+}
+
+function checkNoOverlap(tensors: TensorInfo[], corrupt: (what: string) => Error): void {
+  const sorted = tensors.filter((t) => t.offsets[1] > t.offsets[0]).sort((a, b) => a.offsets[0] - b.offsets[0]);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1];
+    const cur = sorted[i];
+    if (cur.offsets[0] < prev.offsets[1]) {
+      throw corrupt(
+        `tensors ${prev.name} [${prev.offsets.join(', ')}) and ${cur.name} [${cur.offsets.join(', ')}) overlap`,
+      );
+    }
+  }
+}
+
+function makeFile(
+  handle: FileHandle,
+  path: string,
+  size: number,
+  dataStart: number,
+  tensors: Map<string, TensorInfo>,
+  metadata: Record<string, string>,
+): SafetensorsFile {
+  const file = basename(path);
+  const info = (name: string): TensorInfo => {
+    const t = tensors.get(name);
+    if (!t) throw new HeadlightError('safetensors-missing-tensor', `${file}: no tensor named ${name}.`);
+    return t;
+  };
+  const readInto = async (t: TensorInfo, target: Uint8Array) => {
+    await readFully(handle, dataStart + t.offsets[0], target, file);
+  };
+  return {
+    path,
+    size,
+    dataStart,
+    tensors,
+    metadata,
+    async readRaw(name) {
+      const t = info(name);
+      const bytes = new Uint8Array(t.offsets[1] - t.offsets[0]);
+      await readInto(t, bytes);
+      return bytes;
+    },
+    async readF32(name) {
+      const t = info(name);
+      const n = (t.offsets[1] - t.offsets[0]) / DTYPE_BYTES[t.dtype];
+      switch (t.dtype) {
+        case 'F32': {
+          const out = new Float32Array(n);
+          await readInto(t, new Uint8Array(out.buffer));
+          return out;
+        }
+        case 'F16': {
+          const half = new Uint16Array(n);
+          await readInto(t, new Uint8Array(half.buffer));
+          return f16ToF32(half);
+        }
+        case 'BF16': {
+          const half = new Uint16Array(n);
+          await readInto(t, new Uint8Array(half.buffer));
+          return bf16ToF32(half);
+        }
+        default:
+          throw new HeadlightError(
+            'safetensors-unsupported-dtype',
+            `${file}: tensor ${name} is ${t.dtype}; only F32, F16 and BF16 tensors can be read as floats.`,
+            'Convert the checkpoint to F32, F16 or BF16.',
+          );
+      }
+    },
+    close: () => handle.close(),
+  };
+}
+
+async function readExactly(handle: FileHandle, position: number, length: number, file: string) {
+  const bytes = new Uint8Array(length);
+  await readFully(handle, position, bytes, file);
+  return bytes;
+}
+
+/** Fill `target` from `position`, in chunks; a short read means the file shrank under us. */
+async function readFully(handle: FileHandle, position: number, target: Uint8Array, file: string) {
+  let done = 0;
+  while (done < target.length) {
+    const want = Math.min(READ_CHUNK, target.length - done);
+    const { bytesRead } = await handle.read(target, done, want, position + done);
+    if (bytesRead === 0) {
+      throw new HeadlightError(
+        'safetensors-truncated',
+        `${file}: the file ended at byte ${position + done} while reading ${target.length} bytes from byte ${position} — it was truncated or changed while being read.`,
+        REDOWNLOAD,
+      );
+    }
+    done += bytesRead;
+  }
+}
+
+// ---- Float conversions. The platform is little-endian (x64, arm64), as is the file format. ----
+
+let f16Table: Float32Array | undefined;
+
+/** All 65,536 half-precision values as fp32, built once (256 KiB). */
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) table[h] = sign * mantissa * 2 ** -24; // zero or subnormal
+    else if (exponent === 31) table[h] = mantissa ? NaN : sign * Infinity;
+    else table[h] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  f16Table = table;
+  return table;
+}
+
+export function f16ToF32(half: Uint16Array): Float32Array {
+  const table = halfTable();
+  const out = new Float32Array(half.length);
+  for (let i = 0; i < half.length; i++) out[i] = table[half[i]];
+  return out;
+}
+
+/** bfloat16 is the top half of an fp32: shift it back into place. */
+export function bf16ToF32(half: Uint16Array): Float32Array {
+  const out = new Float32Array(half.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
+  return out;
+}
