@@ -8,7 +8,7 @@
 import type { Token } from '../common/tokens';
 import { HeadlightError } from '../common/errors';
 import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
-import { AttentionStore, type Precision } from './attentionStore';
+import { AttentionStore, growCapacity, type Precision } from './attentionStore';
 import { buildGpt2Graph, TOP_K } from './graph';
 import { ModelSession, f32, i64, type SessionOptions } from './session';
 
@@ -28,6 +28,8 @@ export interface AnalyzeOptions {
   /** Which tokens to analyse; default: the whole text when it fits the context, else its first n_positions tokens. */
   window?: TokenWindow;
   signal?: AbortSignal;
+  /** Also return the full [T, vocab] logits (a full run; 206 MB at T=1024 for GPT-2, so only for dumps). */
+  logits?: boolean;
 }
 
 export interface EngineOptions extends SessionOptions {
@@ -73,6 +75,8 @@ export class Run {
     /** Total tokens in the text (the window may cover part of it). */
     readonly totalTokens: number,
     readonly stats: RunStats,
+    /** [T, vocab] logits, when asked for with `logits: true`. */
+    readonly logits?: Float32Array,
   ) {}
 
   get length(): number {
@@ -273,10 +277,10 @@ export class Gpt2Engine {
   private async runText(text: string, opts: AnalyzeOptions, incremental: boolean): Promise<Run> {
     const all = this.tokenizer.encode(text);
     const window = this.chooseWindow(all.length, opts.window);
-    return this.runTokens(all.slice(window.start, window.end), window, all.length, incremental, opts.signal);
+    return this.runTokens(all.slice(window.start, window.end), window, all.length, incremental && !opts.logits, opts.signal, opts.logits);
   }
 
-  private async runTokens(tokens: Token[], window: TokenWindow, totalTokens: number, incremental: boolean, signal?: AbortSignal): Promise<Run> {
+  private async runTokens(tokens: Token[], window: TokenWindow, totalTokens: number, incremental: boolean, signal?: AbortSignal, logits = false): Promise<Run> {
     const t0 = performance.now();
     throwIfAborted(signal);
     const ids = tokens.map((t) => t.id);
@@ -297,9 +301,11 @@ export class Gpt2Engine {
     const state = reuse > 0 ? prev : this.emptyState();
     const n = T - reuse;
     let graphMs = 0;
+    let logitsData: Float32Array | undefined;
     if (n > 0) {
       const t1 = performance.now();
-      const out = await this.runGraph(state, ids, reuse);
+      const out = await this.runGraph(state, ids, reuse, logits);
+      logitsData = logits ? (out.out.logits.data as Float32Array) : undefined;
       graphMs = performance.now() - t1;
       throwIfAborted(signal); // a cancelled run leaves the previous state untouched
       this.commit(state, ids, reuse, out);
@@ -311,10 +317,10 @@ export class Gpt2Engine {
     state.headMaskKey = maskKey;
     this.state = state;
     this.version++;
-    return new Run(this, this.version, tokens, window, totalTokens, { computed: n, reused: reuse, graphMs, totalMs: performance.now() - t0 });
+    return new Run(this, this.version, tokens, window, totalTokens, { computed: n, reused: reuse, graphMs, totalMs: performance.now() - t0 }, logitsData);
   }
 
-  private async runGraph(state: EngineState, ids: number[], past: number) {
+  private async runGraph(state: EngineState, ids: number[], past: number, logits = false) {
     const { nLayer: L, nEmbd: E } = this.config;
     const T = ids.length;
     const n = T - past;
@@ -334,7 +340,7 @@ export class Gpt2Engine {
       feeds[`past_v_${l}`] = f32(state.values[l] ? state.values[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
     }
     const attn = this.precision === 'fp16' ? 'attn16_' : 'attn_';
-    const fetches = ['next_logprob', 'top_logprob', 'top_ids'];
+    const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(logits ? ['logits'] : [])];
     for (let l = 0; l < L; l++) fetches.push(`${attn}${l}`, `present_k_${l}`, `present_v_${l}`);
     const out = await this.session.run(feeds, fetches);
     return { out, attn, n };
@@ -379,7 +385,7 @@ function appendRows(cache: Float32Array | undefined, past: number, rows: Float32
   const need = past * E + rows.length;
   let buf = cache;
   if (!buf || buf.length < need) {
-    const capacity = Math.min(max, Math.max(need / E, Math.ceil(((buf?.length ?? 0) / E) * 1.25 / 64) * 64)) * E;
+    const capacity = growCapacity((buf?.length ?? 0) / E, need / E, max) * E;
     const next = new Float32Array(capacity);
     if (buf) next.set(buf.subarray(0, past * E));
     buf = next;

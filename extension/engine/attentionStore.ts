@@ -11,6 +11,11 @@ export type Precision = 'fp16' | 'fp32';
 
 const tri = (n: number): number => (n * (n + 1)) / 2;
 
+/** Room for `need` rows with headroom (typing appends tokens), in steps of 64, at most `max`. */
+export function growCapacity(current: number, need: number, max: number): number {
+  return Math.min(max, Math.max(need, Math.ceil((Math.max(need, current) * 1.25) / 64) * 64));
+}
+
 export class AttentionStore {
   private layers: (Uint16Array | Float32Array)[] = [];
   private capacity = 0;
@@ -31,7 +36,7 @@ export class AttentionStore {
   /** Keeps the first `keep` rows and makes room for `length` rows in all. */
   resize(keep: number, length: number): void {
     if (length > this.capacity) {
-      const capacity = Math.min(this.maxLength, Math.max(length, Math.ceil((this.capacity * 1.25) / 64) * 64));
+      const capacity = growCapacity(this.capacity, length, this.maxLength);
       const size = this.nHead * tri(capacity);
       this.layers = this.layers.length
         ? this.layers.map((old) => {

@@ -19,6 +19,7 @@ export class ModelSession {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
       enableCpuMemArena: true,
+      extra: process.env.HL_NOPREPACK ? { session: { disable_prepacking: '1' } } : {},
       executionProviders: ['cpu'],
     });
     return new ModelSession(session);

@@ -1,0 +1,206 @@
+/**
+ * `headlight`: the command-line face of the engine, for headless use and benchmarks.
+ *   headlight analyze  --model M (--file F | --text S) [--window A:B] --dump OUT [--logits]
+ *   headlight tokenize --model M (--file F | --text S)
+ *   headlight explain  --model M --file F --at LINE:COL [--head L.H]
+ *   headlight models   list | pull REPO[@REV] | rm REPO
+ * Bad input: one clear line on stderr and a non-zero exit.
+ */
+import { promises as fsp, openSync, writeSync, closeSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HeadlightError } from './common/errors';
+import { checkText, lineStarts, offsetAt, positionAt, tokenAt } from './common/text';
+import { loadEngine } from './engine/load';
+import { loadTokenizer } from './engine/tokenizer';
+import type { Run } from './engine/analysis';
+
+interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+const USAGE = `usage: headlight <command> [options]
+  analyze  --model M (--file F | --text S) [--window A:B] --dump OUT [--logits]
+  tokenize --model M (--file F | --text S)
+  explain  --model M --file F --at LINE:COL [--head L.H]
+  models   list | pull REPO[@REV] | rm REPO
+--model takes a model folder (config.json, model.safetensors, tokenizer files); default: the bundled model.`;
+
+/** The bundled tiny model, next to dist/ in the package (and next to extension/ in the source tree). */
+export function bundledModelDir(): string {
+  return resolve(__dirname, '..', 'models', 'headlight-tiny');
+}
+
+async function modelDir(ref: string | undefined): Promise<string> {
+  if (!ref || ref === 'bundled') return bundledModelDir();
+  if (existsSync(ref)) return resolve(ref);
+  throw new HeadlightError('model-not-found', `No model folder at ${ref}.`, 'Give a folder with config.json, model.safetensors and tokenizer files.');
+}
+
+async function readText(values: { file?: string; text?: string }): Promise<string> {
+  if (values.text !== undefined && values.file !== undefined) throw new HeadlightError('usage', 'Give --file or --text, not both.');
+  if (values.text !== undefined) return values.text;
+  if (values.file === undefined) throw new HeadlightError('usage', 'Give the text with --file F or --text S.');
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(values.file);
+  } catch (err) {
+    throw new HeadlightError('file', `Cannot read ${values.file}: ${(err as Error).message}.`);
+  }
+  const text = new TextDecoder('utf-8').decode(bytes);
+  checkText(text, values.file);
+  return text;
+}
+
+function parseWindow(spec: string | undefined): { start: number; end: number } | undefined {
+  if (spec === undefined) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new HeadlightError('usage', `--window ${spec}: expected START:END token indices, e.g. 0:512.`);
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+const options = {
+  model: { type: 'string' },
+  file: { type: 'string' },
+  text: { type: 'string' },
+  window: { type: 'string' },
+  dump: { type: 'string' },
+  logits: { type: 'boolean' },
+  at: { type: 'string' },
+  head: { type: 'string' },
+  threads: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      io.stdout.write(USAGE + '\n');
+      return command ? 0 : 2;
+    }
+    if (command === 'models') {
+      const { runModelsCommand } = await import('./cliModels');
+      return await runModelsCommand(rest, io);
+    }
+    const { values } = parseArgs({ args: rest, options, allowPositionals: false });
+    const threads = values.threads ? Number(values.threads) : undefined;
+    switch (command) {
+      case 'tokenize': {
+        const tokenizer = await loadTokenizer(await modelDir(values.model));
+        const text = await readText(values);
+        const tokens = tokenizer.encode(text);
+        io.stdout.write(JSON.stringify({ tokens }) + '\n');
+        return 0;
+      }
+      case 'analyze': {
+        if (!values.dump) throw new HeadlightError('usage', 'analyze needs --dump OUT (a folder to write tokens.json, attention.f32, logprobs.f32).');
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model), { precision: 'fp32', threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window), logits: values.logits });
+          await dump(run, engine.config, values.dump, values.logits ?? false);
+          io.stderr.write(`headlight: ${run.length} tokens (window ${run.window.start}:${run.window.end} of ${run.totalTokens}) in ${run.stats.totalMs.toFixed(0)} ms -> ${values.dump}\n`);
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
+      case 'explain': {
+        if (!values.at) throw new HeadlightError('usage', 'explain needs --at LINE:COL (1-based).');
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model), { threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          io.stdout.write(explain(run, text, values.at, values.head, engine.config.nLayer, engine.config.nHead));
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
+      default:
+        throw new HeadlightError('usage', `Unknown command "${command}".`, 'Run headlight --help.');
+    }
+  } catch (err) {
+    if (err instanceof HeadlightError) {
+      io.stderr.write(`headlight: ${err.userMessage}\n`);
+      return 2;
+    }
+    if (err instanceof TypeError && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`headlight: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr.write(`headlight: internal error: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
+async function dump(run: Run, config: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number }, out: string, logits: boolean): Promise<void> {
+  await fsp.mkdir(out, { recursive: true });
+  const T = run.length;
+  const model = { n_layer: config.nLayer, n_head: config.nHead, n_embd: config.nEmbd, n_positions: config.nPositions, vocab_size: config.vocabSize };
+  const tokens = run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end }));
+  await fsp.writeFile(join(out, 'tokens.json'), JSON.stringify({ model, window: run.window, tokens }, null, 1));
+  const fd = openSync(join(out, 'attention.f32'), 'w');
+  try {
+    const map = new Float32Array(T * T);
+    for (let l = 0; l < config.nLayer; l++) {
+      for (let h = 0; h < config.nHead; h++) {
+        if (T === 0) continue;
+        map.fill(0);
+        run.attention.map(l, h, map);
+        writeSync(fd, new Uint8Array(map.buffer, map.byteOffset, map.byteLength));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const lp = run.logprobs();
+  await fsp.writeFile(join(out, 'logprobs.f32'), new Uint8Array(lp.buffer, lp.byteOffset, lp.byteLength));
+  if (logits) {
+    const data = run.logits ?? new Float32Array(0);
+    await fsp.writeFile(join(out, 'logits.f32'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s);
+}
+
+function explain(run: Run, text: string, at: string, head: string | undefined, nLayer: number, nHead: number): string {
+  const m = /^(\d+):(\d+)$/.exec(at);
+  if (!m) throw new HeadlightError('usage', `--at ${at}: expected LINE:COL, 1-based, e.g. 3:14.`);
+  const starts = lineStarts(text);
+  const line = Number(m[1]) - 1;
+  if (line < 0 || line >= starts.length) throw new HeadlightError('usage', `--at ${at}: the file has ${starts.length} lines.`);
+  const offset = offsetAt(starts, text.length, line, Number(m[2]) - 1);
+  const i = tokenAt(run.tokens, offset);
+  if (i < 0) throw new HeadlightError('usage', `--at ${at}: no analysed token there (window ${run.window.start}:${run.window.end}).`);
+  const tok = run.tokens[i];
+  const pos = positionAt(starts, tok.start);
+  const lines: string[] = [];
+  lines.push(`token ${i} ${quote(tok.text)} (id ${tok.id}) at ${pos.line + 1}:${pos.column + 1}`);
+  const s = run.surprisal(i);
+  lines.push(Number.isNaN(s) ? 'surprisal: n/a (first token of the window)' : `surprisal: ${s.toFixed(2)} bits (p = ${(2 ** -s * 100).toFixed(2)}%)`);
+  const preds = run.predictions(i, 5);
+  if (preds.length) lines.push('model expected: ' + preds.map((p) => `${quote(p.text)} ${(Math.exp(p.logprob) * 100).toFixed(1)}%`).join(', '));
+  const next = run.predictions(i + 1, 5);
+  if (i === run.length - 1 && next.length) lines.push('next token guesses: ' + next.map((p) => `${quote(p.text)} ${(Math.exp(p.logprob) * 100).toFixed(1)}%`).join(', '));
+  const fmt = (sources: { index: number; weight: number }[]) => sources.map((src) => `${quote(run.tokens[src.index].text)}@${src.index} ${src.weight.toFixed(2)}`).join('  ');
+  if (head) {
+    const hm = /^(\d+)\.(\d+)$/.exec(head);
+    if (!hm || Number(hm[1]) >= nLayer || Number(hm[2]) >= nHead) throw new HeadlightError('usage', `--head ${head}: expected LAYER.HEAD within ${nLayer - 1}.${nHead - 1}.`);
+    lines.push(`attends to (head ${head}): ${fmt(run.topSources({ layer: Number(hm[1]), head: Number(hm[2]) }, i, 5))}`);
+  } else {
+    lines.push('attends to (mean over heads, top 3 per layer):');
+    for (let l = 0; l < nLayer; l++) lines.push(`  layer ${String(l).padStart(2)}: ${fmt(run.topSources({ layer: l, head: 'mean' }, i, 3))}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
+    process.exitCode = code;
+  });
+}

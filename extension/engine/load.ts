@@ -1,0 +1,18 @@
+/** Loads a checkpoint folder into a ready engine: weights -> ONNX graph -> onnxruntime session, plus tokenizer. */
+import { loadCheckpoint, type Checkpoint } from './checkpoint';
+import { loadTokenizer } from './tokenizer';
+import { Gpt2Engine, type EngineOptions } from './analysis';
+
+export interface LoadedModel {
+  engine: Gpt2Engine;
+  checkpoint: Omit<Checkpoint, 'weights'>;
+  loadMs: number;
+}
+
+export async function loadEngine(dir: string, opts: EngineOptions & { signal?: AbortSignal } = {}): Promise<LoadedModel> {
+  const t0 = performance.now();
+  const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir, { signal: opts.signal }), loadTokenizer(dir)]);
+  const { weights, ...rest } = checkpoint;
+  const engine = await Gpt2Engine.create(checkpoint.config, weights, tokenizer, opts);
+  return { engine, checkpoint: rest, loadMs: performance.now() - t0 };
+}
