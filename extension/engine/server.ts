@@ -1,0 +1,125 @@
+/**
+ * Entry of the engine child process (forked by the host with `serialization: 'advanced'`). It owns the model and
+ * the last run, and answers the host's requests (extension/common/engineProtocol.ts). A native abort here costs
+ * only this process; the host restarts it.
+ */
+import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
+import { HeadlightError } from '../common/errors';
+import type { EngineEvents, EngineRequests, ModelInfo, RunSummary } from '../common/engineProtocol';
+import type { Gpt2Engine, Run } from './analysis';
+import { checkText } from '../common/text';
+import { loadEngine } from './load';
+import { thumbnails } from './thumbnails';
+import { Gpt2Tokenizer } from './tokenizer';
+
+/** The engine's state in this process: one model, its latest run. */
+export class EngineService {
+  private engine: Gpt2Engine | undefined;
+  private info: ModelInfo | undefined;
+  private run: Run | undefined;
+  private offsetBase = 0;
+
+  readonly handlers: Handlers<EngineRequests> = {
+    load: async ({ ref, dir, threads }, signal) => {
+      if (this.info?.dir === dir && this.engine) return this.info;
+      const loaded = await loadEngine(dir, { threads, signal });
+      await this.engine?.dispose();
+      this.engine = loaded.engine;
+      this.run = undefined;
+      const c = loaded.engine.config;
+      this.info = { ref, dir, nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize, fileDtype: loaded.checkpoint.fileDtype, loadMs: loaded.loadMs };
+      return this.info;
+    },
+    analyze: async ({ text, offsetBase = 0, window, incremental }, signal) => {
+      const engine = this.requireEngine();
+      checkText(text);
+      const run = incremental && this.offsetBase === offsetBase ? await engine.update(text, { window, signal }) : await engine.analyze(text, { window, signal });
+      this.run = run;
+      this.offsetBase = offsetBase;
+      return this.summary(run);
+    },
+    row: ({ version, sel, index }) => this.requireRun(version).row(sel, index),
+    column: ({ version, sel, index }) => this.requireRun(version).column(sel, index),
+    topSources: ({ version, sel, index, k }) => this.requireRun(version).topSources(sel, index, k),
+    predictions: ({ version, index, k }) => this.requireRun(version).predictions(index, k),
+    tokenInfo: ({ version, sel, index, k }) => {
+      const run = this.requireRun(version);
+      if (!(index >= 0 && index < run.length)) throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`);
+      const t = run.tokens[index];
+      const tokenizer = this.requireEngine().tokenizer;
+      return {
+        index,
+        token: { ...t, start: t.start + this.offsetBase, end: t.end + this.offsetBase },
+        piece: tokenizer instanceof Gpt2Tokenizer ? tokenizer.piece(t.id) : t.text,
+        surprisal: run.surprisal(index),
+        predictions: run.predictions(index, k),
+        sources: run.topSources(sel, index, k),
+      };
+    },
+    headTriangle: ({ version, layer, head }) => {
+      const run = this.requireRun(version);
+      return { T: run.length, data: run.attention.triangle(layer, head) };
+    },
+    thumbnails: ({ version, size }) => {
+      const run = this.requireRun(version);
+      const data = thumbnails(run.attention, size);
+      const s = Math.max(1, Math.min(size, run.length || 1));
+      return { nLayer: run.attention.nLayer, nHead: run.attention.nHead, size: s, data };
+    },
+    ping: () => ({ pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1e6) }),
+  };
+
+  private requireEngine(): Gpt2Engine {
+    if (!this.engine) throw new HeadlightError('no-model', 'No model is loaded in the engine.', 'Load a model first.');
+    return this.engine;
+  }
+
+  private requireRun(version: number): Run {
+    const run = this.run;
+    if (!run) throw new HeadlightError('no-run', 'Nothing has been analysed yet.', 'Run Headlight: Explain Attention.');
+    if (run.version !== version || run.stale) throw new HeadlightError('stale-run', `Run ${version} was replaced by run ${run.version}.`, 'Ask again about the latest run.');
+    return run;
+  }
+
+  private summary(run: Run): RunSummary {
+    const surprisal = new Float32Array(run.length);
+    for (let i = 0; i < run.length; i++) surprisal[i] = run.surprisal(i);
+    const base = this.offsetBase;
+    return {
+      version: run.version,
+      tokens: base ? run.tokens.map((t) => ({ ...t, start: t.start + base, end: t.end + base })) : [...run.tokens],
+      window: run.window,
+      totalTokens: run.totalTokens,
+      surprisal,
+      stats: run.stats,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine?.dispose();
+  }
+}
+
+/** A channel over this process's IPC link to its parent. */
+export function parentChannel(): Channel {
+  return {
+    send: (m) => process.send?.(m),
+    onMessage: (listener) => {
+      process.on('message', listener);
+      return () => process.off('message', listener);
+    },
+  };
+}
+
+if (require.main === module) {
+  if (!process.send) {
+    process.stderr.write('headlight engine: start me with child_process.fork (I talk over IPC).\n');
+    process.exit(2);
+  }
+  const service = new EngineService();
+  const rpc = new RpcEndpoint<Record<string, never>, EngineRequests, EngineEvents>(parentChannel(), service.handlers);
+  process.on('disconnect', () => {
+    rpc.dispose();
+    void service.dispose().finally(() => process.exit(0));
+  });
+}
