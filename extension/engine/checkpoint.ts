@@ -139,7 +139,8 @@ export async function loadCheckpoint(dir: string, opts: { signal?: AbortSignal }
 
   const files = await Promise.all([...new Set(shards.values())].map((p) => openSafetensors(p)));
   try {
-    const store = new TensorStore(files, shards, opts.signal);
+    const label = files.length === 1 ? basename(files[0].path) : INDEX;
+    const store = new TensorStore(label, files, shards, opts.signal);
     const { weights, fileDtype } = await readWeights(store, config);
     return {
       dir,
@@ -242,6 +243,7 @@ class TensorStore {
   private readonly byName = new Map<string, { file: SafetensorsFile; info: TensorInfo }>();
 
   constructor(
+    readonly label: string,
     files: SafetensorsFile[],
     shards: Map<string, string>,
     private readonly signal?: AbortSignal,
@@ -268,7 +270,7 @@ class TensorStore {
     if (!found) {
       throw new HeadlightError(
         'checkpoint-missing-tensor',
-        `the weights have no tensor ${name} (nor transformer.${name}).`,
+        `${this.label}: no tensor ${name} (nor transformer.${name}).`,
         'The file is incomplete or not a GPT-2 checkpoint: download it again or pick another model.',
       );
     }
@@ -343,7 +345,7 @@ function checkNoExtraLayers(store: TensorStore, config: Gpt2Config): void {
     if (m && Number(m[1]) >= config.nLayer && !BUFFER.test(name)) {
       throw new HeadlightError(
         'checkpoint-bad-tensor',
-        `the weights have tensor ${name} but config.json says n_layer is ${config.nLayer}.`,
+        `${store.label}: has tensor ${name} but config.json says n_layer is ${config.nLayer}.`,
         'config.json and the weights do not belong together: download the checkpoint again.',
       );
     }
