@@ -79,6 +79,8 @@ function timeoutError(url: URL, ms: number, what: string): HeadlightError {
 interface Opened {
   req: http.ClientRequest;
   res: http.IncomingMessage;
+  /** Why we destroyed the request (timeout, cancel), if we did: the body stream only says "aborted". */
+  reason(): Error | undefined;
 }
 
 /** One HTTP request, no redirects. Errors and silences become HeadlightErrors; `signal` aborts. */
@@ -103,16 +105,19 @@ function openOnce(
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise<Opened>((resolve, reject) => {
     const req = lib.request(url, { method, headers, agent: false });
-    const onAbort = (): void => {
-      req.destroy(cancelled());
+    let reason: Error | undefined;
+    const kill = (err: Error): void => {
+      reason ??= err;
+      req.destroy(err);
     };
+    const onAbort = (): void => kill(cancelled());
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
     req.on('close', () => ctx.signal?.removeEventListener('abort', onAbort));
-    req.setTimeout(timeoutMs, () => req.destroy(timeoutError(url, timeoutMs, what)));
+    req.setTimeout(timeoutMs, () => kill(timeoutError(url, timeoutMs, what)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(err instanceof HeadlightError ? err : networkError(url, err, what));
     });
-    req.on('response', (res) => resolve({ req, res }));
+    req.on('response', (res) => resolve({ req, res, reason: () => reason }));
     req.end();
   });
 }
@@ -353,7 +358,7 @@ async function fetchAttempt(
 ): Promise<void> {
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
   if (state.onDisk > 0) headers.range = `bytes=${state.onDisk}-`;
-  const { res } = await requestFollowing(ctx, meta.location, 'GET', headers, 'follow', what);
+  const { res, reason } = await requestFollowing(ctx, meta.location, 'GET', headers, 'follow', what);
   const status = res.statusCode ?? 0;
   if (status === 416 && state.onDisk === meta.size) {
     res.resume();
@@ -382,7 +387,7 @@ async function fetchAttempt(
       onBytes?.(received, meta.size);
     }
   } catch (err) {
-    streamError = err;
+    streamError = reason() ?? err;
   }
   state.onDisk = await appender.drain();
   hasherAdvance(state.onDisk);
