@@ -486,7 +486,7 @@ export async function listCachedModels(opts: ModelStoreOptions = {}): Promise<Ca
 }
 
 /**
- * Removes the cache folder `models--{org}--{name}` of exactly `repoId` (and its lock folder). Refuses anything that
+ * Removes the cache folder `models--{org}--{name}` of exactly `repoId` (and its lock folder when empty). Refuses anything that
  * is not a well-formed repo id or whose folder is not a real directory directly inside the cache. Returns the
  * paths removed.
  */
@@ -510,9 +510,7 @@ export async function removeCachedModel(repoId: string, opts: ModelStoreOptions 
   const removed = [folder];
   await fsp.rm(folder, { recursive: true, force: true });
   const locks = lockDirOf(env.hubCache, repoId);
-  if (await fsp.lstat(locks).then((s) => s.isDirectory(), () => false)) {
-    await fsp.rm(locks, { recursive: true, force: true });
-    removed.push(locks);
-  }
+  // Only an empty lock folder: a lock file inside means a download in another window is still running.
+  if (await fsp.rmdir(locks).then(() => true, () => false)) removed.push(locks);
   return removed;
 }
