@@ -1,0 +1,73 @@
+/**
+ * The hover's content for one token, as Markdown: the token and its BPE piece, surprisal in bits, the model's
+ * top guesses, and where the token looks (top attended tokens with bars). Pure: no `vscode`.
+ */
+import type { HeadSelector, TokenInfo } from '../common/engineProtocol';
+import type { Token } from '../common/tokens';
+import { bar } from './intensity';
+
+export function selectorLabel(sel: HeadSelector): string {
+  if (sel.layer === 'mean') return 'mean of all layers and heads';
+  if (sel.head === 'mean') return `layer ${sel.layer}, mean of its heads`;
+  return `layer ${sel.layer}, head ${sel.head}`;
+}
+
+/** Whitespace made visible: spaces as ·, tabs as →, line breaks as ↵. */
+export function visibleText(s: string): string {
+  return s.replace(/ /g, '·').replace(/\t/g, '→').replace(/\r\n|\r|\n/g, '↵');
+}
+
+/** Escapes Markdown (and table pipes) so token text shows literally. */
+export function escapeMarkdown(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>~&]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c));
+}
+
+function tok(s: string): string {
+  return escapeMarkdown(visibleText(s)) || '∅';
+}
+
+export interface HoverContext {
+  info: TokenInfo;
+  /** Tokens of the run (to name the sources). */
+  tokens: readonly Token[];
+  selection: HeadSelector;
+  /** 1-based line of a token's start, for the table. */
+  lineOf: (token: Token) => number;
+  /** `command:` URI that opens this token in the panel. */
+  openCommand: string;
+}
+
+export function hoverMarkdown(ctx: HoverContext): string {
+  const { info, tokens, selection } = ctx;
+  const out: string[] = [];
+  const piece = info.piece !== info.token.text ? ` · piece **${escapeMarkdown(info.piece)}**` : '';
+  out.push(`**Headlight** · token **${tok(info.token.text)}** (#${info.index})${piece}`);
+  out.push('');
+  out.push(Number.isFinite(info.surprisal) ? `Surprisal: **${info.surprisal.toFixed(2)} bits** (p = ${formatP(2 ** -info.surprisal)})` : 'Surprisal: — (first token of the window)');
+  if (info.predictions.length) {
+    out.push('');
+    out.push(`Model's guesses here: ${info.predictions.map((p) => `${tok(p.text)} ${formatP(Math.exp(p.logprob))}`).join(' · ')}`);
+  }
+  if (info.sources.length) {
+    out.push('');
+    out.push(`Looks at (${selectorLabel(selection)}):`);
+    out.push('');
+    out.push('| token | line | weight | |');
+    out.push('|---|--:|--:|---|');
+    for (const s of info.sources) {
+      const t = tokens[s.index];
+      const name = t ? tok(t.text) : `#${s.index}`;
+      const line = t ? String(ctx.lineOf(t)) : '';
+      out.push(`| ${name}${s.index === info.index ? ' (itself)' : ''} | ${line} | ${s.weight.toFixed(3)} | ${bar(s.weight)} |`);
+    }
+  }
+  out.push('');
+  out.push(`[Open in the attention panel](${ctx.openCommand})`);
+  return out.join('\n');
+}
+
+function formatP(p: number): string {
+  if (!Number.isFinite(p)) return '—';
+  if (p >= 0.01) return `${(100 * p).toFixed(1)}%`;
+  return p.toExponential(1);
+}
