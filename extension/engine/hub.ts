@@ -288,34 +288,55 @@ class BatchedAppender {
   private queued = 0;
   private inFlight: Promise<void> | undefined;
   private failure: unknown;
+  private syncing: Promise<void> | undefined;
+  private syncedUpTo = 0;
   constructor(
     private readonly fh: fsp.FileHandle,
     public onDisk: number,
     private readonly onWritten: (onDisk: number) => void,
   ) {}
 
-  async push(chunk: Buffer): Promise<void> {
+  /** Queues a chunk; returns a promise only when the disk is behind and the caller must wait. */
+  push(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
     this.queue.push(chunk);
     this.queued += chunk.length;
     if (this.queued >= 1 << 20 && !this.inFlight) this.kick();
-    if (this.queued >= 32 << 20 && this.inFlight) await this.inFlight; // back-pressure on a slow disk
+    if (this.queued >= 32 << 20 && this.inFlight) return this.inFlight; // back-pressure on a slow disk
+    return undefined;
   }
 
   private kick(): void {
-    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queued);
+    const data = this.queue;
+    const length = this.queued;
     this.queue = [];
     this.queued = 0;
-    this.inFlight = this.fh.write(data).then(
-      () => {
-        this.onDisk += data.length;
+    this.inFlight = this.fh.writev(data).then(
+      (r) => {
+        if (r.bytesWritten !== length) throw new Error(`short write: ${r.bytesWritten} of ${length} bytes`);
+        this.onDisk += length;
         this.inFlight = undefined;
         this.onWritten(this.onDisk);
+        this.syncInBackground();
         if (this.queued >= 1 << 20) this.kick();
       },
-      (err) => {
-        this.failure = err;
-        this.inFlight = undefined;
+    ).catch((err) => {
+      this.failure = err;
+      this.inFlight = undefined;
+    });
+  }
+
+  /** Flushes to disk every 64 MiB on the thread pool, so the final fsync before the rename finds little left. */
+  private syncInBackground(): void {
+    if (this.syncing || this.onDisk - this.syncedUpTo < 64 << 20) return;
+    const upTo = this.onDisk;
+    this.syncing = this.fh.datasync().then(
+      () => {
+        this.syncedUpTo = upTo;
+        this.syncing = undefined;
+      },
+      () => {
+        this.syncing = undefined; // the final sync reports real errors
       },
     );
   }
@@ -323,6 +344,7 @@ class BatchedAppender {
   /** Writes everything received so far (also after a cut: those bytes are good) and returns bytes on disk. */
   async drain(): Promise<number> {
     while (this.inFlight) await this.inFlight;
+    await this.syncing;
     if (this.failure) throw this.failure;
     if (this.queued > 0) {
       this.kick();
@@ -383,7 +405,8 @@ async function fetchAttempt(
   try {
     for await (const chunk of res) {
       received += (chunk as Buffer).length;
-      await appender.push(chunk as Buffer);
+      const wait = appender.push(chunk as Buffer);
+      if (wait) await wait;
       onBytes?.(received, meta.size);
     }
   } catch (err) {
@@ -470,7 +493,8 @@ async function downloadLocked(
         if (failures > (ctx.retries ?? 3)) throw err;
       }
     }
-    await fh.sync();
+    // Durable before it gets its final name: a verified blob must not turn into zeros after a power cut.
+    await fh.datasync();
     const digest = await hasher.finish(state.onDisk);
     if (state.onDisk !== meta.size || (kind !== 'unknown' && digest !== meta.etag)) {
       throw new HeadlightError(
