@@ -90,7 +90,6 @@ class HashInWorker implements FileHasher {
 
   constructor(path: string, private readonly kind: EtagKind) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, algo: algoFor(kind) } });
-    this.worker.unref();
     this.result = new Promise<string>((resolve, reject) => {
       this.worker.on('message', (m: { digest?: string; error?: string }) => {
         if (m.digest) resolve(m.digest);
