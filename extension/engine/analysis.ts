@@ -8,9 +8,9 @@
 import type { Token } from '../common/tokens';
 import { HeadlightError } from '../common/errors';
 import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
-import { AttentionStore, growCapacity, type Precision } from './attentionStore';
-import { buildGpt2Graph, TOP_K } from './graph';
-import { ModelSession, f32, i64, type SessionOptions } from './session';
+import { AttentionStore, growCapacity, tri, type Precision } from './attentionStore';
+import { buildGpt2Graph, TOP_K, type Weight } from './graph';
+import { ModelSession, f32, i32, i64, type Feeds, type SessionOptions } from './session';
 
 /** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
 export interface TextTokenizer {
@@ -195,6 +195,7 @@ export class Gpt2Engine {
   version = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly headMask: Float32Array;
+  private lastIndex: { past: number; T: number; index: Int32Array } | undefined;
 
   private constructor(
     readonly config: Gpt2Config,
@@ -207,9 +208,10 @@ export class Gpt2Engine {
   }
 
   /** Builds the graph from weights and starts an onnxruntime session. The weights may be dropped afterwards. */
-  static async create(config: Gpt2Config, weights: Gpt2Weights, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
-    const graph = buildGpt2Graph(config, weights);
-    const session = await ModelSession.create(graph.bytes, opts);
+  static async create(config: Gpt2Config, weights: Gpt2Weights<Weight>, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
+    let bytes: Uint8Array | undefined = (await buildGpt2Graph(config, weights)).bytes;
+    const session = await ModelSession.create(bytes, opts);
+    bytes = undefined; // the model's bytes (as large as the weights) are garbage from here on
     return new Gpt2Engine(config, tokenizer, session, opts.precision ?? 'fp16');
   }
 
@@ -298,7 +300,9 @@ export class Gpt2Engine {
       reuse = lcp >= T ? T : Math.max(0, lcp - 1);
     }
 
-    const state = reuse > 0 ? prev : this.emptyState();
+    // The previous state's buffers are reused (rows are only written after the run succeeds): a fresh analysis of
+    // T=1024 tokens then needs no second 144 MiB store while the old one is still referenced.
+    const state = prev;
     const n = T - reuse;
     let graphMs = 0;
     let logitsData: Float32Array | undefined;
@@ -320,26 +324,55 @@ export class Gpt2Engine {
     return new Run(this, this.version, tokens, window, totalTokens, { computed: n, reused: reuse, graphMs, totalMs: performance.now() - t0 }, logitsData);
   }
 
-  private async runGraph(state: EngineState, ids: number[], past: number, logits = false) {
+  /**
+   * The benchmark's baseline: the same network run over `ids` from scratch, returning only the [T, V] logits (what a
+   * plain forward pass returns), with no attention maps, caches or top-k kept.
+   */
+  forwardLogits(ids: number[]): Promise<Float32Array> {
+    return this.serialize(async () => {
+      const feeds = this.feeds(this.emptyState(), ids, 0);
+      const out = await this.session.run(feeds, ['logits']);
+      return out.logits.data as Float32Array;
+    });
+  }
+
+  private feeds(state: EngineState, ids: number[], past: number): Feeds {
     const { nLayer: L, nEmbd: E } = this.config;
     const T = ids.length;
     const n = T - past;
-    const newIds = ids.slice(past);
     const mask = new Float32Array(n * T);
     for (let r = 0; r < n; r++) mask.fill(-1e30, r * T + past + r + 1, (r + 1) * T); // query past+r sees keys ≤ past+r
     const targets = Array.from({ length: n }, (_, r) => ids[past + r + 1] ?? 0);
-    const feeds: Record<string, ReturnType<typeof f32>> = {
-      input_ids: i64(newIds, [1, n]),
+    const feeds: Feeds = {
+      input_ids: i64(ids.slice(past), [1, n]),
       position_ids: i64(Array.from({ length: n }, (_, r) => past + r), [1, n]),
       targets: i64(targets, [n, 1]),
       mask: f32(mask, [1, 1, n, T]),
+      tri_index: i32(this.causalIndex(past, T), [tri(T) - tri(past)]),
       head_mask: f32(this.headMask, [L, this.config.nHead]),
     };
     for (let l = 0; l < L; l++) {
       feeds[`past_k_${l}`] = f32(state.keys[l] ? state.keys[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
       feeds[`past_v_${l}`] = f32(state.values[l] ? state.values[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
     }
-    const attn = this.precision === 'fp16' ? 'attn16_' : 'attn_';
+    return feeds;
+  }
+
+  /** Flat indices into [T − past, T] of the causal cells of rows past..T−1 (row r: keys 0..past+r). */
+  private causalIndex(past: number, T: number): Int32Array {
+    if (this.lastIndex?.past === past && this.lastIndex.T === T) return this.lastIndex.index;
+    const index = new Int32Array(tri(T) - tri(past));
+    let k = 0;
+    for (let r = 0; r < T - past; r++) for (let j = 0; j <= past + r; j++) index[k++] = r * T + j;
+    this.lastIndex = { past, T, index };
+    return index;
+  }
+
+  private async runGraph(state: EngineState, ids: number[], past: number, logits = false) {
+    const { nLayer: L } = this.config;
+    const n = ids.length - past;
+    const feeds = this.feeds(state, ids, past);
+    const attn = this.precision === 'fp16' ? 'attn16_tri_' : 'attn_tri_';
     const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(logits ? ['logits'] : [])];
     for (let l = 0; l < L; l++) fetches.push(`${attn}${l}`, `present_k_${l}`, `present_v_${l}`);
     const out = await this.session.run(feeds, fetches);
@@ -348,14 +381,14 @@ export class Gpt2Engine {
 
   private commit(state: EngineState, ids: number[], past: number, r: Awaited<ReturnType<Gpt2Engine['runGraph']>>): void {
     const { nLayer: L, nEmbd: E, nPositions } = this.config;
-    const { out, attn, n } = r;
+    const { out, attn } = r;
     const T = ids.length;
     for (let l = 0; l < L; l++) {
       state.keys[l] = appendRows(state.keys[l], past, out[`present_k_${l}`].data as Float32Array, E, nPositions);
       state.values[l] = appendRows(state.values[l], past, out[`present_v_${l}`].data as Float32Array, E, nPositions);
     }
     state.attention.resize(past, T);
-    for (let l = 0; l < L; l++) state.attention.writeRows(l, past, n, out[`${attn}${l}`].data as Uint16Array | Float32Array);
+    for (let l = 0; l < L; l++) state.attention.writeRows(l, past, T, out[`${attn}${l}`].data as Uint16Array | Float32Array);
 
     state.nextLogprob = growCopy(state.nextLogprob, past, T);
     state.nextLogprob.set(out.next_logprob.data as Float32Array, past);

@@ -9,7 +9,7 @@ import { halfTable } from '../common/half';
 
 export type Precision = 'fp16' | 'fp32';
 
-const tri = (n: number): number => (n * (n + 1)) / 2;
+export const tri = (n: number): number => (n * (n + 1)) / 2;
 
 /** Room for `need` rows with headroom (typing appends tokens), in steps of 64, at most `max`. */
 export function growCapacity(current: number, need: number, max: number): number {
@@ -53,19 +53,14 @@ export class AttentionStore {
   }
 
   /**
-   * Writes rows [from, from+n) of layer `l` from an onnxruntime output [1, H, n, from+n] (fp16 bits or fp32).
+   * Writes rows [from, to) of layer `l` from the graph's causal output [H, tri(to) − tri(from)]: per head, those
+   * rows back to back, row i holding i+1 weights — the store's own layout, so one copy per head.
    */
-  writeRows(l: number, from: number, n: number, data: Uint16Array | Float32Array): void {
+  writeRows(l: number, from: number, to: number, data: Uint16Array | Float32Array): void {
     const layer = this.layers[l];
-    const S = from + n;
-    for (let h = 0; h < this.nHead; h++) {
-      const base = h * tri(this.capacity);
-      for (let r = 0; r < n; r++) {
-        const i = from + r; // absolute query position
-        const src = (h * n + r) * S;
-        layer.set(data.subarray(src, src + i + 1), base + tri(i));
-      }
-    }
+    const N = tri(to) - tri(from);
+    if (data.length !== this.nHead * N) throw new RangeError(`attention rows: got ${data.length} values, expected ${this.nHead}×${N}`);
+    for (let h = 0; h < this.nHead; h++) layer.set(data.subarray(h * N, (h + 1) * N), h * tri(this.capacity) + tri(from));
   }
 
   /** Row i of head h in layer l as fp32: the i+1 weights of query i over keys 0..i. */

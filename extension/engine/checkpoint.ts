@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { HeadlightError } from '../common/errors.js';
-import type { Activation, Gpt2Config, Gpt2Weights, LayerWeights } from './checkpointTypes.js';
+import type { Activation, Gpt2Config, Gpt2Weights, LayerWeights, LazyTensor } from './checkpointTypes.js';
 import { openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 export type FileDtype = 'F32' | 'F16' | 'BF16';
@@ -123,6 +123,40 @@ function describe(v: unknown): string {
 // ---------------------------------------------------------------- folder
 
 export async function loadCheckpoint(dir: string, opts: { signal?: AbortSignal } = {}): Promise<Checkpoint> {
+  const folder = await openFolder(dir, opts.signal);
+  try {
+    opts.signal?.throwIfAborted();
+    const { weights, fileDtype } = await readWeights(folder.store, folder.config, (name, shape) => folder.store.read(name, shape));
+    return { dir, config: folder.config, weights, fileDtype, files: folder.files };
+  } finally {
+    await folder.close();
+  }
+}
+
+/** A checked checkpoint whose weights are read only when the graph is serialized. Close it afterwards. */
+export interface OpenCheckpoint extends Omit<Checkpoint, 'weights'> {
+  weights: Gpt2Weights<LazyTensor>;
+  close(): Promise<void>;
+}
+
+/**
+ * Like `loadCheckpoint` (the same checks and errors), but holds no weights: each tensor is read from the file when
+ * the ONNX model is written, straight into the model's bytes. Loading GPT-2 then needs one copy of the weights in
+ * JavaScript instead of two.
+ */
+export async function openCheckpoint(dir: string, opts: { signal?: AbortSignal } = {}): Promise<OpenCheckpoint> {
+  const folder = await openFolder(dir, opts.signal);
+  try {
+    const { weights, fileDtype } = await readWeights(folder.store, folder.config, async (name, shape) => folder.store.lazy(name, shape));
+    return { dir, config: folder.config, weights, fileDtype, files: folder.files, close: folder.close };
+  } catch (err) {
+    await folder.close();
+    throw err;
+  }
+}
+
+/** Reads config.json, finds the tokenizer and weight files, and opens the safetensors headers. */
+async function openFolder(dir: string, signal?: AbortSignal) {
   const entries = await listFolder(dir);
   const configPath = join(dir, 'config.json');
   if (!entries.has('config.json')) {
@@ -135,23 +169,15 @@ export async function loadCheckpoint(dir: string, opts: { signal?: AbortSignal }
   const config = parseConfig(await readJson(configPath), configPath);
   const tokenizer = findTokenizer(dir, entries);
   const shards = await findWeights(dir, entries);
-  opts.signal?.throwIfAborted();
-
-  const files = await Promise.all([...new Set(shards.values())].map((p) => openSafetensors(p)));
-  try {
-    const label = files.length === 1 ? basename(files[0].path) : INDEX;
-    const store = new TensorStore(label, files, shards, opts.signal);
-    const { weights, fileDtype } = await readWeights(store, config);
-    return {
-      dir,
-      config,
-      weights,
-      fileDtype,
-      files: { config: configPath, weights: files.length === 1 ? files[0].path : join(dir, INDEX), ...tokenizer },
-    };
-  } finally {
-    await Promise.all(files.map((f) => f.close()));
-  }
+  signal?.throwIfAborted();
+  const opened = await Promise.all([...new Set(shards.values())].map((p) => openSafetensors(p)));
+  const label = opened.length === 1 ? basename(opened[0].path) : INDEX;
+  return {
+    config,
+    store: new TensorStore(label, opened, shards, signal),
+    files: { config: configPath, weights: opened.length === 1 ? opened[0].path : join(dir, INDEX), ...tokenizer },
+    close: () => Promise.all(opened.map((f) => f.close())).then(() => undefined),
+  };
 }
 
 async function listFolder(dir: string): Promise<Set<string>> {
@@ -280,7 +306,27 @@ class TensorStore {
   /** Read `name` as fp32 after checking its dtype and that its shape is `shape`. */
   async read(name: string, shape: number[]): Promise<Float32Array> {
     this.signal?.throwIfAborted();
-    const { file, info } = this.info(name);
+    const { file, info } = this.check(name, shape);
+    return file.readF32(info.name);
+  }
+
+  /** Checks `name` like `read`, and returns a source that reads it as fp32 bytes only when asked. */
+  lazy(name: string, shape: number[]): LazyTensor {
+    const { file, info } = this.check(name, shape);
+    return {
+      byteLength: shape.reduce((a, b) => a * b, 1) * 4,
+      write: async (into) => {
+        this.signal?.throwIfAborted();
+        const data = await file.readF32(info.name);
+        into.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      },
+    };
+  }
+
+  /** The tensor's file and header entry, after checking its dtype and shape. */
+  check(name: string, shape: number[]): { file: SafetensorsFile; info: TensorInfo } {
+    const found = this.info(name);
+    const { file, info } = found;
     const where = `${basename(file.path)}: tensor ${info.name}`;
     if (!FLOAT_DTYPES.includes(info.dtype)) {
       throw new HeadlightError(
@@ -296,7 +342,7 @@ class TensorStore {
         'config.json and the weights do not belong together: download the checkpoint again.',
       );
     }
-    return file.readF32(info.name);
+    return found;
   }
 }
 
@@ -307,22 +353,26 @@ function stripPrefix(name: string): string {
 /** Tensors that may be present and are not weights: causal-mask buffers. */
 const BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 
-async function readWeights(store: TensorStore, config: Gpt2Config): Promise<{ weights: Gpt2Weights; fileDtype: FileDtype }> {
+async function readWeights<T>(
+  store: TensorStore,
+  config: Gpt2Config,
+  read: (name: string, shape: number[]) => Promise<T>,
+): Promise<{ weights: Gpt2Weights<T>; fileDtype: FileDtype }> {
   const { nLayer, nEmbd: E, nInner, vocabSize: V, nPositions: P } = config;
   checkNoExtraLayers(store, config);
   const fileDtype = store.info('wte.weight').info.dtype as FileDtype;
   const ln = async (prefix: string) => ({
-    weight: await store.read(`${prefix}.weight`, [E]), // [E]
-    bias: await store.read(`${prefix}.bias`, [E]), // [E]
+    weight: await read(`${prefix}.weight`, [E]), // [E]
+    bias: await read(`${prefix}.bias`, [E]), // [E]
   });
   const linear = async (prefix: string, nIn: number, nOut: number) => ({
-    weight: await store.read(`${prefix}.weight`, [nIn, nOut]), // [in, out], Conv1D layout
-    bias: await store.read(`${prefix}.bias`, [nOut]), // [out]
+    weight: await read(`${prefix}.weight`, [nIn, nOut]), // [in, out], Conv1D layout
+    bias: await read(`${prefix}.bias`, [nOut]), // [out]
   });
 
-  const wte = await store.read('wte.weight', [V, E]); // [V, E]
-  const wpe = await store.read('wpe.weight', [P, E]); // [P, E]
-  const layers: LayerWeights[] = [];
+  const wte = await read('wte.weight', [V, E]); // [V, E]
+  const wpe = await read('wpe.weight', [P, E]); // [P, E]
+  const layers: LayerWeights<T>[] = [];
   for (let i = 0; i < nLayer; i++) {
     layers.push({
       ln1: await ln(`h.${i}.ln_1`),
@@ -334,7 +384,7 @@ async function readWeights(store: TensorStore, config: Gpt2Config): Promise<{ we
     });
   }
   const lnF = await ln('ln_f');
-  if (store.has('lm_head.weight')) await checkTiedHead(store, wte, [V, E]);
+  if (store.has('lm_head.weight')) await checkTiedHead(store, [V, E]);
   return { weights: { wte, wpe, layers, lnF }, fileDtype };
 }
 
@@ -357,7 +407,8 @@ function checkNoExtraLayers(store: TensorStore, config: Gpt2Config): void {
  * is refused rather than silently replaced by wte, which would give wrong predictions and surprisal
  * (Gpt2Weights has no separate head).
  */
-async function checkTiedHead(store: TensorStore, wte: Float32Array, shape: number[]): Promise<void> {
+async function checkTiedHead(store: TensorStore, shape: number[]): Promise<void> {
+  const wte = await store.read('wte.weight', shape); // [V, E]
   const head = await store.read('lm_head.weight', shape); // [V, E]
   for (let i = 0; i < head.length; i++) {
     if (head[i] !== wte[i] && !(Number.isNaN(head[i]) && Number.isNaN(wte[i]))) {

@@ -21,30 +21,40 @@ export interface Gpt2Config {
   eosTokenId: number;
 }
 
-export interface LayerNormWeights {
-  weight: Float32Array; // [n_embd]
-  bias: Float32Array; // [n_embd]
+/**
+ * Where a tensor's fp32 bytes come from without holding them in JavaScript: it writes them into the buffer the
+ * graph is serialized into (so a checkpoint is read once, straight into the ONNX model bytes).
+ */
+export interface LazyTensor {
+  /** fp32 size in bytes. */
+  byteLength: number;
+  write(into: Uint8Array): Promise<void>;
+}
+
+export interface LayerNormWeights<T = Float32Array> {
+  weight: T; // [n_embd]
+  bias: T; // [n_embd]
 }
 
 /** A Conv1D: y = x @ weight + bias, weight stored [in, out] (no transpose). */
-export interface LinearWeights {
-  weight: Float32Array; // [in, out]
-  bias: Float32Array; // [out]
+export interface LinearWeights<T = Float32Array> {
+  weight: T; // [in, out]
+  bias: T; // [out]
 }
 
-export interface LayerWeights {
-  ln1: LayerNormWeights;
-  attnQkv: LinearWeights; // c_attn: [n_embd, 3*n_embd]
-  attnProj: LinearWeights; // attn.c_proj: [n_embd, n_embd]
-  ln2: LayerNormWeights;
-  mlpFc: LinearWeights; // mlp.c_fc: [n_embd, n_inner]
-  mlpProj: LinearWeights; // mlp.c_proj: [n_inner, n_embd]
+export interface LayerWeights<T = Float32Array> {
+  ln1: LayerNormWeights<T>;
+  attnQkv: LinearWeights<T>; // c_attn: [n_embd, 3*n_embd]
+  attnProj: LinearWeights<T>; // attn.c_proj: [n_embd, n_embd]
+  ln2: LayerNormWeights<T>;
+  mlpFc: LinearWeights<T>; // mlp.c_fc: [n_embd, n_inner]
+  mlpProj: LinearWeights<T>; // mlp.c_proj: [n_inner, n_embd]
 }
 
-/** All weights as fp32, whatever the file's dtype. The LM head is tied to wte. */
-export interface Gpt2Weights {
-  wte: Float32Array; // [vocab_size, n_embd]
-  wpe: Float32Array; // [n_positions, n_embd]
-  layers: LayerWeights[];
-  lnF: LayerNormWeights;
+/** All weights as fp32 (or lazy fp32 sources), whatever the file's dtype. The LM head is tied to wte. */
+export interface Gpt2Weights<T = Float32Array> {
+  wte: T; // [vocab_size, n_embd]
+  wpe: T; // [n_positions, n_embd]
+  layers: LayerWeights<T>[];
+  lnF: LayerNormWeights<T>;
 }

@@ -5,7 +5,9 @@
  * One graph serves every use; a run fetches only the outputs it needs, and onnxruntime executes only the nodes
  * those outputs depend on:
  *   attn_{l}        [1, H, Tn, P+Tn] fp32 attention probabilities of the new positions (P = past length)
- *   attn16_{l}      the same in fp16 (half the copy-out cost; the run store keeps fp16)
+ *   attn_tri_{l}    [H, N] the causal part only (the weights `tri_index` picks: row by row, keys 0..query),
+ *   attn16_tri_{l}  the same in fp16. Half the square's bytes: onnxruntime copies every output, so this halves
+ *                   the copy-out time and memory; the run store keeps exactly this layout.
  *   present_k_{l}   [1, Tn, E] keys of the new positions (the caller appends them to its cache)
  *   present_v_{l}   [1, Tn, E] values of the new positions
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
@@ -14,10 +16,11 @@
  * Inputs:
  *   input_ids [1, Tn] int64, position_ids [1, Tn] int64, targets [Tn, 1] int64,
  *   mask [1, 1, Tn, P+Tn] fp32 (0 where a query may look, -1e30 elsewhere),
+ *   tri_index [N] int32: flat indices into [Tn, P+Tn] of the causal cells, row by row,
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
  *   past_k_{l}, past_v_{l} [1, P, E] fp32.
  */
-import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LinearWeights } from './checkpointTypes';
+import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from './checkpointTypes';
 import { DataType, encodeModel, type AttrValue, type NodeSpec, type TensorSpec, type ValueSpec } from './onnxProto';
 
 export const TOP_K = 10;
@@ -41,10 +44,10 @@ class GraphBuilder {
     this.nodes.push({ op, inputs, outputs, name: `${op}_${this.count++}`, attrs });
   }
 
-  weight(name: string, data: Float32Array, dims: number[]): string {
+  weight(name: string, data: Weight, dims: number[]): string {
     const size = dims.reduce((a, b) => a * b, 1);
-    if (data.length !== size) throw new Error(`graph: ${name} has ${data.length} values, expected ${dims.join('×')}`);
-    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: bytesOf(data) });
+    if (data.byteLength !== size * 4) throw new Error(`graph: ${name} has ${data.byteLength / 4} values, expected ${dims.join('×')}`);
+    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: data instanceof Float32Array ? bytesOf(data) : data });
     return name;
   }
 
@@ -64,6 +67,9 @@ function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** A weight in memory, or read from its file while the model is serialized. */
+export type Weight = Float32Array | LazyTensor;
+
 export interface BuiltGraph {
   /** The serialized ONNX model. */
   bytes: Uint8Array;
@@ -72,18 +78,18 @@ export interface BuiltGraph {
 }
 
 /** Builds GPT-2's graph. Weights are referenced, and copied once into the returned bytes. */
-export function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights): BuiltGraph {
+export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<Weight>): Promise<BuiltGraph> {
   const g = new GraphBuilder();
   const { nLayer: L, nHead: H, nEmbd: E, vocabSize: V, nInner } = config;
   const D = E / H;
 
-  const layerNorm = (x: string, w: LayerNormWeights, prefix: string): string =>
+  const layerNorm = (x: string, w: LayerNormWeights<Weight>, prefix: string): string =>
     g.op('LayerNormalization', [x, g.weight(`${prefix}.weight`, w.weight, [E]), g.weight(`${prefix}.bias`, w.bias, [E])], {
       axis: -1,
       epsilon: { float: config.layerNormEpsilon },
     });
 
-  const linear = (x: string, w: LinearWeights, prefix: string, nIn: number, nOut: number): string =>
+  const linear = (x: string, w: LinearWeights<Weight>, prefix: string, nIn: number, nOut: number): string =>
     g.op('Add', [
       g.op('MatMul', [x, g.weight(`${prefix}.weight`, w.weight, [nIn, nOut])]), // [1, T, nIn] @ [nIn, nOut]
       g.weight(`${prefix}.bias`, w.bias, [nOut]),
@@ -123,6 +129,7 @@ export function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights): BuiltG
     { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
     { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
     { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
+    { name: 'tri_index', dataType: DataType.INT32, dims: ['N'] },
     { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
   ];
   const outputs: ValueSpec[] = [];
@@ -150,9 +157,12 @@ export function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights): BuiltG
     const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
     const probs = `attn_${l}`;
     g.named('Softmax', [g.op('Add', [scores, 'mask'])], [probs], { axis: -1 }); // [1, H, T, S]
-    g.named('Cast', [probs], [`attn16_${l}`], { to: DataType.FLOAT16 });
     outputs.push({ name: probs, dataType: DataType.FLOAT, dims: [1, H, 'T', 'S'] });
-    outputs.push({ name: `attn16_${l}`, dataType: DataType.FLOAT16, dims: [1, H, 'T', 'S'] });
+    const flat = g.op('Reshape', [probs, g.ints(`shape_probs_${l}`, [H, -1])]); // [H, T*S]
+    g.named('Gather', [flat, 'tri_index'], [`attn_tri_${l}`], { axis: 1 }); // [H, N]
+    g.named('Cast', [`attn_tri_${l}`], [`attn16_tri_${l}`], { to: DataType.FLOAT16 }); // [H, N]
+    outputs.push({ name: `attn_tri_${l}`, dataType: DataType.FLOAT, dims: [H, 'N'] });
+    outputs.push({ name: `attn16_tri_${l}`, dataType: DataType.FLOAT16, dims: [H, 'N'] });
 
     const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', g.ints(`layer_${l}`, [l])], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]);
@@ -190,7 +200,7 @@ export function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights): BuiltG
   outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
   outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
 
-  const bytes = encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs, outputs, opset: OPSET, name: 'gpt2' });
+  const bytes = await encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs, outputs, opset: OPSET, name: 'gpt2' });
   return { bytes, inputs: inputs.map((i) => i.name), outputs: outputs.map((o) => o.name) };
 }
 

@@ -1,5 +1,5 @@
 /** Loads a checkpoint folder into a ready engine: weights -> ONNX graph -> onnxruntime session, plus tokenizer. */
-import { loadCheckpoint, type Checkpoint } from './checkpoint';
+import { openCheckpoint, type Checkpoint } from './checkpoint';
 import { loadTokenizer } from './tokenizer';
 import { Gpt2Engine, type EngineOptions } from './analysis';
 
@@ -11,8 +11,13 @@ export interface LoadedModel {
 
 export async function loadEngine(dir: string, opts: EngineOptions & { signal?: AbortSignal } = {}): Promise<LoadedModel> {
   const t0 = performance.now();
-  const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir, { signal: opts.signal }), loadTokenizer(dir)]);
-  const { weights, ...rest } = checkpoint;
-  const engine = await Gpt2Engine.create(checkpoint.config, weights, tokenizer, opts);
-  return { engine, checkpoint: rest, loadMs: performance.now() - t0 };
+  const [checkpoint, tokenizer] = await Promise.all([openCheckpoint(dir, { signal: opts.signal }), loadTokenizer(dir)]);
+  const { weights, close, ...rest } = checkpoint;
+  try {
+    // Weights go from the file straight into the ONNX model's bytes, then into onnxruntime.
+    const engine = await Gpt2Engine.create(checkpoint.config, weights, tokenizer, opts);
+    return { engine, checkpoint: rest, loadMs: performance.now() - t0 };
+  } finally {
+    await close();
+  }
 }

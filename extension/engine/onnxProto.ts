@@ -7,13 +7,21 @@
  */
 
 /** A message under construction: a list of byte chunks and their total length. */
+/** Bytes written later, straight into the final buffer (a checkpoint tensor read from its file). */
+export interface DeferredBytes {
+  byteLength: number;
+  write(into: Uint8Array): Promise<void>;
+}
+
+type Part = Uint8Array | DeferredBytes;
+
 class Msg {
-  readonly parts: Uint8Array[] = [];
+  readonly parts: Part[] = [];
   length = 0;
 
-  private push(bytes: Uint8Array): void {
+  private push(bytes: Part): void {
     this.parts.push(bytes);
-    this.length += bytes.length;
+    this.length += bytes.byteLength;
   }
 
   private varint(value: number | bigint): void {
@@ -45,9 +53,9 @@ class Msg {
     return this;
   }
 
-  bytes(field: number, value: Uint8Array): this {
+  bytes(field: number, value: Part): this {
     this.key(field, 2);
-    this.varint(value.length);
+    this.varint(value.byteLength);
     this.push(value);
     return this;
   }
@@ -94,8 +102,10 @@ export interface TensorSpec {
   name: string;
   dataType: DataType;
   dims: readonly number[];
-  /** Little-endian raw bytes of the tensor (a view onto the caller's typed array, not copied here). */
-  raw: Uint8Array;
+  /** Little-endian raw bytes of the tensor (a view onto the caller's typed array, or bytes written later)... */
+  raw?: Part;
+  /** ...or where they lie in an external file, relative to the model file's folder (ONNX external data). */
+  external?: { location: string; offset: number; length: number };
 }
 
 /** A dimension: a fixed size or a symbolic name (`'T'`). */
@@ -140,7 +150,16 @@ function node(spec: NodeSpec): Msg {
 function tensor(spec: TensorSpec): Msg {
   const m = new Msg();
   if (spec.dims.length) m.packedInts(1, spec.dims);
-  return m.int(2, spec.dataType).string(8, spec.name).bytes(9, spec.raw);
+  m.int(2, spec.dataType).string(8, spec.name);
+  if (spec.raw) return m.bytes(9, spec.raw);
+  if (!spec.external) throw new Error(`tensor ${spec.name}: give raw bytes or an external location`);
+  const entry = (key: string, value: string) => new Msg().string(1, key).string(2, value);
+  const { location, offset, length } = spec.external;
+  return m
+    .msg(13, entry('location', location))
+    .msg(13, entry('offset', String(offset)))
+    .msg(13, entry('length', String(length)))
+    .int(14, 1); // data_location: EXTERNAL
 }
 
 function valueInfo(spec: ValueSpec): Msg {
@@ -152,7 +171,7 @@ function valueInfo(spec: ValueSpec): Msg {
 }
 
 /** Encodes a whole model into one buffer (the only copy of the weights made here). */
-export function encodeModel(spec: ModelSpec): Uint8Array {
+export async function encodeModel(spec: ModelSpec): Promise<Uint8Array> {
   const graph = new Msg();
   for (const n of spec.nodes) graph.msg(1, node(n));
   graph.string(2, spec.name);
@@ -169,8 +188,9 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
   const out = new Uint8Array(model.length);
   let at = 0;
   for (const p of model.parts) {
-    out.set(p, at);
-    at += p.length;
+    if (p instanceof Uint8Array) out.set(p, at);
+    else await p.write(out.subarray(at, at + p.byteLength));
+    at += p.byteLength;
   }
   return out;
 }

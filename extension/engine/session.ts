@@ -18,7 +18,7 @@ export class ModelSession {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
-      enableCpuMemArena: true,
+      enableCpuMemArena: !process.env.HL_NOARENA,
       extra: process.env.HL_NOPREPACK ? { session: { disable_prepacking: '1' } } : {},
       executionProviders: ['cpu'],
     });
@@ -37,6 +37,10 @@ export class ModelSession {
 
 export function f32(data: Float32Array, dims: number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
+}
+
+export function i32(data: Int32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('int32', data, dims);
 }
 
 export function i64(values: ArrayLike<number>, dims: number[]): ort.Tensor {
