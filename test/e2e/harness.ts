@@ -66,6 +66,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** User settings merged over the defaults. */
   settings?: Record<string, unknown>;
+  /** Port on 127.0.0.1; default a free one. */
+  port?: number;
 }
 
 export function defaultVsix(): string {
@@ -127,7 +129,7 @@ export async function startServer(options: StartOptions = {}): Promise<Server> {
   }
   mkdirSync(CACHE, { recursive: true });
   const runDir = mkdtempSync(join(CACHE, 'run-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   writeFileSync(join(runDir, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
   const userDataDir = join(runDir, 'user-data');
