@@ -1,23 +1,87 @@
 // Composition root of the Headlight extension: creates the parts and registers them for disposal. No logic here.
+// Activation is cheap: the engine process starts on first use (a command, or a live run after one).
 import * as vscode from 'vscode';
+import { join } from 'node:path';
+import { readConfig, onDidChangeConfig, type HeadlightConfig } from './host/config';
+import { EngineClient } from './host/engineClient';
+import { ModelManager } from './host/modelManager';
+import { AnalysisController } from './host/controller';
+import { StatusBar } from './host/statusBar';
+import { EditorHighlights } from './host/decorations';
+import { AttentionHoverProvider } from './host/hoverProvider';
+import { registerCommands, COMMANDS } from './host/commands';
+import { newHostStats, type HostStats } from './host/hostStats';
 
-/** The model that ships inside the VSIX (models/headlight-tiny) and is used until the user picks another one. */
-const BUNDLED_MODEL = 'headlight-tiny';
+/** What `activate` returns: the parts, for the in-host integration tests. */
+export interface HeadlightApi {
+  controller: AnalysisController;
+  client: EngineClient;
+  highlights: EditorHighlights;
+  stats: HostStats;
+  config: () => HeadlightConfig;
+}
 
-export function activate(context: vscode.ExtensionContext): void {
-  context.subscriptions.push(createStatusItem());
+export function activate(context: vscode.ExtensionContext): HeadlightApi {
+  const t0 = performance.now();
+  const log = vscode.window.createOutputChannel('Headlight', { log: true });
+  const stats = newHostStats();
+  let config = readConfig();
+  const getConfig = () => config;
+  const bundledDir = join(context.extensionPath, 'models', 'headlight-tiny');
+
+  const client = new EngineClient({ serverPath: join(context.extensionPath, 'dist', 'engineServer.js'), log: (level, m) => log[level](m) });
+  const models = new ModelManager({ client, bundledDir, config: getConfig, log: (m) => log.info(m) });
+  const controller = new AnalysisController({ client, ensureModel: () => models.ensure(), config: getConfig, log: (m) => log.warn(m) });
+  const status = new StatusBar(config.model);
+  const highlights = new EditorHighlights(controller, config, stats, (m) => log.warn(m));
+  let started = 0;
+
+  context.subscriptions.push(
+    log,
+    { dispose: () => client.dispose() },
+    models,
+    controller,
+    status,
+    highlights,
+    registerCommands({ controller, client, config: getConfig, model: () => models.info, bundledDir, log: (m) => log.info(m) }),
+    vscode.languages.registerHoverProvider('*', new AttentionHoverProvider(controller, getConfig, stats)),
+    models.onDidLoadModel((info) => status.setModel(info)),
+    controller.onDidChangeRun((cur) => {
+      stats.lastRunMs = cur.run.stats.totalMs;
+      status.setRun(cur);
+    }),
+    controller.onDidChangeState((e) => status.setState(e)),
+    client.onDidStart(() => {
+      if (started++ > 0) controller.engineRestarted();
+    }),
+    client.onDidCrash((c) => {
+      if (!c.gaveUp) return;
+      void vscode.window
+        .showErrorMessage(`Headlight: the engine process crashed ${c.recentCrashes} times in a minute and was not restarted.`, 'Restart Engine', 'Show Log')
+        .then((choice) => {
+          if (choice === 'Restart Engine') void vscode.commands.executeCommand(COMMANDS.restart);
+          if (choice === 'Show Log') log.show();
+        });
+    }),
+    onDidChangeConfig((next) => {
+      const prev = config;
+      config = next;
+      if (prev.model !== next.model || prev.threads !== next.threads) {
+        models.invalidate();
+        if (prev.threads !== next.threads) client.stop();
+        status.setModelRef(next.model);
+        controller.modelChanged();
+      }
+      controller.configChanged(prev, next);
+      highlights.configChanged(next);
+    }),
+  );
+
+  stats.activationMs = performance.now() - t0;
+  log.info(`activated in ${stats.activationMs.toFixed(1)} ms`);
+  return { controller, client, highlights, stats, config: getConfig };
 }
 
 export function deactivate(): void {
-  // Everything is disposed through context.subscriptions.
-}
-
-/** Status bar entry `headlight.status`; its DOM id in the workbench is `headlight.headlight.headlight.status`. */
-function createStatusItem(): vscode.StatusBarItem {
-  const item = vscode.window.createStatusBarItem('headlight.status', vscode.StatusBarAlignment.Right, 100);
-  item.name = 'Headlight';
-  item.text = '$(eye) Headlight';
-  item.tooltip = `Headlight: model ${BUNDLED_MODEL} (bundled)`;
-  item.show();
-  return item;
+  // Everything, the engine process included, is disposed through context.subscriptions.
 }

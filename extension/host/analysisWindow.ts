@@ -102,3 +102,12 @@ export function focusOutsideRun(tokens: readonly { start: number; end: number }[
   if (!truncated || tokens.length === 0) return false;
   return focus > tokens[tokens.length - 1].end;
 }
+
+/** The slice after one edit of `removed` characters at `offset` replaced by `inserted` ones. */
+export function shiftSlice(s: TextSlice, offset: number, removed: number, inserted: number): TextSlice {
+  const delta = inserted - removed;
+  if (offset + removed <= s.start) return { start: s.start + delta, end: s.end + delta };
+  if (offset >= s.end) return s;
+  if (offset < s.start) return { start: offset, end: Math.max(offset, s.end + delta) }; // the edit swallowed the start
+  return { start: s.start, end: Math.max(s.start, s.end + delta) };
+}

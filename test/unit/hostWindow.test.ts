@@ -2,7 +2,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { chooseSlice, focusOffset, focusOutsideRun, measureCharsPerToken, charBudget, type SliceRequest } from '../../extension/host/analysisWindow';
+import { chooseSlice, focusOffset, focusOutsideRun, measureCharsPerToken, charBudget, shiftSlice, type SliceRequest } from '../../extension/host/analysisWindow';
 import { lineStarts, offsetAt, positionAt, tokenAt } from '../../extension/common/text';
 import { loadTokenizer } from '../../extension/engine/tokenizer';
 
@@ -101,4 +101,12 @@ describe('cursor <-> token across CRLF and astral characters', () => {
     // The column counts UTF-16 units: the emoji on line 0 is 2 units wide.
     assert.equal(positionAt(starts, text.indexOf('";')).column, text.indexOf('";'));
   });
+});
+
+describe('shiftSlice (a slice follows edits)', () => {
+  const s = { start: 100, end: 200 };
+  test('an edit before the slice shifts it', () => assert.deepEqual(shiftSlice(s, 10, 5, 8), { start: 103, end: 203 }));
+  test('an edit inside the slice moves its end', () => assert.deepEqual(shiftSlice(s, 150, 1, 0), { start: 100, end: 199 }));
+  test('an edit after the slice leaves it', () => assert.deepEqual(shiftSlice(s, 200, 3, 1), s));
+  test('an edit across the start clamps it', () => assert.deepEqual(shiftSlice(s, 90, 20, 0), { start: 90, end: 180 }));
 });

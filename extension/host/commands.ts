@@ -1,0 +1,160 @@
+/** The palette commands, all `headlight.`-prefixed. Each is a thin handler over the controller and the engine. */
+import * as vscode from 'vscode';
+import type { HeadSelector, ModelInfo } from '../common/engineProtocol';
+import { HeadlightError } from '../common/errors';
+import { halfTable } from '../common/half';
+import type { AnalysisController } from './controller';
+import type { EngineClient } from './engineClient';
+import type { HeadlightConfig } from './config';
+import { setUserSetting } from './config';
+import { selectorLabel } from './hoverMarkdown';
+import { pickModel } from './modelPicker';
+
+export interface CommandDeps {
+  controller: AnalysisController;
+  client: EngineClient;
+  config: () => HeadlightConfig;
+  model: () => ModelInfo | undefined;
+  bundledDir: string;
+  /** Opens the attention panel on the current run (from the webview helper); undefined until it exists. */
+  showPanel?: (focusToken?: number) => void;
+  log: (message: string) => void;
+}
+
+export const COMMANDS = {
+  explain: 'headlight.explainAttention',
+  selectModel: 'headlight.selectModel',
+  selectHead: 'headlight.selectLayerAndHead',
+  toggleLive: 'headlight.toggleLive',
+  toggleSurprisal: 'headlight.toggleSurprisal',
+  export: 'headlight.exportAttention',
+  restart: 'headlight.restartEngine',
+} as const;
+
+export function registerCommands(deps: CommandDeps): vscode.Disposable {
+  const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, (...args: unknown[]) => report(id, () => fn(...(args as never[]))));
+  return vscode.Disposable.from(
+    reg(COMMANDS.explain, (arg?: { token?: number } | vscode.Uri) => explain(deps, arg)),
+    reg(COMMANDS.selectModel, () => pickModel({ bundledDir: deps.bundledDir, current: deps.config().model })),
+    reg(COMMANDS.selectHead, (sel?: HeadSelector) => selectHead(deps, sel)),
+    reg(COMMANDS.toggleLive, () => setUserSetting('live', !deps.config().live)),
+    reg(COMMANDS.toggleSurprisal, () => setUserSetting('surprisal.enabled', !deps.config().surprisalEnabled)),
+    reg(COMMANDS.export, (target?: vscode.Uri) => exportAttention(deps, target)),
+    reg(COMMANDS.restart, () => restartEngine(deps)),
+  );
+}
+
+/** Runs a command; a HeadlightError becomes a notification with its hint. Returns the command's result. */
+async function report(id: string, fn: () => unknown): Promise<unknown> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof HeadlightError && err.code === 'cancelled') return undefined;
+    const message = err instanceof HeadlightError ? err.userMessage : `${id} failed: ${(err as Error).message ?? String(err)}`;
+    void vscode.window.showErrorMessage(`Headlight: ${message}`);
+    return undefined;
+  }
+}
+
+/** Analyses the active editor (or the followed one, when the panel has focus) and opens the panel. */
+async function explain(deps: CommandDeps, arg?: { token?: number } | vscode.Uri): Promise<unknown> {
+  const { controller } = deps;
+  const focusToken = arg && !(arg instanceof vscode.Uri) && typeof arg.token === 'number' ? arg.token : undefined;
+  // From a hover link: the run exists; just open the panel on that token.
+  if (focusToken !== undefined && controller.current) {
+    deps.showPanel?.(focusToken);
+    return controller.current.run.version;
+  }
+  let editor = vscode.window.activeTextEditor ?? controller.followedEditor;
+  if (arg instanceof vscode.Uri) editor = await vscode.window.showTextDocument(arg);
+  if (!editor) throw new HeadlightError('no-editor', 'There is no text editor to analyse.', 'Open a file or an untitled document first.');
+  const cur = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Headlight: analysing' }, () => controller.analyze(editor, 'command'));
+  if (!cur) return undefined;
+  if (deps.showPanel) deps.showPanel(controller.cursorToken);
+  else {
+    const r = cur.run;
+    void vscode.window.showInformationMessage(`Headlight: analysed ${r.tokens.length} tokens (window ${r.window.start}–${r.window.end} of ${r.totalTokens}) in ${Math.round(r.stats.totalMs)} ms. Move the cursor to see what each token attends to.`);
+  }
+  return cur.run.version;
+}
+
+/** A specific head, all heads of a layer (their mean), or the mean over all layers. */
+async function selectHead(deps: CommandDeps, sel?: HeadSelector): Promise<HeadSelector | undefined> {
+  const model = deps.model() ?? deps.controller.current?.model;
+  if (sel) {
+    validateSelector(sel, model);
+    deps.controller.setSelection(sel);
+    return sel;
+  }
+  if (!model) throw new HeadlightError('no-model', 'No model is loaded yet.', 'Run Headlight: Explain Attention first.');
+  type Item = vscode.QuickPickItem & { sel?: HeadSelector };
+  const items: Item[] = [{ label: '$(layers) Mean of all layers and heads', sel: { layer: 'mean', head: 'mean' } }];
+  for (let l = 0; l < model.nLayer; l++) {
+    items.push({ label: `Layer ${l}`, kind: vscode.QuickPickItemKind.Separator });
+    items.push({ label: `$(list-flat) Layer ${l}: mean of its ${model.nHead} heads`, sel: { layer: l, head: 'mean' } });
+    for (let h = 0; h < model.nHead; h++) items.push({ label: `Layer ${l}, head ${h}`, sel: { layer: l, head: h } });
+  }
+  const current = selectorLabel(deps.controller.selection);
+  const picked = await vscode.window.showQuickPick(items, { title: 'Headlight: which attention to show', placeHolder: `Now: ${current}`, matchOnDescription: true });
+  if (!picked?.sel) return undefined;
+  deps.controller.setSelection(picked.sel);
+  return picked.sel;
+}
+
+function validateSelector(sel: HeadSelector, model: ModelInfo | undefined): void {
+  if (!model || sel.layer === 'mean') return;
+  if (!(Number.isInteger(sel.layer) && sel.layer >= 0 && sel.layer < model.nLayer)) throw new HeadlightError('bad-selector', `Layer ${sel.layer} is outside 0..${model.nLayer - 1}.`);
+  if (sel.head !== 'mean' && !(Number.isInteger(sel.head) && sel.head >= 0 && sel.head < model.nHead)) throw new HeadlightError('bad-selector', `Head ${sel.head} is outside 0..${model.nHead - 1}.`);
+}
+
+/** JSON of the current run: tokens, surprisal, and the selected attention as full rows. */
+export async function exportAttention(deps: CommandDeps, target?: vscode.Uri): Promise<vscode.Uri | undefined> {
+  const cur = deps.controller.current;
+  if (!cur) throw new HeadlightError('no-run', 'Nothing has been analysed yet.', 'Run Headlight: Explain Attention first.');
+  const { run, model } = cur;
+  const sel = deps.controller.selection;
+  const T = run.tokens.length;
+  const rows: number[][] = [];
+  if (sel.layer !== 'mean' && sel.head !== 'mean') {
+    const tri = await deps.client.request('headTriangle', { version: run.version, layer: sel.layer, head: sel.head });
+    const half = tri.data instanceof Uint16Array ? halfTable() : undefined;
+    let k = 0;
+    for (let i = 0; i < tri.T; i++) {
+      const row: number[] = [];
+      for (let j = 0; j <= i; j++, k++) row.push(half ? half[tri.data[k]] : tri.data[k]);
+      rows.push(row);
+    }
+  } else {
+    for (let i = 0; i < T; i++) rows.push(Array.from((await deps.client.request('row', { version: run.version, sel, index: i })).subarray(0, i + 1)));
+  }
+  const json = {
+    format: 'headlight-attention/1',
+    document: cur.document.toString(true),
+    documentVersion: cur.documentVersion,
+    model: { ref: model.ref, nLayer: model.nLayer, nHead: model.nHead, nPositions: model.nPositions },
+    window: run.window,
+    totalTokens: run.totalTokens,
+    selection: sel,
+    tokens: run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end })),
+    surprisalBits: Array.from(run.surprisal, (s) => (Number.isFinite(s) ? s : null)),
+    attention: { description: 'rows[i][j] = weight of token i on token j (j ≤ i)', rows },
+  };
+  const uri =
+    target ??
+    (await vscode.window.showSaveDialog({ title: 'Headlight: export attention', filters: { JSON: ['json'] }, defaultUri: defaultExportUri(cur.document) }));
+  if (!uri) return undefined;
+  await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(JSON.stringify(json)));
+  if (!target) void vscode.window.showInformationMessage(`Headlight: exported ${T} tokens to ${uri.fsPath}.`);
+  return uri;
+}
+
+function defaultExportUri(doc: vscode.Uri): vscode.Uri | undefined {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const base = (doc.path.split('/').pop() || 'untitled').replace(/\.[^.]*$/, '');
+  return folder ? vscode.Uri.joinPath(folder, `${base}.attention.json`) : undefined;
+}
+
+async function restartEngine(deps: CommandDeps): Promise<void> {
+  deps.client.stop();
+  deps.controller.modelChanged();
+}

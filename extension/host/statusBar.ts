@@ -1,0 +1,74 @@
+/** The status bar item `headlight.status`: model, tokens analysed, the window, the last run's time. Click: model picker. */
+import * as vscode from 'vscode';
+import type { CurrentAnalysis } from './analysisSource';
+import type { ModelInfo } from '../common/engineProtocol';
+import type { RunEvent } from './controller';
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private model: ModelInfo | undefined;
+  private modelRef: string;
+  private run: CurrentAnalysis | undefined;
+
+  constructor(modelRef: string) {
+    this.modelRef = modelRef;
+    this.item = vscode.window.createStatusBarItem('headlight.status', vscode.StatusBarAlignment.Right, 100);
+    this.item.name = 'Headlight';
+    this.item.command = 'headlight.selectModel';
+    this.render();
+    this.item.show();
+  }
+
+  setModelRef(ref: string): void {
+    this.modelRef = ref;
+    if (this.model && this.model.ref !== ref) this.model = undefined;
+    this.render();
+  }
+
+  setModel(info: ModelInfo): void {
+    this.model = info;
+    this.modelRef = info.ref;
+    this.render();
+  }
+
+  setRun(run: CurrentAnalysis): void {
+    this.run = run;
+    this.render();
+  }
+
+  setState(e: RunEvent): void {
+    if (e.state === 'running') this.render('$(sync~spin)');
+    else if (e.state === 'error' && e.error) this.render('$(warning)', e.error.userMessage);
+    else this.render();
+  }
+
+  private render(icon = '$(eye)', problem?: string): void {
+    const name = modelName(this.modelRef);
+    const r = this.run?.run;
+    const parts = [`${icon} ${name}`];
+    if (r) parts.push(`${r.tokens.length} tok`, `${Math.round(r.stats.totalMs)} ms`);
+    this.item.text = parts.join(' · ');
+    const tip = new vscode.MarkdownString();
+    tip.appendMarkdown(`**Headlight** — model \`${this.modelRef}\``);
+    if (this.model) tip.appendMarkdown(` (${this.model.nLayer} layers × ${this.model.nHead} heads, context ${this.model.nPositions})`);
+    if (r) {
+      tip.appendMarkdown(`\n\nLast run: ${r.tokens.length} tokens, window ${r.window.start}–${r.window.end} of ${r.totalTokens}, `);
+      tip.appendMarkdown(`${r.stats.computed} computed, ${r.stats.reused} reused, ${Math.round(r.stats.totalMs)} ms`);
+    }
+    if (problem) tip.appendMarkdown(`\n\n$(warning) `).appendText(problem);
+    tip.supportThemeIcons = true;
+    tip.appendMarkdown('\n\nClick to pick a model.');
+    this.item.tooltip = tip;
+    this.item.backgroundColor = problem ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}
+
+function modelName(ref: string): string {
+  if (ref === 'bundled') return 'headlight-tiny';
+  const parts = ref.split(/[\\/]/).filter(Boolean);
+  return parts[parts.length - 1] ?? ref;
+}
