@@ -1,0 +1,104 @@
+/**
+ * The host <-> webview protocol of the attention panel and the sidebar view, over `RpcEndpoint` (common/rpc.ts).
+ *
+ * Handshake: the webview emits `ready` once its listeners are in place; the host then replays its state (`run`,
+ * `selection`, `cursor`, …), so a webview that was hidden and recreated, or that loaded after the first run, shows
+ * the same thing. Binary data (triangles, thumbnails, rows) is asked for on demand and crosses as typed arrays
+ * (`.slice()` copies, never views of a bigger buffer); the whole [L, H, T, T] never crosses.
+ */
+import type { HeadSelector, HeadTriangle, Prediction, Source, Thumbnails } from './engineProtocol';
+import type { Token } from './tokens';
+
+/** A run as the views show it: the tokens of the window and per-token surprisal. */
+export interface RunView {
+  version: number;
+  model: { ref: string; nLayer: number; nHead: number };
+  /** A short name for the document (file name), for titles and export file names. */
+  documentLabel: string;
+  tokens: Token[];
+  window: { start: number; end: number };
+  totalTokens: number;
+  /** Bits per token, NaN for the first. */
+  surprisal: Float32Array;
+  /** The document changed since this run was made. */
+  stale: boolean;
+}
+
+/** Head-finder results per head, keyed `"layer.head"` (e.g. `"5.1": ["induction"]`); drawn as badges. */
+export type HeadBadges = Record<string, string[]>;
+
+export type SaveKind = 'png' | 'svg' | 'json';
+
+// ---------------------------------------------------------------- panel
+
+/** Requests the panel webview makes and the host serves. */
+export type PanelHostRequests = {
+  headTriangle: [{ version: number; layer: number; head: number }, HeadTriangle];
+  thumbnails: [{ version: number; size: number }, Thumbnails];
+  predictions: [{ version: number; index: number; k: number }, Prediction[]];
+  /** The host shows a save dialog and writes the file; `saved: false` when the user cancelled. */
+  save: [{ kind: SaveKind; suggestedName: string; data: Uint8Array | string }, { saved: boolean; path?: string }];
+};
+
+/** Events the host sends to the panel. */
+export type PanelHostEvents = {
+  run: RunView;
+  selection: HeadSelector;
+  /** The editor cursor's token in the current run (undefined: outside the window). */
+  cursor: { index: number | undefined };
+  stale: { version: number; stale: boolean };
+  badges: HeadBadges;
+  /** Nothing to show (no run yet, or the engine failed): a message and a hint. */
+  empty: { message: string; hint?: string };
+};
+
+/** Events the panel sends to the host. */
+export type PanelWebviewEvents = {
+  ready: Record<string, never>;
+  select: HeadSelector;
+  /** The user picked a token in the panel: move the editor's cursor there. */
+  revealToken: { index: number };
+};
+
+// ---------------------------------------------------------------- sidebar
+
+/** What the sidebar shows for the cursor's token. */
+export interface SidebarFocus {
+  version: number;
+  index: number;
+  /**
+   * [L * H], per head: the largest weight this token puts on any token other than the first (the attention sink).
+   * See extension/host/webviewSession.ts for why this metric.
+   */
+  peak: Float32Array;
+  /** [L * H], per head: the token index that gets `peak`. */
+  peakIndex: Int32Array;
+  /** [L * H], per head: the weight on the first token (the sink), shown in the tooltip. */
+  sink: Float32Array;
+  /** The selected head's row: weights of this token over tokens 0..index. */
+  sel: HeadSelector;
+  row: Float32Array;
+  topSources: Source[];
+}
+
+export type SidebarHostRequests = Record<string, never>;
+
+export type SidebarHostEvents = {
+  run: RunView;
+  selection: HeadSelector;
+  focus: SidebarFocus;
+  /** No token to show (cursor outside the window, or no run). */
+  blur: { message: string };
+  stale: { version: number; stale: boolean };
+};
+
+export type SidebarWebviewEvents = {
+  ready: Record<string, never>;
+  select: HeadSelector;
+  revealToken: { index: number };
+};
+
+/** Key of a head in `HeadBadges` and in lookups. */
+export function headKey(layer: number, head: number): string {
+  return `${layer}.${head}`;
+}

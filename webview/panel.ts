@@ -1,0 +1,441 @@
+/**
+ * Entry of the attention panel webview: model view (all heads), head matrix, text view with surprisal strip,
+ * exports. Talks to the host over RpcEndpoint (extension/common/webviewProtocol.ts); says `ready`, then the host
+ * replays the current run, selection and cursor.
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-tabs/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import type { HeadSelector, Prediction } from '../extension/common/engineProtocol';
+import { RpcEndpoint } from '../extension/common/rpc';
+import type { HeadBadges, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind } from '../extension/common/webviewProtocol';
+import { HeadMap } from './attention';
+import { canvasPng, headJson, matrixSvg, textCanvas } from './exporters';
+import { MatrixView } from './matrixView';
+import { ModelView } from './modelView';
+import { SurprisalStrip } from './surprisalStrip';
+import { TextView, type HeadWeights } from './textView';
+import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
+import { connectToHost, loadState } from './vscodeApi';
+import { el, painted } from './dom';
+
+interface PanelState {
+  layer: number;
+  head: number;
+  token: number | undefined;
+  compare: [number, number][];
+  reverse: boolean;
+  threshold: number;
+  dimSink: boolean;
+  log: boolean;
+  tab: number;
+}
+
+const DEFAULTS: PanelState = { layer: 0, head: 0, token: undefined, compare: [], reverse: false, threshold: 0.01, dimSink: false, log: false, tab: 0 };
+const MAX_COMPARE = 5;
+const MAP_CACHE = 12;
+const THUMB_SIZE = 32;
+
+type Endpoint = RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebviewEvents, PanelHostEvents>;
+
+class PanelApp {
+  private palette: Palette = readPalette();
+  private run: RunView | undefined;
+  private readonly maps = new Map<string, HeadMap>();
+  private readonly loading = new Map<string, Promise<HeadMap | undefined>>();
+  private readonly predictionCache = new Map<string, Promise<Prediction[]>>();
+  private focusToken: number | undefined;
+  private lastView: 'model' | 'matrix' | 'text' = 'matrix';
+  private readonly endpoint: Endpoint;
+  private readonly model: ModelView;
+  private readonly matrix: MatrixView;
+  private readonly text: TextView;
+  private readonly strip: SurprisalStrip;
+  private readonly ui: ReturnType<PanelApp['buildUi']>;
+
+  constructor(
+    private readonly api: ReturnType<typeof connectToHost>['api'],
+    channel: ReturnType<typeof connectToHost>['channel'],
+    private state: PanelState,
+  ) {
+    this.model = new ModelView(this.palette, {
+      onSelect: (l, h) => this.selectHead(l, h, true),
+      onToggleCompare: (l, h) => this.toggleCompare(l, h),
+      onPainted: (ms) => painted('model', ms),
+    });
+    this.matrix = new MatrixView(this.palette, {
+      onPickToken: (i) => this.pickToken(i),
+      onPainted: (ms) => painted('matrix', ms),
+    });
+    this.text = new TextView({ onPoint: (i) => this.point(i), onPick: (i) => this.pickToken(i) });
+    this.strip = new SurprisalStrip(this.palette, { onPick: (i) => this.pickToken(i), predictions: (i) => this.predictions(i) });
+    this.ui = this.buildUi();
+    this.endpoint = new RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebviewEvents, PanelHostEvents>(channel, {}, {
+      run: (r) => void this.onRun(r),
+      selection: (s) => this.onSelection(s),
+      cursor: ({ index }) => index !== undefined && this.setToken(index, false),
+      stale: ({ version, stale }) => {
+        if (this.run && this.run.version === version) {
+          this.run.stale = stale;
+          this.renderStatus();
+        }
+      },
+      badges: (b: HeadBadges) => this.model.setBadges(b),
+      empty: ({ message, hint }) => this.showEmpty(message, hint),
+    });
+    watchTheme((p) => this.setPalette(p));
+    watchPixelRatio(() => this.setPalette(readPalette()));
+    this.model.setSelection({ layer: state.layer, head: state.head });
+    this.endpoint.emit('ready', {});
+  }
+
+  // ------------------------------------------------------------ layout
+
+  private buildUi() {
+    const s = this.state;
+    const title = el('span', { className: 'title' }, 'Headlight');
+    const stale = el('vscode-badge', { className: 'stale', hidden: true, title: 'The document changed since this analysis; the panel updates when the new one is ready.' }, 'stale');
+    const status = el('div', { className: 'status', role: 'status', 'aria-live': 'polite' });
+    const empty = el('div', { className: 'empty', hidden: true });
+    const btn = (label: string, aria: string, onClick: () => void) => {
+      const b = el('vscode-button', { secondary: true, 'aria-label': aria, title: aria }, label);
+      b.addEventListener('click', onClick);
+      return b;
+    };
+    const check = (label: string, checked: boolean, onChange: (v: boolean) => void) => {
+      const c = el('vscode-checkbox', { label, 'aria-label': label }) as HTMLElement & { checked: boolean };
+      c.checked = checked;
+      c.addEventListener('change', () => onChange(c.checked));
+      return c;
+    };
+    const exportBar = el('div', { className: 'exports', role: 'group', 'aria-label': 'Export' },
+      btn('PNG', 'Save the current view as PNG', () => void this.export('png')),
+      btn('SVG', 'Save the head matrix as SVG', () => void this.export('svg')),
+      btn('JSON', "Save the selected head's attention map as JSON", () => void this.export('json')),
+    );
+    const header = el('header', { className: 'toolbar' }, title, stale, el('span', { className: 'spacer' }), exportBar);
+
+    const modelPane = el('section', { className: 'model-pane', 'aria-label': 'Model view' },
+      el('h2', {}, 'Heads'), el('p', { className: 'hint' }, 'Click: select · shift+click: compare in text view'), this.model.element);
+    const logBox = check('Log colour scale', s.log, (v) => {
+      this.state.log = v;
+      this.save();
+      this.matrix.setLog(v);
+    });
+    const matrixControls = el('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Head matrix controls' },
+      el('span', { className: 'head-label' }), logBox,
+      btn('+', 'Zoom in', () => this.matrix.zoomBy(1.5)),
+      btn('−', 'Zoom out', () => this.matrix.zoomBy(1 / 1.5)),
+      btn('Fit', 'Fit the whole matrix', () => this.matrix.fit()),
+      el('span', { className: 'legend', 'aria-hidden': 'true' }),
+    );
+    const reverseBox = check('Reverse: who attends to this token', s.reverse, (v) => {
+      this.state.reverse = v;
+      this.save();
+      this.repaintText();
+    });
+    const sinkBox = check('Dim first-token sink', s.dimSink, (v) => {
+      this.state.dimSink = v;
+      this.save();
+      this.repaintText();
+    });
+    const threshold = el('input', { type: 'range', min: '0', max: '0.5', step: '0.005', value: String(s.threshold), 'aria-label': 'Threshold: hide links weaker than this weight', className: 'threshold' }) as HTMLInputElement;
+    const thresholdValue = el('output', { className: 'threshold-value' }, s.threshold.toFixed(3));
+    threshold.addEventListener('input', () => {
+      this.state.threshold = Number(threshold.value);
+      thresholdValue.textContent = this.state.threshold.toFixed(3);
+      this.save();
+      this.repaintText();
+    });
+    const chips = el('span', { className: 'chips', role: 'list', 'aria-label': 'Compared heads' });
+    const textControls = el('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Text view controls' },
+      reverseBox, sinkBox, el('label', { className: 'range' }, 'Threshold ', threshold, thresholdValue), chips);
+    const tabs = el('vscode-tabs', { 'selected-index': String(s.tab), className: 'views' },
+      el('vscode-tab-header', { slot: 'header' }, 'Head matrix'),
+      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, matrixControls, this.matrix.element)),
+      el('vscode-tab-header', { slot: 'header' }, 'Text'),
+      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, this.strip.element, this.text.element)),
+    );
+    tabs.addEventListener('vsc-tabs-select', (e) => {
+      this.state.tab = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
+      this.lastView = this.state.tab === 0 ? 'matrix' : 'text';
+      this.save();
+    });
+    modelPane.addEventListener('pointerdown', () => (this.lastView = 'model'));
+    modelPane.addEventListener('focusin', () => (this.lastView = 'model'));
+    this.matrix.element.addEventListener('pointerdown', () => (this.lastView = 'matrix'));
+    this.text.element.addEventListener('pointerdown', () => (this.lastView = 'text'));
+    const main = el('main', { className: 'layout' }, modelPane, tabs);
+    document.body.replaceChildren(header, empty, main, status);
+    this.lastView = s.tab === 0 ? 'matrix' : 'text';
+    return { title, stale, status, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
+  }
+
+  private renderStatus(): void {
+    const r = this.run;
+    if (!r) return;
+    const { layer, head } = this.state;
+    this.ui.title.textContent = `${r.documentLabel} · ${r.model.ref} · ${r.model.nLayer}×${r.model.nHead} heads · ${r.tokens.length} tokens${r.totalTokens > r.tokens.length ? ` (window ${r.window.start}–${r.window.end} of ${r.totalTokens})` : ''}`;
+    this.ui.stale.hidden = !r.stale;
+    document.body.classList.toggle('is-stale', r.stale);
+    this.ui.headLabel.textContent = `Layer ${layer}, head ${head}`;
+    this.renderLegend();
+    this.renderChips();
+  }
+
+  private renderLegend(): void {
+    const lut = this.palette.lut;
+    const stops = [0, 0.25, 0.5, 0.75, 1].map((t) => {
+      const k = Math.round(t * 255) * 4;
+      return `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]}) ${t * 100}%`;
+    });
+    const bar = el('span', { className: 'legend-bar' });
+    bar.style.background = `linear-gradient(to right, ${stops.join(', ')})`;
+    this.ui.legend.replaceChildren(el('span', {}, this.state.log ? '10⁻⁴' : '0'), bar, el('span', {}, '1'));
+  }
+
+  private renderChips(): void {
+    const heads = this.comparedHeads();
+    this.ui.chips.replaceChildren(...heads.map((h, k) => {
+      const chip = el('span', { className: 'chip', role: 'listitem' });
+      const swatch = el('span', { className: 'swatch', 'aria-hidden': 'true' });
+      swatch.style.background = this.palette.hues[h.hue % this.palette.hues.length];
+      chip.append(swatch, `L${h.layer} H${h.head}`);
+      if (k > 0) {
+        const x = el('button', { className: 'chip-remove', 'aria-label': `Stop comparing layer ${h.layer} head ${h.head}`, title: 'Remove' }, '×');
+        x.addEventListener('click', () => this.toggleCompare(h.layer, h.head));
+        chip.append(x);
+      }
+      return chip;
+    }));
+    this.model.setCompare(heads.slice(1));
+  }
+
+  private showEmpty(message: string, hint?: string): void {
+    this.ui.empty.hidden = false;
+    this.ui.empty.replaceChildren(el('p', {}, message), ...(hint ? [el('p', { className: 'hint' }, hint)] : []));
+    this.ui.main.hidden = !this.run;
+  }
+
+  // ------------------------------------------------------------ state
+
+  private save(): void {
+    this.api.setState(this.state);
+  }
+
+  private setPalette(p: Palette): void {
+    this.palette = p;
+    this.model.setPalette(p);
+    this.matrix.setPalette(p);
+    this.strip.setPalette(p);
+    this.renderStatus();
+    this.repaintText();
+  }
+
+  private async onRun(run: RunView): Promise<void> {
+    const first = !this.run;
+    const sameTokens = this.run && this.run.tokens.length === run.tokens.length;
+    this.run = run;
+    this.maps.clear();
+    this.loading.clear();
+    this.predictionCache.clear();
+    this.ui.empty.hidden = true;
+    this.ui.main.hidden = false;
+    const { nLayer, nHead } = run.model;
+    if (this.state.layer >= nLayer || this.state.head >= nHead) {
+      this.state.layer = 0;
+      this.state.head = 0;
+    }
+    this.state.compare = this.state.compare.filter(([l, h]) => l < nLayer && h < nHead);
+    if (this.state.token !== undefined && this.state.token >= run.tokens.length) this.state.token = run.tokens.length - 1;
+    this.focusToken = undefined;
+    this.text.setTokens(run.tokens);
+    this.strip.setRun(run.tokens, run.surprisal);
+    this.renderStatus();
+    this.model.setSelection({ layer: this.state.layer, head: this.state.head });
+    const version = run.version;
+    const thumbs = this.endpoint.request('thumbnails', { version, size: Math.min(THUMB_SIZE, Math.max(1, run.tokens.length)) }).catch(() => undefined);
+    const map = this.ensureMap(this.state.layer, this.state.head);
+    const t = await thumbs;
+    if (this.run?.version !== version) return;
+    this.model.setThumbnails(t);
+    const m = await map;
+    if (this.run?.version !== version) return;
+    this.matrix.setMap(m, this.labels());
+    this.matrix.setQuery(this.state.token);
+    if (first || !sameTokens) this.matrix.fit();
+    this.repaintText();
+  }
+
+  private onSelection(sel: HeadSelector): void {
+    if (typeof sel.layer !== 'number' || typeof sel.head !== 'number') {
+      this.ui.status.textContent = 'The editor shows a mean over heads; pick one head here to see its matrix.';
+      return;
+    }
+    this.selectHead(sel.layer, sel.head, false);
+  }
+
+  private labels(): string[] {
+    return this.run?.tokens.map((t) => t.text) ?? [];
+  }
+
+  private async selectHead(layer: number, head: number, fromUser: boolean): Promise<void> {
+    const changed = layer !== this.state.layer || head !== this.state.head;
+    this.state.layer = layer;
+    this.state.head = head;
+    this.save();
+    this.model.setSelection({ layer, head });
+    this.renderStatus();
+    if (fromUser && changed) this.endpoint.emit('select', { layer, head });
+    if (!this.run) return;
+    const version = this.run.version;
+    const map = await this.ensureMap(layer, head);
+    if (this.run?.version !== version || this.state.layer !== layer || this.state.head !== head) return;
+    this.matrix.setMap(map, this.labels());
+    this.matrix.setQuery(this.state.token);
+    this.repaintText();
+  }
+
+  private toggleCompare(layer: number, head: number): void {
+    const k = this.state.compare.findIndex(([l, h]) => l === layer && h === head);
+    if (k >= 0) this.state.compare.splice(k, 1);
+    else if (!(layer === this.state.layer && head === this.state.head)) {
+      this.state.compare.push([layer, head]);
+      if (this.state.compare.length > MAX_COMPARE) this.state.compare.shift();
+    }
+    this.save();
+    this.renderChips();
+    this.repaintText();
+  }
+
+  /** The selected head (hue 0) and the compared ones (hues 1..), without duplicates. */
+  private comparedHeads(): { layer: number; head: number; hue: number }[] {
+    const out = [{ layer: this.state.layer, head: this.state.head, hue: 0 }];
+    for (const [l, h] of this.state.compare) if (!(l === this.state.layer && h === this.state.head)) out.push({ layer: l, head: h, hue: out.length });
+    return out;
+  }
+
+  private point(i: number | undefined): void {
+    this.focusToken = i;
+    this.repaintText();
+  }
+
+  private pickToken(i: number): void {
+    this.setToken(i, true);
+  }
+
+  private setToken(i: number, fromUser: boolean): void {
+    if (!this.run || i < 0 || i >= this.run.tokens.length) return;
+    this.state.token = i;
+    this.save();
+    this.matrix.setQuery(i);
+    this.repaintText();
+    if (fromUser) this.endpoint.emit('revealToken', { index: i });
+  }
+
+  // ------------------------------------------------------------ data
+
+  private ensureMap(layer: number, head: number): Promise<HeadMap | undefined> {
+    const run = this.run;
+    if (!run) return Promise.resolve(undefined);
+    const key = `${run.version}:${layer}.${head}`;
+    const have = this.maps.get(key);
+    if (have) {
+      this.maps.delete(key); // LRU: re-insert as newest
+      this.maps.set(key, have);
+      return Promise.resolve(have);
+    }
+    const pending = this.loading.get(key);
+    if (pending) return pending;
+    const p = this.endpoint.request('headTriangle', { version: run.version, layer, head }).then(
+      (tri) => {
+        const map = HeadMap.fromTriangle(layer, head, tri);
+        this.loading.delete(key);
+        if (this.run?.version !== run.version) return map;
+        this.maps.set(key, map);
+        while (this.maps.size > MAP_CACHE) this.maps.delete(this.maps.keys().next().value!);
+        return map;
+      },
+      (err: Error) => {
+        this.loading.delete(key);
+        this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`;
+        return undefined;
+      },
+    );
+    this.loading.set(key, p);
+    return p;
+  }
+
+  private predictions(i: number): Promise<Prediction[]> {
+    const run = this.run;
+    if (!run) return Promise.resolve([]);
+    const key = `${run.version}:${i}`;
+    let p = this.predictionCache.get(key);
+    if (!p) {
+      p = this.endpoint.request('predictions', { version: run.version, index: i, k: 5 });
+      this.predictionCache.set(key, p);
+      p.catch(() => this.predictionCache.delete(key));
+    }
+    return p;
+  }
+
+  /** Lights the text for the pointed-at (else the selected) token, over the selected and compared heads. */
+  private repaintText(): void {
+    const run = this.run;
+    if (!run) return;
+    const t0 = performance.now();
+    const index = this.focusToken ?? this.state.token;
+    this.text.setMarks(this.focusToken, this.state.token);
+    const heads: HeadWeights[] = [];
+    if (index !== undefined) {
+      for (const h of this.comparedHeads()) {
+        const map = this.maps.get(`${run.version}:${h.layer}.${h.head}`);
+        if (!map) {
+          void this.ensureMap(h.layer, h.head).then((m) => m && this.repaintText());
+          continue;
+        }
+        const weights = this.state.reverse ? map.column(index, this.state.dimSink) : map.row(index, this.state.dimSink);
+        heads.push({ weights, hue: this.palette.huesRgb[h.hue % this.palette.huesRgb.length] });
+      }
+    }
+    this.text.paint(heads, this.state.threshold);
+    painted('text', performance.now() - t0);
+  }
+
+  // ------------------------------------------------------------ export
+
+  private async export(kind: SaveKind): Promise<void> {
+    const run = this.run;
+    const map = this.matrix.head;
+    if (!run) return;
+    const base = `${run.documentLabel.replace(/\.[^.]*$/, '')}-L${this.state.layer}H${this.state.head}`;
+    let data: Uint8Array | string;
+    let suggestedName: string;
+    try {
+      if (kind === 'png') {
+        const view = this.lastView;
+        const canvas = view === 'model' ? this.model.canvasElement : view === 'matrix' ? this.matrix.canvas : textCanvas(this.text.element, this.text.tokenSpans, this.palette);
+        data = await canvasPng(canvas);
+        suggestedName = `${base}-${view}.png`;
+      } else if (kind === 'svg') {
+        if (!map) throw new Error('No head is loaded.');
+        data = matrixSvg(map, this.labels(), this.palette, this.state.log, `Layer ${map.layer}, head ${map.head}: ${run.documentLabel}`);
+        suggestedName = `${base}.svg`;
+      } else {
+        if (!map) throw new Error('No head is loaded.');
+        data = headJson(map, run.tokens.map(({ text, start, end }) => ({ text, start, end })), { model: run.model.ref, document: run.documentLabel, version: run.version, window: run.window });
+        suggestedName = `${base}.json`;
+      }
+      const res = await this.endpoint.request('save', { kind, suggestedName, data });
+      this.ui.status.textContent = res.saved ? `Saved ${res.path ?? suggestedName}.` : 'Not saved.';
+    } catch (err) {
+      this.ui.status.textContent = `Export failed: ${(err as Error).message}`;
+    }
+  }
+}
+
+const { api, channel } = connectToHost();
+new PanelApp(api, channel, loadState(api, DEFAULTS));
