@@ -6,13 +6,14 @@
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
-import { promises as fsp, openSync, writeSync, closeSync, existsSync } from 'node:fs';
+import { promises as fsp, openSync, writeSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HeadlightError } from './common/errors';
 import { checkText, lineStarts, offsetAt, positionAt, tokenAt } from './common/text';
 import { loadEngine } from './engine/load';
 import { loadTokenizer } from './engine/tokenizer';
+import { formatBytes, resolveModel } from './engine/modelStore';
 import type { Run } from './engine/analysis';
 
 interface Io {
@@ -25,17 +26,28 @@ const USAGE = `usage: headlight <command> [options]
   tokenize --model M (--file F | --text S)
   explain  --model M --file F --at LINE:COL [--head L.H]
   models   list | pull REPO[@REV] | rm REPO
---model takes a model folder (config.json, model.safetensors, tokenizer files); default: the bundled model.`;
+--model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
+openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
+"bundled" (the default: the tiny model that ships with Headlight).`;
 
 /** The bundled tiny model, next to dist/ in the package (and next to extension/ in the source tree). */
 export function bundledModelDir(): string {
   return resolve(__dirname, '..', 'models', 'headlight-tiny');
 }
 
-async function modelDir(ref: string | undefined): Promise<string> {
-  if (!ref || ref === 'bundled') return bundledModelDir();
-  if (existsSync(ref)) return resolve(ref);
-  throw new HeadlightError('model-not-found', `No model folder at ${ref}.`, 'Give a folder with config.json, model.safetensors and tokenizer files.');
+/** A folder, a Hub repo id (cached, or downloaded with progress on stderr) or `bundled` -> a checkpoint folder. */
+async function modelDir(ref: string | undefined, io: Io): Promise<string> {
+  let last = 0;
+  const resolved = await resolveModel(ref ?? 'bundled', {
+    bundledDir: bundledModelDir(),
+    onProgress: (p) => {
+      const now = Date.now();
+      if (now - last < 1000 && p.bytes < p.total) return;
+      last = now;
+      io.stderr.write(`headlight: downloading ${p.repoId} ${p.file} ${formatBytes(p.bytes)} / ${formatBytes(p.total)}\n`);
+    },
+  });
+  return resolved.dir;
 }
 
 async function readText(values: { file?: string; text?: string }): Promise<string> {
@@ -88,7 +100,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const threads = values.threads ? Number(values.threads) : undefined;
     switch (command) {
       case 'tokenize': {
-        const tokenizer = await loadTokenizer(await modelDir(values.model));
+        const tokenizer = await loadTokenizer(await modelDir(values.model, io));
         const text = await readText(values);
         const tokens = tokenizer.encode(text);
         io.stdout.write(JSON.stringify({ tokens }) + '\n');
@@ -97,7 +109,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'analyze': {
         if (!values.dump) throw new HeadlightError('usage', 'analyze needs --dump OUT (a folder to write tokens.json, attention.f32, logprobs.f32).');
         const text = await readText(values);
-        const { engine } = await loadEngine(await modelDir(values.model), { precision: 'fp32', threads });
+        const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window), logits: values.logits });
           await dump(run, engine.config, values.dump, values.logits ?? false);
@@ -110,7 +122,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'explain': {
         if (!values.at) throw new HeadlightError('usage', 'explain needs --at LINE:COL (1-based).');
         const text = await readText(values);
-        const { engine } = await loadEngine(await modelDir(values.model), { threads });
+        const { engine } = await loadEngine(await modelDir(values.model, io), { threads });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window) });
           io.stdout.write(explain(run, text, values.at, values.head, engine.config.nLayer, engine.config.nHead));

@@ -1,0 +1,116 @@
+/** The `headlight` CLI end to end (in-process `main`), on a random tiny checkpoint, against the naive reference. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { main } from '../../extension/cli';
+import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
+import { gpt2 } from '../reference/gpt2';
+
+const root = mkdtempSync(join(tmpdir(), 'headlight-cli-'));
+let ck: RandomCheckpoint;
+const TEXT = 'fn main() {\n    println!("héllo, 🌍");\n}\n';
+
+before(async () => {
+  ck = await writeRandomCheckpoint(join(root, 'model'), { seed: 21, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 64 });
+  writeFileSync(join(root, 'main.rs'), TEXT);
+  writeFileSync(join(root, 'blob.bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1, 2, 3]));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
+  const code = await main(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  return { code, out, err };
+}
+
+const f32 = (path: string) => {
+  const b = readFileSync(path);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+};
+
+test('analyze --dump writes tokens, attention, log-probabilities and logits that match the reference', async () => {
+  const dump = join(root, 'dump');
+  const r = await cli('analyze', '--model', ck.dir, '--file', join(root, 'main.rs'), '--dump', dump, '--logits');
+  assert.equal(r.code, 0, r.err);
+  const meta = JSON.parse(readFileSync(join(dump, 'tokens.json'), 'utf8'));
+  assert.deepEqual(meta.model, { n_layer: 2, n_head: 2, n_embd: 16, n_positions: 64, vocab_size: 50257 });
+  const T = meta.tokens.length;
+  assert.deepEqual(meta.window, { start: 0, end: T });
+  // Offsets are UTF-16 units of the file; the tokens holding parts of 🌍 all span the whole character.
+  for (const t of meta.tokens) {
+    if (t.text.includes('\ufffd')) assert.equal(TEXT.slice(t.start, t.end), '🌍');
+    else assert.equal(TEXT.slice(t.start, t.end), t.text);
+  }
+  assert.equal(meta.tokens.at(-1).end, TEXT.length);
+  const ref = gpt2(ck.config, ck.weights, meta.tokens.map((t: { id: number }) => t.id));
+  const att = f32(join(dump, 'attention.f32'));
+  assert.equal(att.length, 2 * 2 * T * T);
+  let d = 0;
+  for (let i = 0; i < att.length; i++) d = Math.max(d, Math.abs(att[i] - ref.attention[i]));
+  assert.ok(d < 1e-4, `attention differs by ${d}`);
+  const lp = f32(join(dump, 'logprobs.f32'));
+  assert.ok(Number.isNaN(lp[0]));
+  for (let i = 1; i < T; i++) assert.ok(Math.abs(lp[i] - ref.logprobs[i]) < 1e-4);
+  const logits = f32(join(dump, 'logits.f32'));
+  assert.equal(logits.length, T * 50257);
+  let dl = 0;
+  for (let i = 0; i < logits.length; i++) dl = Math.max(dl, Math.abs(logits[i] - ref.logits[i]));
+  assert.ok(dl < 1e-4, `logits differ by ${dl}`);
+});
+
+test('analyze --window analyses only that token window and says so', async () => {
+  const dump = join(root, 'dump-window');
+  const r = await cli('analyze', '--model', ck.dir, '--text', 'a b c d e f g h i j', '--window', '2:6', '--dump', dump);
+  assert.equal(r.code, 0, r.err);
+  const meta = JSON.parse(readFileSync(join(dump, 'tokens.json'), 'utf8'));
+  assert.deepEqual(meta.window, { start: 2, end: 6 });
+  assert.deepEqual(meta.tokens.map((t: { text: string }) => t.text), [' c', ' d', ' e', ' f']);
+  assert.equal(f32(join(dump, 'attention.f32')).length, 2 * 2 * 16);
+});
+
+test('tokenize prints ids and UTF-16 offsets', async () => {
+  const r = await cli('tokenize', '--model', ck.dir, '--text', 'Hello world');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out).tokens, [
+    { id: 15496, text: 'Hello', start: 0, end: 5 },
+    { id: 995, text: ' world', start: 5, end: 11 },
+  ]);
+});
+
+test('explain names the token, its surprisal, guesses and sources per layer', async () => {
+  const r = await cli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '2:5');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^token \d+ " println" \(id 44872\) at 2:4/m);
+  assert.match(r.out, /surprisal: \d+\.\d\d bits/);
+  assert.match(r.out, /model expected: (".*" \d+\.\d%(, )?){5}/);
+  assert.match(r.out, /layer  0: /);
+  assert.match(r.out, /layer  1: /);
+  const head = await cli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '1:1', '--head', '1.0');
+  assert.match(head.out, /surprisal: n\/a \(first token of the window\)/);
+  assert.match(head.out, /attends to \(head 1\.0\): "fn"@0 1\.00/);
+});
+
+test('bad input: one clear line on stderr and a non-zero exit', async () => {
+  const cases: [string[], RegExp][] = [
+    [['analyze', '--model', join(root, 'nope'), '--text', 'x', '--dump', join(root, 'd')], /nope/],
+    [['analyze', '--model', ck.dir, '--file', join(root, 'blob.bin'), '--dump', join(root, 'd')], /looks binary/],
+    [['analyze', '--model', ck.dir, '--text', 'short', '--window', '0:99', '--dump', join(root, 'd')], /outside the text/],
+    [['analyze', '--model', ck.dir, '--text', 'short'], /needs --dump/],
+    [['analyze', '--model', ck.dir, '--file', join(root, 'missing.txt'), '--dump', join(root, 'd')], /Cannot read/],
+    [['explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '99:1'], /has 4 lines/],
+    [['frobnicate'], /Unknown command/],
+    [['analyze', '--bogus'], /bogus/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(...args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.err, message, args.join(' '));
+    assert.match(r.err, /^headlight: /);
+    assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  }
+});
