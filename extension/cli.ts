@@ -3,6 +3,7 @@
  *   headlight analyze  --model M (--file F | --text S) [--window A:B] --dump OUT [--logits]
  *   headlight tokenize --model M (--file F | --text S)
  *   headlight explain  --model M --file F --at LINE:COL [--head L.H]
+ *   headlight heads    --model M [--file F | --text S]
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -15,6 +16,7 @@ import { loadEngine } from './engine/load';
 import { loadTokenizer } from './engine/tokenizer';
 import { formatBytes, resolveModel } from './engine/modelStore';
 import type { Run } from './engine/analysis';
+import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/headFinder';
 
 interface Io {
   stdout: NodeJS.WritableStream;
@@ -25,6 +27,7 @@ const USAGE = `usage: headlight <command> [options]
   analyze  --model M (--file F | --text S) [--window A:B] --dump OUT [--logits]
   tokenize --model M (--file F | --text S)
   explain  --model M --file F --at LINE:COL [--head L.H]
+  heads    --model M [--file F | --text S]    what each head does (previous-token, induction, ...)
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -131,6 +134,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
         }
         return 0;
       }
+      case 'heads': {
+        const text = values.file !== undefined || values.text !== undefined ? await readText(values) : SAMPLE_TEXT;
+        const { engine } = await loadEngine(await modelDir(values.model, io), { threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          io.stdout.write(formatHeads(await engine.headScores(run), run.length));
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
       default:
         throw new HeadlightError('usage', `Unknown command "${command}".`, 'Run headlight --help.');
     }
@@ -174,6 +188,28 @@ async function dump(run: Run, config: { nLayer: number; nHead: number; nEmbd: nu
     const data = run.logits ?? new Float32Array(0);
     await fsp.writeFile(join(out, 'logits.f32'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
+}
+
+/** Text for `heads` when none is given: prose with repeated words, so duplicate-token heads have cases. */
+const SAMPLE_TEXT =
+  'The cat sat on the mat. The dog sat on the log. When the cat saw the dog, the cat ran up the tree, and the dog sat down again on the log by the mat.';
+
+function formatHeads(s: HeadScores, T: number): string {
+  const short: Record<HeadRole, string> = { 'previous-token': 'prev', 'first-token': 'first', 'duplicate-token': 'dup', local: 'local', induction: 'induct' };
+  const b = badges(s);
+  const lines = [`head finder over ${T} tokens (scores 0..1; badge at >= ${BADGE_THRESHOLD}; induction on a repeated random sequence)`];
+  lines.push(['head ', ...HEAD_ROLES.map((r) => short[r].padStart(7)), '  badges'].join(''));
+  for (let l = 0; l < s.nLayer; l++) {
+    for (let h = 0; h < s.nHead; h++) {
+      const k = l * s.nHead + h;
+      const cells = HEAD_ROLES.map((r) => {
+        const v = s.scores[r]?.[k];
+        return (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(2)).padStart(7);
+      });
+      lines.push([`${l}.${h}`.padEnd(5), ...cells, '  ', (b[`${l}.${h}`] ?? []).join(', ')].join(''));
+    }
+  }
+  return lines.join('\n') + '\n';
 }
 
 function quote(s: string): string {

@@ -10,6 +10,10 @@ import { HeadlightError } from '../common/errors';
 import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
 import { AttentionStore, growCapacity, tri, type Precision } from './attentionStore';
 import { buildGpt2Graph, TOP_K, type Weight } from './graph';
+import { inductionSequence, scoreInduction, scoreText, type HeadScores } from './headFinder';
+
+/** Length of one copy of the induction diagnostic's random sequence. */
+const INDUCTION_LENGTH = 40;
 import { ModelSession, f32, i32, i64, type Feeds, type SessionOptions } from './session';
 
 /** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
@@ -322,6 +326,31 @@ export class Gpt2Engine {
     this.state = state;
     this.version++;
     return new Run(this, this.version, tokens, window, totalTokens, { computed: n, reused: reuse, graphMs, totalMs: performance.now() - t0 }, logitsData);
+  }
+
+  /**
+   * Runs `ids` on a scratch state and returns its attention, leaving the current run untouched (diagnostics such
+   * as the head finder's induction test).
+   */
+  probe(ids: number[]): Promise<AttentionStore> {
+    return this.serialize(async () => {
+      const scratch = this.emptyState();
+      const out = await this.runGraph(scratch, ids, 0);
+      this.commit(scratch, ids, 0, out);
+      return scratch.attention;
+    });
+  }
+
+  private inductionCache: Float32Array | undefined;
+
+  /** Head-finder scores: on the run's text, plus the induction diagnostic (computed once per model). */
+  async headScores(run: Run): Promise<HeadScores> {
+    const text = scoreText(run.attention, run.tokens.map((t) => t.id));
+    if (!this.inductionCache) {
+      const n = Math.min(INDUCTION_LENGTH, Math.floor(this.config.nPositions / 2));
+      this.inductionCache = scoreInduction(await this.probe(inductionSequence(n, this.config.vocabSize)), n);
+    }
+    return { ...text, scores: { ...text.scores, induction: this.inductionCache } };
   }
 
   /**

@@ -114,3 +114,14 @@ test('bad input: one clear line on stderr and a non-zero exit', async () => {
     assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('heads prints a score row and badges for every head', async () => {
+  const r = await cli('heads', '--model', ck.dir, '--text', 'one two three one two three one two three four five');
+  assert.equal(r.code, 0, r.err);
+  const rows = r.out.split('\n').filter((l) => /^\d+\.\d+ /.test(l));
+  assert.deepEqual(rows.map((l) => l.split(/\s+/)[0]), ['0.0', '0.1', '1.0', '1.1']);
+  for (const row of rows) {
+    const cells = row.trim().split(/\s+/).slice(1, 6);
+    for (const c of cells) assert.ok(c === '-' || (Number(c) >= 0 && Number(c) <= 1), `cell ${c}`);
+  }
+});
