@@ -19,3 +19,9 @@ export function toAbortSignal(token: CancellationTokenLike | undefined): AbortSi
   });
   return controller.signal;
 }
+
+/** Errors a view may meet in normal use and should drop silently: superseded, stale, or the engine restarting. */
+export function isBenign(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'cancelled' || code === 'stale-run' || code === 'no-run' || code === 'engine-crashed' || code === 'disposed';
+}

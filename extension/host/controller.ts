@@ -53,6 +53,8 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
   /** The editor whose document is followed (the panel can take focus; we keep following this one). */
   private editor: vscode.TextEditor | undefined;
   private runSeq = 0;
+  /** Analyses in flight. */
+  private active = 0;
 
   readonly onDidChangeRun = this.runEmitter.event;
   readonly onDidChangeSelection = this.selectionEmitter.event;
@@ -119,7 +121,7 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
 
   /** The engine process restarted (after a crash): its runs are gone, so analyse the followed editor again. */
   engineRestarted(): void {
-    if (this.editor && this._current) void this.analyze(this.editor, 'model');
+    if (this.editor && this._current && this.active === 0) void this.analyze(this.editor, 'model');
   }
 
   /** The model changed: forget the run and analyse the followed editor again. */
@@ -147,6 +149,7 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
       if (state.fromSelection) state.slice = { start: doc.offsetAt(editor.selection.start), end: doc.offsetAt(editor.selection.end) };
     }
     this.stateEmitter.fire({ state: 'running', reason });
+    this.active++;
     try {
       const model = await this.deps.ensureModel();
       let result = await this.runOnce(editor, state, model, reason);
@@ -169,6 +172,8 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
       if (seq === this.runSeq) this.stateEmitter.fire({ state: 'error', error: e, reason });
       if (reason === 'command') throw e;
       return undefined;
+    } finally {
+      this.active--;
     }
   }
 

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 import type { HeadlightConfig } from './config';
 import type { HostStats } from './hostStats';
-import { HeadlightError } from '../common/errors';
+import { isBenign } from './cancellation';
 import { attentionEdges, groupByBucket, LEVELS, SURPRISAL_EDGES_BITS } from './intensity';
 
 interface DecorationTypes {
@@ -128,7 +128,7 @@ export class EditorHighlights implements vscode.Disposable {
       if (seq !== this.seq) return empty;
       return groupByBucket(weights, attentionEdges(this.config.highlightThreshold), (i) => i === index);
     } catch (err) {
-      if (err instanceof HeadlightError && (err.code === 'cancelled' || err.code === 'stale-run')) return empty;
+      if (isBenign(err)) return empty;
       throw err;
     } finally {
       if (this.inflight === controller) this.inflight = undefined;

@@ -4,11 +4,10 @@
  */
 import * as vscode from 'vscode';
 import { tokenAt } from '../common/text';
-import { HeadlightError } from '../common/errors';
 import type { AnalysisSource } from './analysisSource';
 import type { HeadlightConfig } from './config';
 import type { HostStats } from './hostStats';
-import { toAbortSignal } from './cancellation';
+import { isBenign, toAbortSignal } from './cancellation';
 import { hoverMarkdown } from './hoverMarkdown';
 
 export const TOP_K = 5;
@@ -47,7 +46,7 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
       const t = tokens[index];
       return new vscode.Hover(md, new vscode.Range(doc.positionAt(t.start), doc.positionAt(t.end)));
     } catch (err) {
-      if (err instanceof HeadlightError && (err.code === 'cancelled' || err.code === 'stale-run')) return undefined;
+      if (isBenign(err)) return undefined;
       throw err;
     }
   }

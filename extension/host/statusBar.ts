@@ -45,7 +45,7 @@ export class StatusBar implements vscode.Disposable {
   private render(icon = '$(eye)', problem?: string): void {
     const name = modelName(this.modelRef);
     const r = this.run?.run;
-    const parts = [`${icon} ${name}`];
+    const parts = [`${icon} Headlight: ${name}`];
     if (r) parts.push(`${r.tokens.length} tok`, `${Math.round(r.stats.totalMs)} ms`);
     this.item.text = parts.join(' · ');
     const tip = new vscode.MarkdownString();
