@@ -1,0 +1,126 @@
+/**
+ * Node side of the webview harness: bundles the real webview entries and the harness host with esbuild, serves
+ * them on 127.0.0.1 with the same HTML and CSP the extension renders, and drives Debian's Chromium through
+ * playwright-core. Themes are CSS variable sets keyed on VS Code's body classes.
+ */
+import * as esbuild from 'esbuild';
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { webviewHtml } from '../../extension/host/webviewHtml';
+
+const root = join(import.meta.dirname, '..', '..');
+
+export const THEMES: Record<string, Record<string, string>> = {
+  'vscode-dark': {
+    'editor-background': '#1f1f1f', 'editor-foreground': '#cccccc', foreground: '#cccccc', 'sideBar-background': '#181818',
+    descriptionForeground: '#9d9d9d', focusBorder: '#0078d4', 'panel-border': '#2b2b2b', 'widget-border': '#313131',
+    'charts-blue': '#3794ff', 'charts-orange': '#d18616', 'charts-green': '#89d185', 'charts-purple': '#b180d7', 'charts-red': '#f14c4c', 'charts-yellow': '#cca700',
+    'badge-background': '#616161', 'badge-foreground': '#f8f8f8', 'button-background': '#0078d4', 'button-foreground': '#ffffff',
+    'button-secondaryBackground': '#313131', 'button-secondaryForeground': '#cccccc', 'editorHoverWidget-background': '#202020', 'editorHoverWidget-border': '#454545',
+    'editorWarning-foreground': '#cca700', 'list-hoverBackground': '#2a2d2e', 'settings-headerBorder': '#2b2b2b', 'panel-background': '#181818',
+    'checkbox-background': '#313131', 'checkbox-border': '#3c3c3c', 'checkbox-foreground': '#cccccc',
+  },
+  'vscode-light': {
+    'editor-background': '#ffffff', 'editor-foreground': '#3b3b3b', foreground: '#3b3b3b', 'sideBar-background': '#f8f8f8',
+    descriptionForeground: '#717171', focusBorder: '#005fb8', 'panel-border': '#e5e5e5', 'widget-border': '#e5e5e5',
+    'charts-blue': '#1a85ff', 'charts-orange': '#d18616', 'charts-green': '#388a34', 'charts-purple': '#652d90', 'charts-red': '#e51400', 'charts-yellow': '#bf8803',
+    'badge-background': '#cccccc', 'badge-foreground': '#3b3b3b', 'button-background': '#005fb8', 'button-foreground': '#ffffff',
+    'button-secondaryBackground': '#e5e5e5', 'button-secondaryForeground': '#3b3b3b', 'editorHoverWidget-background': '#f8f8f8', 'editorHoverWidget-border': '#c8c8c8',
+    'editorWarning-foreground': '#bf8803', 'list-hoverBackground': '#f2f2f2', 'settings-headerBorder': '#e5e5e5', 'panel-background': '#f8f8f8',
+    'checkbox-background': '#f8f8f8', 'checkbox-border': '#cecece', 'checkbox-foreground': '#3b3b3b',
+  },
+  'vscode-high-contrast': {
+    'editor-background': '#000000', 'editor-foreground': '#ffffff', foreground: '#ffffff', 'sideBar-background': '#000000',
+    descriptionForeground: '#ffffff', focusBorder: '#f38518', 'panel-border': '#6fc3df', contrastBorder: '#6fc3df', 'widget-border': '#6fc3df',
+    'charts-blue': '#3794ff', 'charts-orange': '#d18616', 'charts-green': '#89d185', 'charts-purple': '#b180d7', 'charts-red': '#f14c4c', 'charts-yellow': '#cca700',
+    'badge-background': '#000000', 'badge-foreground': '#ffffff', 'button-background': '#000000', 'button-foreground': '#ffffff',
+    'button-secondaryBackground': '#000000', 'button-secondaryForeground': '#ffffff', 'editorHoverWidget-background': '#0c141f', 'editorHoverWidget-border': '#6fc3df',
+    'editorWarning-foreground': '#ffd700', 'list-hoverBackground': '#000000', 'settings-headerBorder': '#6fc3df', 'panel-background': '#000000',
+    'checkbox-background': '#000000', 'checkbox-border': '#6fc3df', 'checkbox-foreground': '#ffffff',
+  },
+};
+
+function themeCss(): string {
+  const common = "--vscode-font-family: 'DejaVu Sans', sans-serif; --vscode-font-size: 13px; --vscode-editor-font-family: 'DejaVu Sans Mono', monospace; --vscode-editor-font-size: 13px;";
+  return Object.entries(THEMES)
+    .map(([cls, vars]) => `body.${cls} { ${common} ${Object.entries(vars).map(([k, v]) => `--vscode-${k}: ${v};`).join(' ')} }`)
+    .join('\n');
+}
+
+export interface Harness {
+  browser: Browser;
+  url: string;
+  open(view: 'panel' | 'sidebar', opts?: { theme?: string; width?: number; height?: number; dpr?: number }): Promise<Page>;
+  close(): Promise<void>;
+}
+
+async function bundle(entry: string): Promise<string> {
+  const out = await esbuild.build({ entryPoints: [join(root, entry)], bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', write: false, logLevel: 'error' });
+  return out.outputFiles[0].text;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const [panel, sidebar, host] = await Promise.all([bundle('webview/panel.ts'), bundle('webview/sidebar.ts'), bundle('test/webview/harnessHost.ts')]);
+  const files: Record<string, [string, string]> = {
+    '/dist/webview/panel.js': ['text/javascript', panel],
+    '/dist/webview/sidebar.js': ['text/javascript', sidebar],
+    '/harness/host.js': ['text/javascript', host],
+    '/harness/themes.css': ['text/css', themeCss()],
+    '/media/webview.css': ['text/css', readFileSync(join(root, 'media', 'webview.css'), 'utf8')],
+    '/media/panel.css': ['text/css', readFileSync(join(root, 'media', 'panel.css'), 'utf8')],
+    '/media/sidebar.css': ['text/css', readFileSync(join(root, 'media', 'sidebar.css'), 'utf8')],
+  };
+  let origin = '';
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', origin);
+    const view = url.pathname === '/sidebar.html' ? 'sidebar' : url.pathname === '/panel.html' ? 'panel' : undefined;
+    if (view) {
+      const nonce = Math.random().toString(36).slice(2);
+      let html = webviewHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/webview/${view}.js`, styleUris: [`${origin}/harness/themes.css`, `${origin}/media/webview.css`, `${origin}/media/${view}.css`], title: view, bodyClass: `${view} ${url.searchParams.get('theme') ?? 'vscode-dark'}` });
+      html = html.replace(`<script nonce="${nonce}"`, `<script nonce="${nonce}" src="${origin}/harness/host.js"></script>\n<script nonce="${nonce}"`);
+      res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+      return;
+    }
+    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
+    const f = files[url.pathname];
+    if (!f) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': f[0] }).end(f[1]);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return {
+    browser,
+    url: origin,
+    async open(view, opts = {}) {
+      const ctx = await browser.newContext({ viewport: { width: opts.width ?? 1200, height: opts.height ?? 800 }, deviceScaleFactor: opts.dpr ?? 1 });
+      const page = await ctx.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(String(e)));
+      (page as Page & { problems: string[] }).problems = problems;
+      await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+      });
+      await page.goto(`${origin}/${view}.html?view=${view}&theme=${opts.theme ?? 'vscode-dark'}`);
+      return page;
+    },
+    async close() {
+      await browser.close();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+export const FIXTURE = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'recorded-run.json'), 'utf8'));
+
+/** Errors the page logged (console errors, uncaught exceptions, CSP violations). */
+export function problems(page: Page): string[] {
+  return (page as Page & { problems: string[] }).problems;
+}

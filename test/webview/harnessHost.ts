@@ -1,0 +1,283 @@
+/**
+ * Browser side of the webview test harness: stands in for VS Code. It defines `acquireVsCodeApi`, runs the real
+ * host sessions (extension/host/webviewSession.ts) against a fake AnalysisSource that answers from a run recorded
+ * from the real engine (or synthetic GPT-2-small shapes for the benchmark), and counts the bytes sent to the page.
+ */
+import type { EngineRequests, HeadSelector, Prediction, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
+import { HeadlightError } from '../../extension/common/errors';
+import { floatToHalf, halfTable } from '../../extension/common/half';
+import type { Channel } from '../../extension/common/rpc';
+import type { Token } from '../../extension/common/tokens';
+import type { AnalysisSource, CurrentAnalysis } from '../../extension/host/analysisSource';
+import { PanelSession, SidebarSession } from '../../extension/host/webviewSession';
+
+type Listener<T> = (e: T) => unknown;
+interface Disposable { dispose(): void }
+
+class Emitter<T> {
+  private readonly listeners = new Set<Listener<T>>();
+  readonly event = (listener: Listener<T>, _this?: unknown, disposables?: Disposable[]): Disposable => {
+    this.listeners.add(listener);
+    const d = { dispose: () => this.listeners.delete(listener) };
+    disposables?.push(d);
+    return d;
+  };
+  fire(e: T): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+}
+
+export interface RunData {
+  model: { ref: string; nLayer: number; nHead: number };
+  tokens: Token[];
+  surprisal: Float32Array;
+  /** [L*H] fp16 triangles, made on first use. */
+  triangle(l: number, h: number): Uint16Array;
+  thumbnails: Thumbnails;
+  predictions(i: number): Prediction[];
+}
+
+interface Fixture {
+  model: { ref: string; nLayer: number; nHead: number };
+  run: { tokens: Token[]; surprisal: (number | null)[] };
+  triangles: string[];
+  thumbnails: { nLayer: number; nHead: number; size: number; data: string };
+  predictions: Prediction[][];
+}
+
+function b64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function fixtureData(f: Fixture): RunData {
+  const tris = f.triangles.map((s) => new Uint16Array(b64(s).buffer));
+  return {
+    model: f.model,
+    tokens: f.run.tokens,
+    surprisal: Float32Array.from(f.run.surprisal, (s) => (s === null ? NaN : s)),
+    triangle: (l, h) => tris[l * f.model.nHead + h],
+    thumbnails: { nLayer: f.thumbnails.nLayer, nHead: f.thumbnails.nHead, size: f.thumbnails.size, data: b64(f.thumbnails.data) },
+    predictions: (i) => f.predictions[i] ?? [],
+  };
+}
+
+/** GPT-2-small shapes with peaky synthetic rows: a few sharp keys per row (previous token, sink, a random one). */
+export function syntheticData(T: number, L = 12, H = 12): RunData {
+  const cache = new Map<number, Uint16Array>();
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const tokens: Token[] = [];
+  let off = 0;
+  const words = ['the', ' model', ' looks', ' at', ' tokens', '\n', '  ', 'if', '(', 'x', ')', ' {', ' return', ' 42', ';', '}'];
+  for (let i = 0; i < T; i++) {
+    const text = words[i % words.length];
+    tokens.push({ id: i, text, start: off, end: off + text.length });
+    off += text.length;
+  }
+  const S = Math.min(32, T);
+  const thumbs = new Uint8Array(L * H * S * S);
+  for (let k = 0; k < thumbs.length; k++) thumbs[k] = Math.floor(rand() * 256);
+  return {
+    model: { ref: 'synthetic-gpt2-small', nLayer: L, nHead: H },
+    tokens,
+    surprisal: Float32Array.from({ length: T }, (_, i) => (i === 0 ? NaN : rand() * 14)),
+    triangle: (l, h) => {
+      const key = l * H + h;
+      let tri = cache.get(key);
+      if (!tri) {
+        tri = new Uint16Array((T * (T + 1)) / 2);
+        const half = [floatToHalf(0.5), floatToHalf(0.3), floatToHalf(0.2), floatToHalf(1)];
+        for (let i = 0; i < T; i++) {
+          const base = (i * (i + 1)) / 2;
+          if (i === 0) tri[base] = half[3];
+          else {
+            tri[base] = half[1]; // sink
+            tri[base + Math.max(1, i - ((l * H + h) % 3))] = half[0]; // a previous-token-like key
+            tri[base + 1 + Math.floor(rand() * i)] ||= half[2];
+          }
+        }
+        cache.set(key, tri);
+      }
+      return tri;
+    },
+    thumbnails: { nLayer: L, nHead: H, size: S, data: thumbs },
+    predictions: () => [{ id: 1, text: ' the', logprob: -1 }, { id: 2, text: ' a', logprob: -2 }],
+  };
+}
+
+class FakeSource implements AnalysisSource {
+  current: CurrentAnalysis | undefined;
+  selection: HeadSelector = { layer: 0, head: 0 };
+  cursorToken: number | undefined;
+  readonly runs = new Emitter<CurrentAnalysis>();
+  readonly selections = new Emitter<HeadSelector>();
+  readonly cursors = new Emitter<number | undefined>();
+  readonly onDidChangeRun = this.runs.event as AnalysisSource['onDidChangeRun'];
+  readonly onDidChangeSelection = this.selections.event as AnalysisSource['onDidChangeSelection'];
+  readonly onDidChangeCursorToken = this.cursors.event as AnalysisSource['onDidChangeCursorToken'];
+  revealed: number[] = [];
+  queries: string[] = [];
+  data: RunData | undefined;
+
+  setRun(data: RunData, version: number): void {
+    this.data = data;
+    const summary: RunSummary = {
+      version,
+      tokens: data.tokens,
+      window: { start: 0, end: data.tokens.length },
+      totalTokens: data.tokens.length,
+      surprisal: data.surprisal,
+      stats: { computed: data.tokens.length, reused: 0, graphMs: 1, totalMs: 1 },
+    };
+    this.current = {
+      run: summary,
+      model: { ref: data.model.ref, dir: '/tmp/model', nLayer: data.model.nLayer, nHead: data.model.nHead, nEmbd: 32, nPositions: 1024, vocabSize: 50257, fileDtype: 'F32', loadMs: 1 },
+      document: { path: '/work/example.js', scheme: 'file', toString: () => 'file:///work/example.js' } as unknown as CurrentAnalysis['document'],
+      documentVersion: version,
+    };
+    this.runs.fire(this.current);
+  }
+
+  setSelection(sel: HeadSelector): void {
+    this.selection = sel;
+    this.selections.fire(sel);
+  }
+
+  setCursor(i: number | undefined): void {
+    this.cursorToken = i;
+    this.cursors.fire(i);
+  }
+
+  revealToken(index: number): void {
+    this.revealed.push(index);
+    this.setCursor(index);
+  }
+
+  private rowOf(l: number, h: number, i: number): Float32Array {
+    const tri = this.data!.triangle(l, h);
+    const table = halfTable();
+    const base = (i * (i + 1)) / 2;
+    return Float32Array.from({ length: i + 1 }, (_, j) => table[tri[base + j]]);
+  }
+
+  async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0]): Promise<EngineRequests[K][1]> {
+    this.queries.push(method);
+    const p = params as { version: number; layer?: number; head?: number; index?: number; sel?: HeadSelector };
+    const cur = this.current;
+    const data = this.data;
+    if (!cur || !data || p.version !== cur.run.version) throw new HeadlightError('stale-run', `Run ${p.version} was replaced.`);
+    const { nLayer, nHead } = data.model;
+    let result: unknown;
+    switch (method) {
+      case 'headTriangle':
+        result = { T: data.tokens.length, data: data.triangle(p.layer!, p.head!).slice() };
+        break;
+      case 'thumbnails':
+        result = { ...data.thumbnails, data: data.thumbnails.data.slice() };
+        break;
+      case 'predictions':
+        result = data.predictions(p.index!);
+        break;
+      case 'row': {
+        const sel = p.sel!;
+        const i = p.index!;
+        if (typeof sel.layer === 'number' && typeof sel.head === 'number') result = this.rowOf(sel.layer, sel.head, i);
+        else {
+          const out = new Float32Array(i + 1);
+          const layers = sel.layer === 'mean' ? [...Array(nLayer).keys()] : [sel.layer];
+          for (const l of layers) for (let h = 0; h < nHead; h++) this.rowOf(l, h, i).forEach((w, j) => (out[j] += w / (layers.length * nHead)));
+          result = out;
+        }
+        break;
+      }
+      default:
+        throw new HeadlightError('no-method', `The harness does not serve ${method}.`);
+    }
+    return result as EngineRequests[K][1];
+  }
+}
+
+/** Bytes of a message as structured clone carries it (binary as is, strings as UTF-16, numbers as 8). */
+function sizeOf(v: unknown): number {
+  if (v === null || v === undefined) return 1;
+  if (ArrayBuffer.isView(v)) return v.byteLength;
+  if (typeof v === 'string') return v.length * 2;
+  if (typeof v === 'number' || typeof v === 'boolean') return 8;
+  if (Array.isArray(v)) return v.reduce((s: number, x) => s + sizeOf(x), 8);
+  if (typeof v === 'object') return Object.entries(v as object).reduce((s, [k, x]) => s + k.length * 2 + sizeOf(x), 8);
+  return 8;
+}
+
+declare global {
+  interface Window {
+    acquireVsCodeApi: () => { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
+    harness: Harness;
+  }
+}
+
+interface Harness {
+  source: FakeSource;
+  session: PanelSession | SidebarSession;
+  saves: { kind: string; suggestedName: string; data: Uint8Array | string }[];
+  bytesToWebview: number;
+  messagesToWebview: number;
+  state: unknown;
+  /** The recorded run (parsed JSON, passed in by the test: the CSP forbids fetch, as in VS Code). */
+  fromFixture(f: unknown): RunData;
+  synthetic(T: number): RunData;
+  setTheme(cls: string): void;
+}
+
+const toWebview = new Set<(m: unknown) => void>();
+const toHost = new Set<(m: unknown) => void>();
+const harness: Harness = {
+  source: new FakeSource(),
+  session: undefined as unknown as PanelSession,
+  saves: [],
+  bytesToWebview: 0,
+  messagesToWebview: 0,
+  state: undefined,
+  fromFixture: (f) => fixtureData(f as Fixture),
+  synthetic: (T) => syntheticData(T),
+  setTheme: (cls) => {
+    document.body.classList.remove('vscode-light', 'vscode-dark', 'vscode-high-contrast', 'vscode-high-contrast-light');
+    document.body.classList.add(...cls.split(' '));
+  },
+};
+window.harness = harness;
+
+// The webview's end: VS Code delivers host messages as window `message` events.
+window.addEventListener('message', () => undefined);
+window.acquireVsCodeApi = () => ({
+  postMessage: (m) => {
+    const copy = structuredClone(m);
+    setTimeout(() => toHost.forEach((l) => l(copy)), 0);
+  },
+  getState: () => harness.state,
+  setState: (s) => (harness.state = structuredClone(s)),
+});
+const hostChannel: Channel = {
+  send: (m) => {
+    harness.bytesToWebview += sizeOf(m);
+    harness.messagesToWebview++;
+    const copy = structuredClone(m);
+    setTimeout(() => window.dispatchEvent(new MessageEvent('message', { data: copy })), 0);
+  },
+  onMessage: (l) => {
+    toHost.add(l);
+    return () => toHost.delete(l);
+  },
+};
+void toWebview;
+
+const kind = new URLSearchParams(location.search).get('view') ?? 'panel';
+harness.session =
+  kind === 'sidebar'
+    ? new SidebarSession(harness.source, hostChannel)
+    : new PanelSession(harness.source, hostChannel, async (k, suggestedName, data) => {
+        harness.saves.push({ kind: k, suggestedName, data });
+        return { saved: true, path: `/tmp/${suggestedName}` };
+      });

@@ -1,0 +1,198 @@
+/** The real panel bundle in headless Chromium, fed a run recorded from the real engine. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { halfTable } from '../../extension/common/half';
+import { scaleLut } from '../../extension/common/colorScale';
+import { FIXTURE, problems, startHarness, type Harness } from './harness';
+
+const ART = join(import.meta.dirname, '..', '..', 'artifacts', 'webview');
+const T: number = FIXTURE.run.tokens.length;
+const H: number = FIXTURE.model.nHead;
+
+/** Weights of query i for head (l, h), decoded from the recorded fp16 triangle. */
+function row(l: number, h: number, i: number): number[] {
+  const buf = Buffer.from(FIXTURE.triangles[l * H + h], 'base64'); // may sit in Node's shared pool: copy out
+  const bits = new Uint16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const t = halfTable();
+  const base = (i * (i + 1)) / 2;
+  return Array.from({ length: i + 1 }, (_, j) => t[bits[base + j]]);
+}
+
+async function openPanel(h: Harness, theme = 'vscode-dark'): Promise<Page> {
+  const page = await h.open('panel', { theme });
+  const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+  await page.evaluate((f) => window.harness.source.setRun(window.harness.fromFixture(f), 1), FIXTURE);
+  await painted;
+  await page.waitForFunction(() => document.querySelector('.model canvas')?.getAttribute('data-painted'));
+  return page;
+}
+
+async function litTokens(page: Page): Promise<Map<number, number>> {
+  const pairs = await page.$$eval('.tok[data-w]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.i), Number((e as HTMLElement).dataset.w)] as [number, number]));
+  return new Map(pairs);
+}
+
+async function showText(page: Page): Promise<void> {
+  await page.click('vscode-tab-header:nth-of-type(2)');
+  await page.waitForSelector('.text .tok', { state: 'visible' });
+}
+
+describe('attention panel (Chromium)', () => {
+  let h: Harness;
+  before(async () => {
+    mkdirSync(ART, { recursive: true });
+    h = await startHarness();
+  });
+  after(async () => h?.close());
+
+  it('renders the run with no CSP violations or errors, and draws the selected head in the matrix', async () => {
+    const page = await openPanel(h);
+    assert.deepEqual(problems(page), []);
+    assert.match((await page.textContent('.title')) ?? '', new RegExp(`${T} tokens`));
+    assert.equal(await page.$$eval('.tok', (e) => e.length), T);
+    await page.screenshot({ path: join(ART, 'panel-matrix-dark.png') });
+    await page.close();
+  });
+
+  it('selecting a head in the model view updates the matrix (pixels follow the colour scale) and the host', async () => {
+    const page = await openPanel(h);
+    const rect = await page.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
+    // thumbnail of layer 1, head 2: LABEL_W 30 + 2 * pitch, LABEL_H 16 + 1 * pitch; pitch from the canvas width
+    const pitch = (rect.width - 30) / H;
+    const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page.mouse.click(rect.x + 30 + 2 * pitch + 8, rect.y + 16 + 1 * pitch + 8);
+    await painted;
+    await page.waitForFunction(() => JSON.stringify(window.harness.source.selection) === JSON.stringify({ layer: 1, head: 2 }));
+    assert.match((await page.getAttribute('.matrix-base', 'aria-label')) ?? '', /layer 1, head 2/);
+    // the strongest cell of the last row must be painted with the scale's colour of its weight
+    const i = T - 1;
+    const w = row(1, 2, i);
+    const j = w.indexOf(Math.max(...w));
+    const px = await page.evaluate(([i, j, T]) => {
+      const c = document.querySelector('.matrix-base') as HTMLCanvasElement;
+      const r = c.parentElement!.getBoundingClientRect();
+      const scale = Math.min(Math.floor(r.width) - 78 - 8, Math.floor(r.height) - 64 - 8) / T;
+      const d = c.getContext('2d')!.getImageData(Math.floor((78 + (j + 0.5) * scale) * devicePixelRatio), Math.floor((64 + (i + 0.5) * scale) * devicePixelRatio), 1, 1).data;
+      return [d[0], d[1], d[2]];
+    }, [i, j, T]);
+    const lut = scaleLut('dark');
+    const k = Math.round(Math.min(1, w[j]) * 255) * 4;
+    for (let c = 0; c < 3; c++) assert.ok(Math.abs(px[c] - lut[k + c]) <= 4, `pixel ${px} vs scale ${[lut[k], lut[k + 1], lut[k + 2]]} for weight ${w[j]}`);
+    await page.close();
+  });
+
+  it('pointing at a token lights exactly the tokens it attends to (threshold, reverse, sink)', async () => {
+    const page = await openPanel(h);
+    await showText(page);
+    const i = 30;
+    await page.hover(`.tok[data-i="${i}"]`);
+    await page.waitForSelector('.tok[data-w]');
+    const w = row(0, 0, i);
+    const expected = new Map(w.map((x, j) => [j, x] as [number, number]).filter(([, x]) => x > 0 && x >= 0.01));
+    const lit = await litTokens(page);
+    assert.deepEqual([...lit.keys()].sort((a, b) => a - b), [...expected.keys()]);
+    for (const [j, x] of expected) assert.ok(Math.abs(lit.get(j)! - x) < 1e-3);
+    // the strongest one is painted in the first head hue (charts-blue #3794ff in the dark theme)
+    const top = [...expected].sort((a, b) => b[1] - a[1])[0][0];
+    assert.match(await page.$eval(`.tok[data-i="${top}"]`, (e) => getComputedStyle(e).backgroundColor), /rgba\(55, 148, 255/);
+    await page.screenshot({ path: join(ART, 'panel-text-dark.png') });
+
+    // threshold 0.3: only strong links stay
+    await page.$eval('input.threshold', (e) => {
+      (e as HTMLInputElement).value = '0.3';
+      e.dispatchEvent(new Event('input'));
+    });
+    const strong = await litTokens(page);
+    assert.deepEqual([...strong.keys()].sort((a, b) => a - b), [...expected].filter(([, x]) => x >= 0.3).map(([j]) => j));
+    await page.$eval('input.threshold', (e) => {
+      (e as HTMLInputElement).value = '0';
+      e.dispatchEvent(new Event('input'));
+    });
+
+    // reverse: who attends to token i
+    await page.click('vscode-checkbox[label^="Reverse"]');
+    await page.hover(`.tok[data-i="${i}"]`);
+    const rev = await litTokens(page);
+    const col = new Map<number, number>();
+    for (let q = i; q < T; q++) if (row(0, 0, q)[i] > 0) col.set(q, row(0, 0, q)[i]);
+    assert.deepEqual([...rev.keys()].sort((a, b) => a - b), [...col.keys()]);
+    for (const [q, x] of col) assert.ok(Math.abs(rev.get(q)! - x) < 1e-3, `query ${q}`);
+    await page.click('vscode-checkbox[label^="Reverse"]');
+
+    // dim the sink: token 0 off, the rest renormalised
+    await page.click('vscode-checkbox[label^="Dim"]');
+    const dim = await litTokens(page);
+    assert.equal(dim.has(0), false);
+    for (const [j, x] of dim) assert.ok(Math.abs(x - w[j] / (1 - w[0])) < 1e-3, `token ${j}`);
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
+  it('compares heads in distinct hues (shift+click) and keeps the selection across a new run; marks a stale run', async () => {
+    const page = await openPanel(h);
+    const rect = await page.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
+    const pitch = (rect.width - 30) / H;
+    await page.keyboard.down('Shift');
+    await page.mouse.click(rect.x + 30 + 3 * pitch + 8, rect.y + 16 + 2 * pitch + 8);
+    await page.keyboard.up('Shift');
+    await showText(page);
+    await page.hover('.tok[data-i="25"]');
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('.tok')).some((e) => (e as HTMLElement).style.background.includes('linear-gradient')));
+    assert.equal(await page.$$eval('.chip', (e) => e.length), 2);
+    // keyboard: focus the model view, move the head right
+    await page.focus('.model canvas');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => JSON.stringify(window.harness.source.selection) === JSON.stringify({ layer: 0, head: 1 }));
+    // a new run keeps the selection
+    await page.evaluate((f) => window.harness.source.setRun(window.harness.fromFixture(f), 2), FIXTURE);
+    await page.waitForFunction(() => /layer 0, head 1/.test(document.querySelector('.matrix-base')?.getAttribute('aria-label') ?? ''));
+    assert.equal(await page.isHidden('.stale'), true);
+    await page.evaluate(() => (window.harness.session as unknown as { setStale(b: boolean): void }).setStale(true));
+    await page.waitForSelector('.stale:not([hidden])');
+    await page.close();
+  });
+
+  it('exports PNG, SVG and JSON through the host', async () => {
+    const page = await openPanel(h);
+    for (const label of ['PNG', 'SVG', 'JSON']) await page.click(`vscode-button:has-text("${label}")`);
+    await page.waitForFunction(() => window.harness.saves.length === 3);
+    const saves = await page.evaluate(() => window.harness.saves.map((s) => ({ kind: s.kind, name: s.suggestedName, head: typeof s.data === 'string' ? s.data.slice(0, 200000) : Array.from(s.data.slice(0, 8)) })));
+    assert.deepEqual(saves.map((s) => s.kind), ['png', 'svg', 'json']);
+    assert.deepEqual(saves[0].head, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.match(saves[1].head as string, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.equal(((saves[1].head as string).match(/<rect x=/g) ?? []).length, (T * (T + 1)) / 2);
+    const json = JSON.parse(saves[2].head as string);
+    assert.equal(json.layer, 0);
+    assert.equal(json.weights.length, T);
+    assert.ok(Math.abs(json.weights[T - 1][3] - row(0, 0, T - 1)[3]) < 1e-5);
+    assert.equal(saves[2].name, 'example-L0H0.json');
+    await page.close();
+  });
+
+  for (const theme of ['vscode-light', 'vscode-dark', 'vscode-high-contrast']) {
+    it(`is readable in ${theme}: canvas colours follow the theme, and switching the body class re-reads them`, async () => {
+      const page = await openPanel(h, theme);
+      const bgOf = () => page.evaluate(() => Array.from(document.querySelector<HTMLCanvasElement>('.matrix-base')!.getContext('2d')!.getImageData(2, 2, 1, 1).data.slice(0, 3)));
+      const bg = await bgOf();
+      const expect = { 'vscode-light': [255, 255, 255], 'vscode-dark': [31, 31, 31], 'vscode-high-contrast': [0, 0, 0] }[theme]!;
+      assert.deepEqual(bg, expect);
+      const name = theme.replace('vscode-', '');
+      await page.screenshot({ path: join(ART, `panel-matrix-${name}.png`) });
+      await showText(page);
+      await page.hover('.tok[data-i="38"]');
+      await page.screenshot({ path: join(ART, `panel-text-${name}.png`) });
+      // switch theme live
+      await page.evaluate((t) => window.harness.setTheme(t), theme === 'vscode-light' ? 'vscode-dark' : 'vscode-light');
+      await page.click('vscode-tab-header:nth-of-type(1)');
+      await page.waitForFunction((old) => {
+        const d = document.querySelector<HTMLCanvasElement>('.matrix-base')!.getContext('2d')!.getImageData(2, 2, 1, 1).data;
+        return d[0] !== old[0];
+      }, bg);
+      assert.deepEqual(problems(page), []);
+      await page.close();
+    });
+  }
+});
