@@ -248,7 +248,8 @@ export class MatrixView {
     const T = map.T;
     const { x, y, scale } = this.view;
     const dpr = window.devicePixelRatio || 1;
-    const k = Math.max(0, Math.min(this.sizes.length - 1, Math.floor(Math.log2(1 / (scale * dpr)))));
+    // the finest level with at most one level pixel per device pixel: nearest sampling then drops no cell
+    const k = Math.max(0, Math.min(this.sizes.length - 1, Math.ceil(Math.log2(1 / (scale * dpr)) - 1e-9)));
     const f = 2 ** k;
     const c0 = Math.max(0, Math.floor(x));
     const r0 = Math.max(0, Math.floor(y));

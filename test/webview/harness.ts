@@ -105,6 +105,8 @@ export async function startHarness(): Promise<Harness> {
       page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
       page.on('pageerror', (e) => problems.push(String(e)));
       (page as Page & { problems: string[] }).problems = problems;
+      // functions passed to page.evaluate are compiled by tsx with keepNames, which calls a `__name` helper
+      await page.addInitScript('globalThis.__name = (f) => f;');
       await page.addInitScript(() => {
         document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
       });
