@@ -11,6 +11,8 @@ import { EditorHighlights } from './host/decorations';
 import { AttentionHoverProvider } from './host/hoverProvider';
 import { registerCommands, COMMANDS } from './host/commands';
 import { newHostStats, type HostStats } from './host/hostStats';
+import { AttentionPanel } from './host/panel';
+import { SidebarView } from './host/sidebar';
 
 /** What `activate` returns: the parts, for the in-host integration tests. */
 export interface HeadlightApi {
@@ -43,7 +45,18 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
     controller,
     status,
     highlights,
-    registerCommands({ controller, client, config: getConfig, model: () => models.info, bundledDir, log: (m) => log.info(m) }),
+    registerCommands({
+      controller,
+      client,
+      config: getConfig,
+      model: () => models.info,
+      bundledDir,
+      showPanel: (focusToken) => {
+        AttentionPanel.show(context, controller);
+        if (focusToken !== undefined) controller.revealToken(focusToken);
+      },
+      log: (m) => log.info(m),
+    }),
     vscode.languages.registerHoverProvider('*', new AttentionHoverProvider(controller, getConfig, stats)),
     models.onDidLoadModel((info) => status.setModel(info)),
     controller.onDidChangeRun((cur) => {
@@ -76,6 +89,8 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
       highlights.configChanged(next);
     }),
   );
+
+  SidebarView.register(context, controller);
 
   stats.activationMs = performance.now() - t0;
   log.info(`activated in ${stats.activationMs.toFixed(1)} ms`);
