@@ -112,7 +112,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'analyze': {
         if (!values.dump) throw new HeadlightError('usage', 'analyze needs --dump OUT (a folder to write tokens.json, attention.f32, logprobs.f32).');
         const text = await readText(values);
-        const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads });
+        const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads, logits: values.logits });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window), logits: values.logits });
           await dump(run, engine.config, values.dump, values.logits ?? false);

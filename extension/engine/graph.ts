@@ -2,25 +2,26 @@
  * Builds the ONNX graph of GPT-2's forward pass from a config and its weights. Read `attention()` first: it is
  * softmax(q·kᵀ/√d + mask)·v with shape comments, as in picoGPT.
  *
- * One graph serves every use; a run fetches only the outputs it needs, and onnxruntime executes only the nodes
- * those outputs depend on:
- *   attn_{l}        [1, H, Tn, P+Tn] fp32 attention probabilities of the new positions (P = past length)
- *   attn_tri_{l}    [H, N] the causal part only (the weights `tri_index` picks: row by row, keys 0..query),
- *   attn16_tri_{l}  the same in fp16. Half the square's bytes: onnxruntime copies every output, so this halves
- *                   the copy-out time and memory; the run store keeps exactly this layout.
+ * Outputs (only those the options ask for: onnxruntime keeps every declared output alive for the whole run, so an
+ * unused one costs memory — 48 MiB per layer for a full fp32 map at T=1024):
+ *   attn_tri_{l}    [H, N] attention probabilities of the new positions, causal part only (the cells `tri_index`
+ *                   picks: row by row, keys 0..query), fp16 or fp32. Half the square's bytes, and the run store's
+ *                   own layout.
  *   present_k_{l}   [1, Tn, E] keys of the new positions (the caller appends them to its cache)
  *   present_v_{l}   [1, Tn, E] values of the new positions
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
  *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
- *   logits          [Tn, V] full logits (only for `--logits` dumps and the baseline)
+ *   logits          [Tn, V] full logits (only for `--logits` dumps and the benchmark's baseline)
  * Inputs:
  *   input_ids [1, Tn] int64, position_ids [1, Tn] int64, targets [Tn, 1] int64,
- *   mask [1, 1, Tn, P+Tn] fp32 (0 where a query may look, -1e30 elsewhere),
+ *   mask [1, 1, Tn, P+Tn] fp32 (0 where a query may look, -1e30 elsewhere; P = past length),
  *   tri_index [N] int32: flat indices into [Tn, P+Tn] of the causal cells, row by row,
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
  *   past_k_{l}, past_v_{l} [1, P, E] fp32.
  */
 import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from './checkpointTypes';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { DataType, encodeModel, type AttrValue, type NodeSpec, type TensorSpec, type ValueSpec } from './onnxProto';
 
 export const TOP_K = 10;
@@ -67,19 +68,65 @@ function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+export interface GraphOptions {
+  /** Attention maps as outputs: fp16 (the default: half the copy-out), fp32 (exact dumps) or none. */
+  attention?: 'fp16' | 'fp32' | 'none';
+  /** Keys/values, next-token log-probabilities and top-k predictions (default true). */
+  analysis?: boolean;
+  /** The full [T, V] logits as an output (default false). */
+  logits?: boolean;
+  /**
+   * Write the weights to `weights.bin` in this folder as ONNX external data (page-aligned, so onnxruntime can map
+   * them instead of copying them) and keep only references in the model. Needed past protobuf's 2 GB limit
+   * (gpt2-large, gpt2-xl); the model must then be loaded from a file in the same folder.
+   */
+  externalDir?: string;
+}
+
+/** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
+const EXTERNAL_ALIGN = 65536;
+/** Tensors smaller than this stay inside the model. */
+const EXTERNAL_MIN_BYTES = 4096;
+
+/** Moves large initializers into `dir/weights.bin`, one tensor at a time (only one is in memory at once). */
+async function writeExternal(initializers: TensorSpec[], dir: string): Promise<void> {
+  const file = await fsp.open(join(dir, 'weights.bin'), 'w');
+  try {
+    let offset = 0;
+    for (const t of initializers) {
+      if (!t.raw || t.raw.byteLength < EXTERNAL_MIN_BYTES) continue;
+      offset = Math.ceil(offset / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+      let bytes: Uint8Array;
+      if (t.raw instanceof Uint8Array) bytes = t.raw;
+      else {
+        bytes = new Uint8Array(t.raw.byteLength);
+        await t.raw.write(bytes);
+      }
+      for (let at = 0; at < bytes.length; ) at += (await file.write(bytes, at, Math.min(bytes.length - at, 1 << 30), offset + at)).bytesWritten;
+      t.external = { location: 'weights.bin', offset, length: bytes.length };
+      t.raw = undefined;
+      offset += bytes.length;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
 /** A weight in memory, or read from its file while the model is serialized. */
 export type Weight = Float32Array | LazyTensor;
 
 export interface BuiltGraph {
-  /** The serialized ONNX model. */
+  /** The serialized ONNX model (its weights inside, or in `weights.bin` beside it when written to a folder). */
   bytes: Uint8Array;
   inputs: string[];
   outputs: string[];
 }
 
 /** Builds GPT-2's graph. Weights are referenced, and copied once into the returned bytes. */
-export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<Weight>): Promise<BuiltGraph> {
+export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<Weight>, opts: GraphOptions = {}): Promise<BuiltGraph> {
   const g = new GraphBuilder();
+  const attentionOut = opts.attention ?? 'fp16';
+  const analysis = opts.analysis ?? true;
   const { nLayer: L, nHead: H, nEmbd: E, vocabSize: V, nInner } = config;
   const D = E / H;
 
@@ -142,10 +189,12 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const pastV = `past_v_${l}`;
     inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, 'P', E] });
     inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, 'P', E] });
-    g.named('Identity', [k], [`present_k_${l}`]); // [1, T, E] new keys, kept by the caller
-    g.named('Identity', [v], [`present_v_${l}`]);
-    outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
-    outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
+    if (analysis) {
+      g.named('Identity', [k], [`present_k_${l}`]); // [1, T, E] new keys, kept by the caller
+      g.named('Identity', [v], [`present_v_${l}`]);
+      outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
+      outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
+    }
 
     const qh = toHeads(q); // [1, H, T, D]
     const kh = toHeads(g.op('Concat', [pastK, k], { axis: 1 })); // [1, P+T, E] -> [1, H, S, D]
@@ -155,14 +204,17 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     if (config.scaleAttnByInverseLayerIdx) scale /= l + 1;
     const kT = g.op('Transpose', [kh], { perm: [0, 1, 3, 2] }); // [1, H, D, S]
     const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
-    const probs = `attn_${l}`;
-    g.named('Softmax', [g.op('Add', [scores, 'mask'])], [probs], { axis: -1 }); // [1, H, T, S]
-    outputs.push({ name: probs, dataType: DataType.FLOAT, dims: [1, H, 'T', 'S'] });
-    const flat = g.op('Reshape', [probs, g.ints(`shape_probs_${l}`, [H, -1])]); // [H, T*S]
-    g.named('Gather', [flat, 'tri_index'], [`attn_tri_${l}`], { axis: 1 }); // [H, N]
-    g.named('Cast', [`attn_tri_${l}`], [`attn16_tri_${l}`], { to: DataType.FLOAT16 }); // [H, N]
-    outputs.push({ name: `attn_tri_${l}`, dataType: DataType.FLOAT, dims: [H, 'N'] });
-    outputs.push({ name: `attn16_tri_${l}`, dataType: DataType.FLOAT16, dims: [H, 'N'] });
+    const probs = g.op('Softmax', [g.op('Add', [scores, 'mask'])], { axis: -1 }); // [1, H, T, S]
+    if (attentionOut !== 'none') {
+      const flat = g.op('Reshape', [probs, g.ints(`shape_probs_${l}`, [H, -1])]); // [H, T*S]
+      const out = `attn_tri_${l}`;
+      if (attentionOut === 'fp32') {
+        g.named('Gather', [flat, 'tri_index'], [out], { axis: 1 }); // [H, N]
+      } else {
+        g.named('Cast', [g.op('Gather', [flat, 'tri_index'], { axis: 1 })], [out], { to: DataType.FLOAT16 }); // [H, N]
+      }
+      outputs.push({ name: out, dataType: attentionOut === 'fp32' ? DataType.FLOAT : DataType.FLOAT16, dims: [H, 'N'] });
+    }
 
     const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', g.ints(`layer_${l}`, [l])], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]);
@@ -188,20 +240,27 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   const final = g.op('Reshape', [layerNorm(x, weights.lnF, 'ln_f'), g.ints('shape_rows', [-1, E])]); // [T, E]
 
   // LM head tied to wte: logits = final · wteᵀ. Gemm's transB reuses the embedding matrix without a copy.
-  g.named('Gemm', [final, wte], ['logits'], { transB: 1 }); // [T, V]
-  outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
-  const logNorm = g.op('ReduceLogSumExp', ['logits'], { axes: [-1], keepdims: 1 }); // [T, 1]
-  const targetLogit = g.op('GatherElements', ['logits', 'targets'], { axis: 1 }); // [T, 1]
-  g.named('Reshape', [g.op('Sub', [targetLogit, logNorm]), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
-  outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
-  const topLogit = 'top_logit';
-  g.named('TopK', ['logits', g.ints('top_k', [TOP_K])], [topLogit, 'top_ids'], { axis: -1, largest: 1, sorted: 1 }); // [T, K]
-  g.named('Sub', [topLogit, logNorm], ['top_logprob']); // [T, K]
-  outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
-  outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+  const logits = opts.logits ? 'logits' : 'logits_internal';
+  g.named('Gemm', [final, wte], [logits], { transB: 1 }); // [T, V]
+  if (opts.logits) outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
+  if (analysis) {
+    const logNorm = g.op('ReduceLogSumExp', [logits], { axes: [-1], keepdims: 1 }); // [T, 1]
+    const targetLogit = g.op('GatherElements', [logits, 'targets'], { axis: 1 }); // [T, 1]
+    g.named('Reshape', [g.op('Sub', [targetLogit, logNorm]), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
+    outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
+    const topLogit = g.op('TopK', [logits, g.ints('top_k', [TOP_K])], { axis: -1, largest: 1, sorted: 1 }, 2); // [T, K]
+    g.named('Identity', [topLogit.replace(/_0$/, '_1')], ['top_ids']); // [T, K]
+    g.named('Sub', [topLogit, logNorm], ['top_logprob']); // [T, K]
+    outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
+    outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+  }
 
-  const bytes = await encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs, outputs, opset: OPSET, name: 'gpt2' });
-  return { bytes, inputs: inputs.map((i) => i.name), outputs: outputs.map((o) => o.name) };
+  // Declare only the inputs some node reads (onnxruntime refuses feeds it does not know).
+  const used = new Set(g.nodes.flatMap((n) => n.inputs));
+  const declared = inputs.filter((i) => used.has(i.name));
+  if (opts.externalDir) await writeExternal(g.initializers, opts.externalDir);
+  const bytes = await encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs: declared, outputs, opset: OPSET, name: 'gpt2' });
+  return { bytes, inputs: declared.map((i) => i.name), outputs: outputs.map((o) => o.name) };
 }
 
 /** Splits [1, T, 3E] into q, k, v of [1, T, E] each. */

@@ -49,7 +49,7 @@ for (const [name, opts] of cases) {
     let ck: Awaited<ReturnType<typeof writeRandomCheckpoint>>;
     before(async () => {
       ck = await writeRandomCheckpoint(join(root, `ck-${opts.seed}`), opts);
-      engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1 })).engine;
+      engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true })).engine;
     });
     after(() => engine.dispose());
 
