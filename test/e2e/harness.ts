@@ -14,6 +14,8 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
+import { build } from 'esbuild';
 import { chromium, type BrowserContext, type FrameLocator, type Locator, type Page } from 'playwright-core';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -155,10 +157,10 @@ export async function startServer(options: StartOptions = {}): Promise<Server> {
     if (stopped) return;
     stopped = true;
     killGroup(child.pid!, 'SIGTERM');
-    const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);
+    const exitedInTime = await withTimeout(exited, 5_000, () => 'not in time').then(() => true, () => false);
     // The group may outlive its leader (watchers, extension host): always finish with SIGKILL.
     killGroup(child.pid!, 'SIGKILL');
-    if (!killed) await exited;
+    if (!exitedInTime) await exited;
     log.end();
     if (!process.env.HEADLIGHT_E2E_KEEP) rmSync(runDir, { recursive: true, force: true });
   };
@@ -169,6 +171,15 @@ export async function startServer(options: StartOptions = {}): Promise<Server> {
     throw error;
   }
   return { url, port, runDir, userDataDir, extensionsDir, stop };
+}
+
+/** Settles like `promise`, or rejects with message() after ms; the timer never keeps the process alive. */
+function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message())), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -325,3 +336,70 @@ export function extensionHostLogs(server: Server): string[] {
   if (existsSync(logs)) walk(logs);
   return found;
 }
+
+export interface HostSuiteResult {
+  /** 0 when every test passed, 1 otherwise (what the extension host reports through codeAutomationExit). */
+  code: number;
+  /** Mocha's output (spec reporter) and anything else the extension host logged. */
+  output: string[];
+}
+
+/**
+ * Runs a mocha suite (`describe`/`it` imported from 'mocha') inside the real extension host, with this repository
+ * loaded as the development extension (its built dist/ and package.json), the way @vscode/test-electron would:
+ * the workbench URL's `payload` names extensionDevelopmentPath and extensionTestsPath, and the workbench reports the
+ * extension host's log and exit code through window.codeAutomationLog / codeAutomationExit.
+ * The suite is bundled with esbuild (vscode, mocha and onnxruntime-node stay external) into .e2e/host-*.
+ */
+export async function runInHostSuite(server: Server, suitePath: string, options: { folder?: string; timeoutMs?: number } = {}): Promise<HostSuiteResult> {
+  const outDir = mkdtempSync(join(CACHE, 'host-'));
+  try {
+    await build({
+      entryPoints: [resolve(ROOT, suitePath)],
+      outfile: join(outDir, 'suite.js'),
+      bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: 'inline',
+      external: ['vscode', 'mocha', 'onnxruntime-node'], logLevel: 'error',
+    });
+    writeFileSync(join(outDir, 'index.js'), HOST_RUNNER);
+    const remote = (path: string) => `vscode-remote://127.0.0.1:${server.port}${path}`;
+    const payload: [string, string][] = [
+      ['extensionDevelopmentPath', remote(ROOT.replace(/\/$/, ''))],
+      ['extensionTestsPath', remote(join(outDir, 'index.js'))],
+    ];
+    const { context, profile } = await launchBrowser();
+    const page = context.pages()[0] ?? (await context.newPage());
+    const output: string[] = [];
+    try {
+      const exited = new Promise<number>((resolveExit) => {
+        void page.exposeFunction('codeAutomationExit', (code: number) => resolveExit(code));
+      });
+      await page.exposeFunction('codeAutomationLog', (_type: string, args: unknown[]) => {
+        // The extension host's console calls arrive as printf-style argument lists ('%s passing', 2).
+        output.push(format(...args));
+      });
+      const query = new URLSearchParams({ folder: resolve(options.folder ?? WORKSPACE), payload: JSON.stringify(payload) });
+      await page.goto(`${server.url}/?${query}`);
+      const timeoutMs = options.timeoutMs ?? 120_000;
+      const code = await withTimeout(exited, timeoutMs,
+        () => `e2e: in-host suite ${suitePath} did not finish within ${timeoutMs} ms; output so far:\n${output.join('\n')}`);
+      return { code, output };
+    } finally {
+      await closeBrowser(page, context, profile);
+    }
+  } finally {
+    if (!process.env.HEADLIGHT_E2E_KEEP) rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/** Entry the extension host calls: `run()` resolves when every test passed and rejects otherwise. */
+const HOST_RUNNER = `"use strict";
+const path = require('path');
+const Mocha = require('mocha');
+exports.run = function run() {
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60000 });
+  mocha.addFile(path.join(__dirname, 'suite.js'));
+  return new Promise((resolve, reject) => {
+    mocha.run((failures) => (failures ? reject(new Error(failures + ' in-host test(s) failed')) : resolve()));
+  });
+};
+`;
