@@ -142,7 +142,9 @@ function main() {
   const dir = stage(opts.target);
   try {
     const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-    run(process.execPath, [vsce, 'package', '--target', opts.target, '--out', out], dir);
+    // README links stay relative: VS Code resolves them inside the installed extension (media/readme/*), and the
+    // repository URL is a placeholder that vsce could not turn into absolute links anyway.
+    run(process.execPath, [vsce, 'package', '--target', opts.target, '--out', out, '--no-rewrite-relative-links'], dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
