@@ -6,6 +6,7 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { string: string } }`,
  * then the data area; offsets are relative to the data area's start (byte 8 + N).
  */
+import { halfTable } from '../common/half.js';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -319,24 +320,6 @@ async function readFully(handle: FileHandle, position: number, target: Uint8Arra
 }
 
 // ---- Float conversions. The platform is little-endian (x64, arm64), as is the file format. ----
-
-let f16Table: Float32Array | undefined;
-
-/** All 65,536 half-precision values as fp32, built once (256 KiB). */
-function halfTable(): Float32Array {
-  if (f16Table) return f16Table;
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const mantissa = h & 0x3ff;
-    if (exponent === 0) table[h] = sign * mantissa * 2 ** -24; // zero or subnormal
-    else if (exponent === 31) table[h] = mantissa ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-  }
-  f16Table = table;
-  return table;
-}
 
 export function f16ToF32(half: Uint16Array): Float32Array {
   const table = halfTable();

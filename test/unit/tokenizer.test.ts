@@ -1,3 +1,4 @@
+import { mulberry32 } from '../fixtures/randomCheckpoint';
 import assert from 'node:assert/strict';
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,7 +135,7 @@ describe('merging', () => {
     // Ids 0..5 are single letters; rules merge them into longer ids, with overlapping candidates.
     const rules: Array<[number, number, number]> = [[0, 0, 6], [1, 2, 7], [6, 0, 8], [2, 0, 9], [7, 9, 10], [0, 1, 11], [6, 6, 12], [3, 3, 13]];
     const ranks = new MergeRanks(rules);
-    const random = prng(3);
+    const random = mulberry32(3);
     for (let trial = 0; trial < 300; trial++) {
       const n = 1 + Math.floor(random() * 120);
       const ids = Int32Array.from({ length: n }, () => Math.floor(random() * 4));
@@ -286,17 +287,6 @@ function corpusTexts(): Map<string, string> {
   return corpusCache;
 }
 
-/** Mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   ' ', '  ', '    ', '\t', '\n', '\r\n', '\r', '\u0085', '\ufeff', '\u00a0', '\u3000', '\u2028',
@@ -309,7 +299,7 @@ const PIECES = [
 ];
 
 function randomTexts(count: number, seed: number): string[] {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const texts: string[] = [];
   for (let i = 0; i < count; i++) {
     const parts: string[] = [];
