@@ -11,7 +11,7 @@
 // external, so a stray `import 'vscode'` outside the host fails the CLI build.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from "node:fs";
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -92,16 +92,6 @@ async function build(bundle) {
   return true;
 }
 
-/** Codicons (css + font) for the webviews, if the package is installed. vscode-elements is bundled by esbuild. */
-function copyWebviewMedia() {
-  const codicons = join(root, 'node_modules', '@vscode', 'codicons', 'dist');
-  if (!existsSync(codicons)) return [];
-  const target = join(root, 'dist', 'media');
-  mkdirSync(target, { recursive: true });
-  for (const file of ['codicon.css', 'codicon.ttf']) cpSync(join(codicons, file), join(target, file));
-  return ['dist/media/codicon.css', 'dist/media/codicon.ttf'];
-}
-
 async function main() {
   const started = Date.now();
   if (typecheck) runTypecheck();
@@ -118,11 +108,9 @@ async function main() {
       process.exit(1);
     }
   }
-  const copied = copyWebviewMedia();
   const mode = production ? 'production' : 'development';
   for (const b of built) console.log(`build: ${b.entry} -> ${b.outfile}`);
   for (const b of skipped) console.log(`build: skipped ${b.outfile} (no ${relative(root, join(root, b.entry))} yet)`);
-  for (const c of copied) console.log(`build: copied ${c}`);
   console.log(`build: ${built.length} bundles, ${mode}, ${Date.now() - started} ms${watch ? ', watching…' : ''}`);
 }
 

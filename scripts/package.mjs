@@ -112,7 +112,7 @@ function stageOnnxRuntime(stage, target) {
 function stage(target) {
   const dir = mkdtempSync(join(tmpdir(), 'headlight-vsix-'));
   stageManifest(dir);
-  for (const file of ['LICENSE', 'README.md', '.vscodeignore']) {
+  for (const file of ['LICENSE', 'THIRD_PARTY_NOTICES.md', 'README.md', '.vscodeignore']) {
     if (existsSync(join(root, file))) copy(join(root, file), join(dir, file));
     else console.warn(`package: warning: no ${file} in the repository; the VSIX ships without it`);
   }
