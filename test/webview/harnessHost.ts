@@ -6,7 +6,7 @@
 import type { EngineRequests, HeadSelector, Prediction, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
 import { HeadlightError } from '../../extension/common/errors';
 import { halfTable } from '../../extension/common/half';
-import { f32ToF16Bits as floatToHalf } from '../fixtures/safetensorsWriter';
+import { f32ToF16Bits as floatToHalf } from '../fixtures/half';
 import type { Channel } from '../../extension/common/rpc';
 import type { Token } from '../../extension/common/tokens';
 import type { AnalysisSource, CurrentAnalysis } from '../../extension/host/analysisSource';
