@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import type { Token } from '../common/tokens';
 import { HeadlightError } from '../common/errors';
 import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
-import { AttentionStore, growCapacity, tri, type Precision } from './attentionStore';
-import { buildGpt2Graph, TOP_K, type BuiltGraph, type Weight } from './graph';
+import { AttentionStore, type Precision } from './attentionStore';
+import { buildGpt2Graph, ROW_BLOCK, TOP_K, type BuiltGraph, type Weight } from './graph';
 import { inductionSequence, scoreInduction, scoreText, type HeadScores } from './headFinder';
 
 /** Length of one copy of the induction diagnostic's random sequence. */
 const INDUCTION_LENGTH = 40;
-import { ModelSession, f32, i32, i64, type Feeds, type SessionOptions } from './session';
+import { ModelSession, f32, i64, type Feeds, type SessionOptions } from './session';
 
 /** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
 export interface TextTokenizer {
@@ -196,8 +196,8 @@ function range(n: number): number[] {
 interface EngineState {
   ids: number[];
   windowStart: number;
-  keys: Float32Array[]; // per layer [capacity, E]
-  values: Float32Array[]; // per layer [capacity, E]
+  keys: Float32Array[]; // per layer [H, n_positions, D], head-major as the graph takes it
+  values: Float32Array[]; // per layer [H, n_positions, D]
   attention: AttentionStore;
   nextLogprob: Float32Array; // [T]: ln p(ids[i+1] | ids ≤ i); NaN for the last
   topLogprob: Float32Array; // [T, K]
@@ -210,7 +210,6 @@ export class Gpt2Engine {
   version = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly headMask: Float32Array;
-  private lastIndex: { past: number; T: number; index: Int32Array } | undefined;
 
   private constructor(
     readonly config: Gpt2Config,
@@ -390,66 +389,98 @@ export class Gpt2Engine {
   forwardLogits(ids: number[]): Promise<Float32Array> {
     if (!this.hasLogits) return Promise.reject(new Error('forwardLogits needs an engine created with {logits: true}'));
     return this.serialize(async () => {
-      const feeds = this.feeds(this.emptyState(), ids, 0);
+      const { feeds } = this.feeds(this.emptyState(), ids, 0);
       const out = await this.session.run(feeds, ['logits']);
       return out.logits.data as Float32Array;
     });
   }
 
-  private feeds(state: EngineState, ids: number[], past: number): Feeds {
-    const { nLayer: L, nEmbd: E } = this.config;
+  /**
+   * Inputs for running ids[past..] on a cache of `past` positions. The cache goes in as `C` slots: none for a fresh
+   * run; for a short update the whole capacity buffer as it is (no copy; the mask hides slots past..C−1); for a long
+   * one an exact copy of the first `past` slots (so the unused slots cost no attention work).
+   */
+  private feeds(state: EngineState, ids: number[], past: number): { feeds: Feeds; C: number } {
+    const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
+    const D = E / H;
     const T = ids.length;
     const n = T - past;
-    const mask = new Float32Array(n * T);
-    for (let r = 0; r < n; r++) mask.fill(-1e30, r * T + past + r + 1, (r + 1) * T); // query past+r sees keys ≤ past+r
+    const C = past === 0 ? 0 : n <= ROW_BLOCK ? nPositions : past;
+    const S = C + n;
+    const mask = new Float32Array(n * S).fill(-1e30);
+    for (let r = 0; r < n; r++) {
+      mask.fill(0, r * S, r * S + past); // the cached keys
+      mask.fill(0, r * S + C, r * S + C + r + 1); // the new keys up to the query itself
+    }
     const targets = Array.from({ length: n }, (_, r) => ids[past + r + 1] ?? 0);
     const feeds: Feeds = {
       input_ids: i64(ids.slice(past), [1, n]),
       position_ids: i64(Array.from({ length: n }, (_, r) => past + r), [1, n]),
       targets: i64(targets, [n, 1]),
-      mask: f32(mask, [1, 1, n, T]),
-      tri_index: i32(this.causalIndex(past, T), [tri(T) - tri(past)]),
-      head_mask: f32(this.headMask, [L, this.config.nHead]),
+      mask: f32(mask, [1, 1, n, S]),
+      head_mask: f32(this.headMask, [L, H]),
+    };
+    const slots = (cache: Float32Array | undefined): Float32Array => {
+      if (C === 0 || !cache) return new Float32Array(0);
+      if (C === nPositions) return cache;
+      const out = new Float32Array(H * C * D); // [H, C, D] from [H, n_positions, D]
+      for (let h = 0; h < H; h++) out.set(cache.subarray(h * nPositions * D, (h * nPositions + C) * D), h * C * D);
+      return out;
     };
     for (let l = 0; l < L; l++) {
-      feeds[`past_k_${l}`] = f32(state.keys[l] ? state.keys[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
-      feeds[`past_v_${l}`] = f32(state.values[l] ? state.values[l].subarray(0, past * E) : new Float32Array(0), [1, past, E]);
+      feeds[`past_k_${l}`] = f32(slots(state.keys[l]), [1, H, C, D]);
+      feeds[`past_v_${l}`] = f32(slots(state.values[l]), [1, H, C, D]);
     }
     for (const name of Object.keys(feeds)) if (!this.inputs.has(name)) delete feeds[name];
-    return feeds;
-  }
-
-  /** Flat indices into [T − past, T] of the causal cells of rows past..T−1 (row r: keys 0..past+r). */
-  private causalIndex(past: number, T: number): Int32Array {
-    if (this.lastIndex?.past === past && this.lastIndex.T === T) return this.lastIndex.index;
-    const index = new Int32Array(tri(T) - tri(past));
-    let k = 0;
-    for (let r = 0; r < T - past; r++) for (let j = 0; j <= past + r; j++) index[k++] = r * T + j;
-    this.lastIndex = { past, T, index };
-    return index;
+    return { feeds, C };
   }
 
   private async runGraph(state: EngineState, ids: number[], past: number, logits = false) {
     const { nLayer: L } = this.config;
     const n = ids.length - past;
-    const feeds = this.feeds(state, ids, past);
-    const attn = 'attn_tri_';
+    const { feeds, C } = this.feeds(state, ids, past);
+    const blocks = Math.ceil(n / ROW_BLOCK);
     const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(logits ? ['logits'] : [])];
-    for (let l = 0; l < L; l++) fetches.push(`${attn}${l}`, `present_k_${l}`, `present_v_${l}`);
+    for (let l = 0; l < L; l++) {
+      fetches.push(`present_k_${l}`, `present_v_${l}`);
+      for (let b = 0; b < blocks; b++) fetches.push(`attn_${l}_${b}`);
+    }
     const out = await this.session.run(feeds, fetches);
-    return { out, attn, n };
+    return { out, C, blocks };
   }
 
   private commit(state: EngineState, ids: number[], past: number, r: Awaited<ReturnType<Gpt2Engine['runGraph']>>): void {
-    const { nLayer: L, nEmbd: E, nPositions } = this.config;
-    const { out, attn } = r;
+    const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
+    const D = E / H;
+    const { out, C, blocks } = r;
     const T = ids.length;
+    const n = T - past; // new positions
     for (let l = 0; l < L; l++) {
-      state.keys[l] = appendRows(state.keys[l], past, out[`present_k_${l}`].data as Float32Array, E, nPositions);
-      state.values[l] = appendRows(state.values[l], past, out[`present_v_${l}`].data as Float32Array, E, nPositions);
+      state.keys[l] ??= new Float32Array(H * nPositions * D);
+      state.values[l] ??= new Float32Array(H * nPositions * D);
+      const k = out[`present_k_${l}`].data as Float32Array; // [1, H, n, D]
+      const v = out[`present_v_${l}`].data as Float32Array;
+      for (let h = 0; h < H; h++) {
+        state.keys[l].set(k.subarray(h * n * D, (h + 1) * n * D), (h * nPositions + past) * D);
+        state.values[l].set(v.subarray(h * n * D, (h + 1) * n * D), (h * nPositions + past) * D);
+      }
     }
     state.attention.resize(past, T);
-    for (let l = 0; l < L; l++) state.attention.writeRows(l, past, T, out[`${attn}${l}`].data as Uint16Array | Float32Array);
+    for (let l = 0; l < L; l++) {
+      for (let b = 0; b < blocks; b++) {
+        const t = out[`attn_${l}_${b}`];
+        const [, , R, K] = t.dims; // [1, H, R, K]: rows b·B.., key columns 0..K−1 (cached slots, then new keys)
+        const data = t.data as Uint16Array | Float32Array;
+        for (let h = 0; h < H; h++) {
+          for (let q = 0; q < R; q++) {
+            const row = b * ROW_BLOCK + q; // new row; absolute position past + row
+            const at = (h * R + q) * K;
+            if (C === past) state.attention.writeRow(l, h, past + row, data.subarray(at, at + past + row + 1));
+            else state.attention.writeRow(l, h, past + row, data.subarray(at, at + past), data.subarray(at + C, at + C + row + 1));
+          }
+        }
+      }
+    }
 
     state.nextLogprob = growCopy(state.nextLogprob, past, T);
     state.nextLogprob.set(out.next_logprob.data as Float32Array, past);
@@ -472,20 +503,6 @@ export class Gpt2Engine {
 
 function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new HeadlightError('cancelled', 'The analysis was cancelled.');
-}
-
-/** Copies `rows` after the first `past` rows of a [capacity, E] cache, growing it when needed. */
-function appendRows(cache: Float32Array | undefined, past: number, rows: Float32Array, E: number, max: number): Float32Array {
-  const need = past * E + rows.length;
-  let buf = cache;
-  if (!buf || buf.length < need) {
-    const capacity = growCapacity((buf?.length ?? 0) / E, need / E, max) * E;
-    const next = new Float32Array(capacity);
-    if (buf) next.set(buf.subarray(0, past * E));
-    buf = next;
-  }
-  buf.set(rows, past * E);
-  return buf;
 }
 
 function growCopy<A extends Float32Array | Int32Array>(a: A, keep: number, size: number): A {

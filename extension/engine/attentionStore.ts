@@ -53,14 +53,15 @@ export class AttentionStore {
   }
 
   /**
-   * Writes rows [from, to) of layer `l` from the graph's causal output [H, tri(to) − tri(from)]: per head, those
-   * rows back to back, row i holding i+1 weights — the store's own layout, so one copy per head.
+   * Writes row i of head h in layer l: its weights on keys 0..i, given as `head` (keys 0..head.length−1) followed by
+   * `tail` (the remaining keys), both views onto an onnxruntime output in the store's precision.
    */
-  writeRows(l: number, from: number, to: number, data: Uint16Array | Float32Array): void {
+  writeRow(l: number, h: number, i: number, head: Uint16Array | Float32Array, tail?: Uint16Array | Float32Array): void {
+    const at = h * tri(this.capacity) + tri(i);
     const layer = this.layers[l];
-    const N = tri(to) - tri(from);
-    if (data.length !== this.nHead * N) throw new RangeError(`attention rows: got ${data.length} values, expected ${this.nHead}×${N}`);
-    for (let h = 0; h < this.nHead; h++) layer.set(data.subarray(h * N, (h + 1) * N), h * tri(this.capacity) + tri(from));
+    if (head.length + (tail?.length ?? 0) !== i + 1) throw new RangeError(`attention row ${i}: got ${head.length + (tail?.length ?? 0)} weights, expected ${i + 1}`);
+    layer.set(head, at);
+    if (tail) layer.set(tail, at + head.length);
   }
 
   /** Row i of head h in layer l as fp32: the i+1 weights of query i over keys 0..i. */

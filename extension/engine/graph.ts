@@ -4,20 +4,22 @@
  *
  * Outputs (only those the options ask for: onnxruntime keeps every declared output alive for the whole run, so an
  * unused one costs memory — 48 MiB per layer for a full fp32 map at T=1024):
- *   attn_tri_{l}    [H, N] attention probabilities of the new positions, causal part only (the cells `tri_index`
- *                   picks: row by row, keys 0..query), fp16 or fp32. Half the square's bytes, and the run store's
- *                   own layout.
- *   present_k_{l}   [1, Tn, E] keys of the new positions (the caller appends them to its cache)
- *   present_v_{l}   [1, Tn, E] values of the new positions
+ *   attn_{l}_{b}    [1, H, rows, cols] attention probabilities of the new positions in row blocks of ROW_BLOCK:
+ *                   block b holds rows b·B..(b+1)·B−1 and only the key columns they can see (0..C+(b+1)·B−1), so
+ *                   the causal upper half is mostly not copied out (onnxruntime copies every output); fp16 or fp32.
+ *                   Blocks past the last row are empty.
+ *   present_k_{l}   [1, H, Tn, D] keys of the new positions (the caller appends them to its cache)
+ *   present_v_{l}   [1, H, Tn, D] values of the new positions
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
  *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
  *   logits          [Tn, V] full logits (only for `--logits` dumps and the benchmark's baseline)
  * Inputs:
  *   input_ids [1, Tn] int64, position_ids [1, Tn] int64, targets [Tn, 1] int64,
- *   mask [1, 1, Tn, P+Tn] fp32 (0 where a query may look, -1e30 elsewhere; P = past length),
- *   tri_index [N] int32: flat indices into [Tn, P+Tn] of the causal cells, row by row,
+ *   mask [1, 1, Tn, C+Tn] fp32 (0 where a query may look, -1e30 elsewhere),
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
- *   past_k_{l}, past_v_{l} [1, P, E] fp32.
+ *   past_k_{l}, past_v_{l} [1, H, C, D] fp32: the cache, head-major so that it needs no transpose. C may exceed
+ *                   the valid past length P (the caller's capacity buffer, passed without a copy); the mask hides
+ *                   slots P..C−1.
  */
 import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from './checkpointTypes';
 import { promises as fsp } from 'node:fs';
@@ -52,7 +54,11 @@ class GraphBuilder {
     return name;
   }
 
+  private readonly named_ = new Set<string>();
+
   ints(name: string, values: number[]): string {
+    if (this.named_.has(name)) return name; // shared constants (shapes, axes) are declared once
+    this.named_.add(name);
     const data = BigInt64Array.from(values.map(BigInt));
     this.initializers.push({ name, dataType: DataType.INT64, dims: [values.length], raw: bytesOf(data) });
     return name;
@@ -82,6 +88,9 @@ export interface GraphOptions {
    */
   externalDir?: string;
 }
+
+/** Rows per attention output block (see `attn_{l}_{b}`). */
+export const ROW_BLOCK = 64;
 
 /** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
 const EXTERNAL_ALIGN = 65536;
@@ -176,10 +185,23 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
     { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
     { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
-    { name: 'tri_index', dataType: DataType.INT32, dims: ['N'] },
     { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
   ];
   const outputs: ValueSpec[] = [];
+
+  /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
+  // Shapes shared by every layer's attention outputs: C (past slots fed) and the end of each row block.
+  let blockEnds: string[] | undefined;
+  const rowBlockEnds = (): string[] => {
+    if (blockEnds) return blockEnds;
+    const C = g.op('Gather', [g.op('Shape', ['past_k_0']), g.ints('dim_past', [2])], { axis: 0 }); // [1]
+    const nBlocks = Math.ceil(config.nPositions / ROW_BLOCK);
+    blockEnds = Array.from({ length: nBlocks }, (_, b) => {
+      const rows = (b + 1) * ROW_BLOCK;
+      return g.op('Concat', [g.ints(`block_rows_${b}`, [rows]), g.op('Add', [C, g.ints(`block_cols_${b}`, [rows])])], { axis: 0 }); // [2]
+    });
+    return blockEnds;
+  };
 
   /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
   const attention = (x: string, l: number): string => {
@@ -187,18 +209,19 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const [q, k, v] = splitThree(g, qkv, E); // 3 × [1, T, E]
     const pastK = `past_k_${l}`;
     const pastV = `past_v_${l}`;
-    inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, 'P', E] });
-    inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, 'P', E] });
-    if (analysis) {
-      g.named('Identity', [k], [`present_k_${l}`]); // [1, T, E] new keys, kept by the caller
-      g.named('Identity', [v], [`present_v_${l}`]);
-      outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
-      outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, 'T', E] });
-    }
-
+    inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, H, 'C', D] });
+    inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, H, 'C', D] });
     const qh = toHeads(q); // [1, H, T, D]
-    const kh = toHeads(g.op('Concat', [pastK, k], { axis: 1 })); // [1, P+T, E] -> [1, H, S, D]
-    const vh = toHeads(g.op('Concat', [pastV, v], { axis: 1 })); // [1, H, S, D]
+    const kNew = toHeads(k); // [1, H, T, D]
+    const vNew = toHeads(v); // [1, H, T, D]
+    if (analysis) {
+      g.named('Identity', [kNew], [`present_k_${l}`]); // [1, H, T, D] new keys, kept by the caller
+      g.named('Identity', [vNew], [`present_v_${l}`]);
+      outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
+      outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
+    }
+    const kh = g.op('Concat', [pastK, kNew], { axis: 2 }); // [1, H, S, D], S = C + T
+    const vh = g.op('Concat', [pastV, vNew], { axis: 2 }); // [1, H, S, D]
 
     let scale = config.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
     if (config.scaleAttnByInverseLayerIdx) scale /= l + 1;
@@ -206,14 +229,12 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
     const probs = g.op('Softmax', [g.op('Add', [scores, 'mask'])], { axis: -1 }); // [1, H, T, S]
     if (attentionOut !== 'none') {
-      const flat = g.op('Reshape', [probs, g.ints(`shape_probs_${l}`, [H, -1])]); // [H, T*S]
-      const out = `attn_tri_${l}`;
-      if (attentionOut === 'fp32') {
-        g.named('Gather', [flat, 'tri_index'], [out], { axis: 1 }); // [H, N]
-      } else {
-        g.named('Cast', [g.op('Gather', [flat, 'tri_index'], { axis: 1 })], [out], { to: DataType.FLOAT16 }); // [H, N]
-      }
-      outputs.push({ name: out, dataType: attentionOut === 'fp32' ? DataType.FLOAT : DataType.FLOAT16, dims: [H, 'N'] });
+      const typed = attentionOut === 'fp32' ? probs : g.op('Cast', [probs], { to: DataType.FLOAT16 }); // [1, H, T, S]
+      rowBlockEnds().forEach((ends, b) => {
+        const out = `attn_${l}_${b}`;
+        g.named('Slice', [typed, g.ints(`block_start_${b}`, [b * ROW_BLOCK, 0]), ends, g.ints('block_axes', [2, 3])], [out]); // [1, H, ≤B, ≤S]
+        outputs.push({ name: out, dataType: attentionOut === 'fp32' ? DataType.FLOAT : DataType.FLOAT16, dims: [1, H, `R${b}`, `K${b}`] });
+      });
     }
 
     const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]

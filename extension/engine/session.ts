@@ -43,10 +43,6 @@ export function f32(data: Float32Array, dims: number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }
 
-export function i32(data: Int32Array, dims: number[]): ort.Tensor {
-  return new ort.Tensor('int32', data, dims);
-}
-
 export function i64(values: ArrayLike<number>, dims: number[]): ort.Tensor {
   const data = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);

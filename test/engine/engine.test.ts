@@ -111,9 +111,12 @@ describe('incremental runs', () => {
     ['an insertion at the start', 'So: ' + base],
     ['an edit that changes the token before it', base.replace('fox', 'foxes')],
   ];
+  // Over ROW_BLOCK (64) new tokens on a cache: the cache goes in as an exact copy rather than the capacity buffer.
+  const long = `${base} ${base} ${base}`;
+  edits.push(['a long recompute after an early edit', long.replace('quick', 'slow')]);
   for (const [what, edited] of edits) {
     test(`${what} equals a full recompute to 1e-5`, async () => {
-      await engine.analyze(base);
+      await engine.analyze(what.startsWith('a long') ? `${base} ${base} ${base}` : base);
       const inc = await engine.update(edited);
       const incMaps = allMaps(inc, L, H);
       const incLp = inc.logprobs();
@@ -126,11 +129,12 @@ describe('incremental runs', () => {
       assert.deepEqual(incPred, Array.from({ length: full.length + 1 }, (_, i) => full.predictions(i, 5).map((p) => p.id)));
       assert.equal(inc.stats.computed + inc.stats.reused, inc.length);
       // Reused: the common prefix of token ids, less its last position (whose next-token target changed).
-      const a = engine.tokenizer.encode(base).map((t) => t.id);
+      const a = engine.tokenizer.encode(what.startsWith('a long') ? `${base} ${base} ${base}` : base).map((t) => t.id);
       const b = full.tokens.map((t) => t.id);
       let lcp = 0;
       while (lcp < Math.min(a.length, b.length) && a[lcp] === b[lcp]) lcp++;
       assert.equal(inc.stats.reused, lcp >= b.length ? b.length : Math.max(0, lcp - 1));
+      if (what.startsWith('a long')) assert.ok(inc.stats.computed > 64 && inc.stats.reused > 0, `computed ${inc.stats.computed}`);
     });
   }
 
