@@ -113,7 +113,7 @@ describe('incremental runs', () => {
   ];
   // Over ROW_BLOCK (64) new tokens on a cache: the cache goes in as an exact copy rather than the capacity buffer.
   const long = `${base} ${base} ${base}`;
-  edits.push(['a long recompute after an early edit', long.replace('quick', 'slow')]);
+  edits.push(['a long recompute after an early edit', long.replace('lazy', 'sleepy')]);
   for (const [what, edited] of edits) {
     test(`${what} equals a full recompute to 1e-5`, async () => {
       await engine.analyze(what.startsWith('a long') ? `${base} ${base} ${base}` : base);
