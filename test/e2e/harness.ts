@@ -273,29 +273,48 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 }
 
 /**
- * Moves the mouse over the `occurrence`-th visible occurrence of `text` in the active editor and returns the hover's
- * text. Editor lines render spaces as U+00A0; both sides are compared with plain spaces.
+ * Centre, in page pixels, of the `occurrence`-th visible occurrence of `text` in the editors' lines (a DOM Range
+ * inside `.view-line`), or null. Editor lines render spaces as U+00A0; both sides are compared with plain spaces.
  */
-export async function hover(page: Page, text: string, occurrence = 0): Promise<string> {
-  const rect = await page.evaluate(({ text, occurrence }) => {
+export async function editorTextPoint(page: Page, text: string, occurrence = 0): Promise<{ x: number; y: number } | null> {
+  return page.evaluate(({ text, occurrence }) => {
     const lines = Array.from(document.querySelectorAll('.monaco-editor .view-line'));
+    // Monaco draws lines in DOM order that need not be visual order: sort by position.
+    lines.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
     let seen = 0;
     for (const line of lines) {
+      // A line is split into one span per syntax token: match on the line's whole text, then map back to nodes.
+      const nodes: Text[] = [];
       const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const content = (node.textContent ?? '').replace(/\u00a0/g, ' ');
-        for (let at = content.indexOf(text); at >= 0; at = content.indexOf(text, at + 1)) {
-          if (seen++ < occurrence) continue;
-          const range = document.createRange();
-          range.setStart(node, at);
-          range.setEnd(node, at + text.length);
-          const r = range.getBoundingClientRect();
-          return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node as Text);
+      const content = nodes.map((n) => n.data).join('').replace(/\u00a0/g, ' ');
+      for (let at = content.indexOf(text); at >= 0; at = content.indexOf(text, at + 1)) {
+        if (seen++ < occurrence) continue;
+        const range = document.createRange();
+        let offset = 0;
+        for (const node of nodes) {
+          const len = node.data.length;
+          if (at >= offset && at <= offset + len) range.setStart(node, at - offset);
+          if (at + text.length >= offset && at + text.length <= offset + len) {
+            range.setEnd(node, at + text.length - offset);
+            break;
+          }
+          offset += len;
         }
+        const r = range.getBoundingClientRect();
+        return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
       }
     }
     return null;
   }, { text, occurrence });
+}
+
+/**
+ * Moves the mouse over the `occurrence`-th visible occurrence of `text` in the active editor and returns the hover's
+ * text. Editor lines render spaces as U+00A0; both sides are compared with plain spaces.
+ */
+export async function hover(page: Page, text: string, occurrence = 0): Promise<string> {
+  const rect = await editorTextPoint(page, text, occurrence);
   if (!rect) throw new Error(`e2e: "${text}" (occurrence ${occurrence}) is not on a visible line of the editor`);
   await page.mouse.move(rect.x - 40, rect.y);
   await page.mouse.move(rect.x, rect.y, { steps: 4 });
