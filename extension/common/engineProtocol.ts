@@ -17,6 +17,76 @@ export interface ModelInfo {
   loadMs: number;
 }
 
+/**
+ * What a weight means: the attention probability α_ij, or value-weighted attention α_ij·‖v_j·W_O^h‖ (the norm of
+ * what key j adds to query i through the head), summed over the selected heads and normalized per row.
+ */
+export type AttentionMode = 'attention' | 'value-weighted';
+
+/** How an ablated head is taken away: output zero, or its mean output over the window in a plain run. */
+export type AblationMode = 'zero' | 'mean';
+
+export interface HeadRef {
+  layer: number;
+  head: number;
+}
+
+/** One query of one head taken apart (`qk`). Element-wise products q ⊙ k_j are left to the viewer. */
+export interface QkBreakdown {
+  layer: number;
+  head: number;
+  index: number;
+  /** The factor on q·k (1/√d, or over layer+1 for models that scale by layer). */
+  scale: number;
+  query: Float32Array; // [D]
+  keys: Float32Array; // [index+1, D]
+  values: Float32Array; // [index+1, D]
+  /** q·k_j·scale before the softmax, and after it. */
+  scores: Float32Array; // [index+1]
+  probs: Float32Array; // [index+1]
+  /** The stored attention row (fp16 storage rounds it). */
+  attention: Float32Array; // [index+1]
+  /** ‖v_j·W_O^h‖ per key. */
+  valueNorms: Float32Array; // [index+1]
+}
+
+export interface AblateParams {
+  text: string;
+  window?: { start: number; end: number };
+  heads: HeadRef[];
+  mode: AblationMode;
+  /** Position whose predictions to compare (default: the token after the window). */
+  at?: number;
+  k?: number;
+}
+
+export interface AblationSummary {
+  heads: HeadRef[];
+  mode: AblationMode;
+  /** Token indices of the window within the text sent. */
+  window: { start: number; end: number };
+  /** Surprisal in bits without and with the ablation, and after − before ([T], NaN first). */
+  surprisalBefore: Float32Array;
+  surprisalAfter: Float32Array;
+  surprisalDelta: Float32Array;
+  /** Mean loss over the window's predictions, nats. */
+  lossBefore: number;
+  lossAfter: number;
+  lossDelta: number;
+  at: number;
+  predictionsBefore: Prediction[];
+  predictionsAfter: Prediction[];
+}
+
+export interface HeadRankingSummary {
+  mode: AblationMode;
+  window: { start: number; end: number };
+  lossBefore: number;
+  /** Loss change (nats) when each head alone is ablated, [L, H]. */
+  deltas: Float32Array;
+  ranking: { layer: number; head: number; lossDelta: number }[];
+}
+
 /** One head, a layer's mean over heads, or the mean over all layers and heads. */
 export type HeadSelector = { layer: number; head: number } | { layer: number; head: 'mean' } | { layer: 'mean'; head: 'mean' };
 
@@ -82,19 +152,52 @@ export interface Thumbnails {
   data: Uint8Array;
 }
 
+/** What the head finder looks for (extension/engine/headFinder.ts). */
+export type HeadRole = 'previous-token' | 'first-token' | 'duplicate-token' | 'local' | 'induction';
+
+export interface HeadScoresAnswer {
+  nLayer: number;
+  nHead: number;
+  /** role -> [L * H] scores in [0, 1] (NaN when the text offers no case). */
+  scores: Partial<Record<HeadRole, Float32Array>>;
+  /** "layer.head" -> roles whose score reaches the badge threshold, strongest first. */
+  badges: Record<string, HeadRole[]>;
+}
+
+/** Where one token looks, per head: for the sidebar's heatmap in one round trip instead of L·H rows. */
+export interface CursorSummary {
+  index: number;
+  /** [L * H]: the largest weight on any token other than the first (the attention sink); 0 for token 0. */
+  peak: Float32Array;
+  /** [L * H]: the token that gets `peak` (0 for token 0). */
+  peakIndex: Int32Array;
+  /** [L * H]: the weight on the first token. */
+  sink: Float32Array;
+}
+
 export type EngineRequests = {
   load: [{ ref: string; dir: string; threads?: number }, ModelInfo];
   analyze: [AnalyzeParams, RunSummary];
-  row: [{ version: number; sel: HeadSelector; index: number }, Float32Array];
-  column: [{ version: number; sel: HeadSelector; index: number }, Float32Array];
-  topSources: [{ version: number; sel: HeadSelector; index: number; k: number }, Source[]];
-  tokenInfo: [{ version: number; sel: HeadSelector; index: number; k: number }, TokenInfo];
+  // `mode` (default 'attention') picks plain or value-weighted attention.
+  row: [{ version: number; sel: HeadSelector; index: number; mode?: AttentionMode }, Float32Array];
+  column: [{ version: number; sel: HeadSelector; index: number; mode?: AttentionMode }, Float32Array];
+  topSources: [{ version: number; sel: HeadSelector; index: number; k: number; mode?: AttentionMode }, Source[]];
+  tokenInfo: [{ version: number; sel: HeadSelector; index: number; k: number; mode?: AttentionMode }, TokenInfo];
   predictions: [{ version: number; index: number; k: number }, Prediction[]];
   headTriangle: [{ version: number; layer: number; head: number }, HeadTriangle];
   thumbnails: [{ version: number; size: number }, Thumbnails];
+  headScores: [{ version: number }, HeadScoresAnswer];
+  cursorSummary: [{ version: number; index: number }, CursorSummary];
   ping: [Record<string, never>, { pid: number; rssMb: number }];
+  /** Query `index` of head layer.head in the run `version`, taken apart. */
+  qk: [{ version: number; layer: number; head: number; index: number }, QkBreakdown];
+  /** Reruns the text with heads ablated (the current run is kept). */
+  ablate: [AblateParams, AblationSummary];
+  /** Ablates every head alone; progress comes as `rankProgress` events carrying `progressId`. Cancellable. */
+  rankHeads: [{ text: string; window?: { start: number; end: number }; mode: AblationMode; progressId?: string }, HeadRankingSummary];
 };
 
 export type EngineEvents = {
   log: { level: 'info' | 'warn' | 'error'; message: string };
+  rankProgress: { progressId: string; done: number; total: number };
 };

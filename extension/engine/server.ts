@@ -5,9 +5,11 @@
  */
 import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
 import { HeadlightError } from '../common/errors';
-import type { EngineEvents, EngineRequests, ModelInfo, RunSummary } from '../common/engineProtocol';
+import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, RunSummary } from '../common/engineProtocol';
 import type { Gpt2Engine, Run } from './analysis';
 import { checkText } from '../common/text';
+import { cursorSummary } from './cursorSummary';
+import { badges } from './headFinder';
 import { loadEngine } from './load';
 import { thumbnails } from './thumbnails';
 import { Gpt2Tokenizer } from './tokenizer';
@@ -18,6 +20,8 @@ export class EngineService {
   private info: ModelInfo | undefined;
   private run: Run | undefined;
   private offsetBase = 0;
+  /** Head-finder scores of the latest run: the panel, the sidebar and the hover all ask, the work is done once. */
+  private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
     load: async ({ ref, dir, threads }, signal) => {
@@ -66,6 +70,18 @@ export class EngineService {
       const s = Math.max(1, Math.min(size, run.length || 1));
       return { nLayer: run.attention.nLayer, nHead: run.attention.nHead, size: s, data };
     },
+    headScores: ({ version }) => {
+      const run = this.requireRun(version);
+      if (this.scores?.version !== version) {
+        const answer = this.requireEngine()
+          .headScores(run)
+          .then((s) => ({ nLayer: s.nLayer, nHead: s.nHead, scores: s.scores, badges: badges(s) }));
+        answer.catch(() => this.scores?.answer === answer && (this.scores = undefined));
+        this.scores = { version, answer };
+      }
+      return this.scores.answer;
+    },
+    cursorSummary: ({ version, index }) => cursorSummary(this.requireRun(version).attention, index),
     ping: () => ({ pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1e6) }),
   };
 

@@ -114,6 +114,40 @@ describe('engine process through EngineClient', () => {
     assert.equal(th.data.length, th.nLayer * th.nHead * th.size * th.size);
   });
 
+  test('headScores: scores in [0, 1] per role and head, badges at the threshold; cursorSummary matches the rows', async () => {
+    const run = await c.analyze({ text: TEXT, incremental: false });
+    const s = await c.request('headScores', { version: run.version });
+    assert.equal(s.nLayer * s.nHead, 4);
+    for (const role of ['previous-token', 'first-token', 'duplicate-token', 'local', 'induction'] as const) {
+      const v = s.scores[role];
+      assert.ok(v instanceof Float32Array && v.length === 4, `${role} is a [L*H] Float32Array`);
+      for (const x of v) assert.ok(x >= 0 && x <= 1, `${role} score ${x}`);
+    }
+    for (let k = 0; k < 4; k++) {
+      const key = `${Math.floor(k / 2)}.${k % 2}`;
+      const expected = Object.entries(s.scores).filter(([, v]) => v![k] >= 0.5).map(([r]) => r).sort();
+      assert.deepEqual([...(s.badges[key] ?? [])].sort(), expected, `badges of ${key}`);
+    }
+    // The first-token score is the mean weight on token 0 over queries 1..T−1: check one head against its rows.
+    const T = run.tokens.length;
+    let sum = 0;
+    for (let i = 1; i < T; i++) sum += (await c.request('row', { version: run.version, sel: { layer: 1, head: 1 }, index: i }))[0];
+    assert.ok(Math.abs(s.scores['first-token']![3] - sum / (T - 1)) < 2e-3);
+
+    const index = T - 2;
+    const sum2 = await c.request('cursorSummary', { version: run.version, index });
+    assert.equal(sum2.index, index);
+    for (let k = 0; k < 4; k++) {
+      const row = await c.request('row', { version: run.version, sel: { layer: Math.floor(k / 2), head: k % 2 }, index });
+      const rest = Array.from(row.subarray(1));
+      const best = Math.max(...rest);
+      assert.equal(sum2.sink[k], row[0]);
+      assert.equal(sum2.peak[k], best);
+      assert.equal(sum2.peakIndex[k], 1 + rest.indexOf(best));
+    }
+    await rejectsWith(c.request('cursorSummary', { version: run.version, index: T }), 'bad-index');
+  });
+
   test('a stale version is refused', async () => {
     const a = await c.analyze({ text: 'one two three', incremental: false });
     const b = await c.analyze({ text: 'one two four', incremental: true });
