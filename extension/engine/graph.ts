@@ -10,6 +10,11 @@
  *                   Blocks past the last row are empty.
  *   present_k_{l}   [1, H, Tn, D] keys of the new positions (the caller appends them to its cache)
  *   present_v_{l}   [1, H, Tn, D] values of the new positions
+ *   present_q_{l}   [1, H, Tn, D] queries of the new positions (fetched only while a viewer looks inside heads)
+ *   vnorm_{l}       [1, H, Tn] ‖v_s·W_O^h‖: the norm of what source s adds through head h, per unit of attention
+ *                   (value-weighted attention is α_ts·vnorm_s); from the Gram matrix W_O^h·W_O^hᵀ [D, D]
+ *   head_out_mean_{l} [1, H, 1, D] each head's output (before the head mask) averaged over the new positions:
+ *                   the replacement of a mean-ablated head, fetched from a plain run of the window
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
  *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
  *   logits          [Tn, V] full logits (only for `--logits` dumps and the benchmark's baseline)
@@ -17,6 +22,8 @@
  *   input_ids [1, Tn] int64, position_ids [1, Tn] int64, targets [Tn, 1] int64,
  *   mask [1, 1, Tn, C+Tn] fp32 (0 where a query may look, -1e30 elsewhere),
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
+ *   head_mean [L, H, D] fp32: what an ablated head outputs instead, head_out = mask·out + (1 − mask)·mean (zeros for
+ *                   zero ablation; a plain run's head_out_mean for mean ablation),
  *   past_k_{l}, past_v_{l} [1, H, C, D] fp32: the cache, head-major so that it needs no transpose. C may exceed
  *                   the valid past length P (the caller's capacity buffer, passed without a copy); the mask hides
  *                   slots P..C−1.
@@ -186,6 +193,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
     { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
     { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
+    { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
   ];
   const outputs: ValueSpec[] = [];
 
@@ -219,6 +227,8 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
       g.named('Identity', [vNew], [`present_v_${l}`]);
       outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
       outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
+      g.named('Identity', [qh], [`present_q_${l}`]); // [1, H, T, D] new queries
+      outputs.push({ name: `present_q_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
     }
     const kh = g.op('Concat', [pastK, kNew], { axis: 2 }); // [1, H, S, D], S = C + T
     const vh = g.op('Concat', [pastV, vNew], { axis: 2 }); // [1, H, S, D]
@@ -238,10 +248,33 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     }
 
     const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]
-    const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', g.ints(`layer_${l}`, [l])], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]);
-    const gated = g.op('Mul', [perHead, headGate]); // [1, H, T, D]
+    const layerIndex = g.ints(`layer_${l}`, [l]);
+    const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]); // [1, H, 1, 1]
+    const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints('shape_head_mean', [1, H, 1, D])]); // [1, H, 1, D]
+    // mask·out + (1 − mask)·mean: zero ablation feeds a zero mean, mean ablation a plain run's head_out_mean.
+    const gated = g.op('Add', [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])]); // [1, H, T, D]
     const merged = g.op('Reshape', [g.op('Transpose', [gated], { perm: [0, 2, 1, 3] }), flatShape]); // [1, T, E]
-    return linear(merged, weights.layers[l].attnProj, `h.${l}.attn.c_proj`, E, E); // [1, T, E]
+    const out = linear(merged, weights.layers[l].attnProj, `h.${l}.attn.c_proj`, E, E); // [1, T, E]
+    if (analysis) {
+      g.named('ReduceMean', [perHead], [`head_out_mean_${l}`], { axes: [2], keepdims: 1 }); // [1, H, 1, D]
+      outputs.push({ name: `head_out_mean_${l}`, dataType: DataType.FLOAT, dims: [1, H, 1, D] });
+      valueNorms(vNew, `h.${l}.attn.c_proj.weight`, l);
+    }
+    return out;
+  };
+
+  /**
+   * vnorm_{l} [1, H, T]: ‖v_s·W_O^h‖ for each new source s and head h, where W_O^h [D, E] are c_proj's rows that head
+   * h's output multiplies. ‖v·W‖² = v·(W·Wᵀ)·vᵀ, so a Gram matrix per head [D, D] (constant, folded by onnxruntime)
+   * replaces the [T, D]·[D, E] product: D² instead of D·E work per source and head.
+   */
+  const valueNorms = (v: string, proj: string, l: number): void => {
+    const perHeadRows = g.op('Reshape', [proj, g.ints('shape_proj_heads', [H, D, E])]); // [E, E] -> [H, D, E]
+    const gram = g.op('MatMul', [perHeadRows, g.op('Transpose', [perHeadRows], { perm: [0, 2, 1] })]); // [H, D, D]
+    const vg = g.op('MatMul', [v, gram]); // [1, H, T, D] · [H, D, D] -> [1, H, T, D]
+    const squared = g.op('ReduceSum', [g.op('Mul', [vg, v]), g.ints('axes_last', [-1])], { keepdims: 0 }); // [1, H, T]
+    g.named('Sqrt', [g.op('Relu', [squared])], [`vnorm_${l}`]); // [1, H, T] (Relu: rounding can dip below 0)
+    outputs.push({ name: `vnorm_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T'] });
   };
 
   const mlp = (x: string, l: number): string => {

@@ -15,6 +15,11 @@ export interface Matrix {
 export interface ReferenceOptions {
   /** [n_layer][n_head] multipliers on each head's output before c_proj (1 keeps a head, 0 removes it). */
   headMask?: ArrayLike<ArrayLike<number>>;
+  /**
+   * [n_layer][n_head][d] what a masked head outputs instead: each head's output becomes
+   * gate·out + (1 − gate)·replacement (mean ablation); absent means zeros (plain zero ablation).
+   */
+  headReplacement?: ArrayLike<ArrayLike<ArrayLike<number>>>;
 }
 
 export interface ReferenceResult {
@@ -23,6 +28,8 @@ export interface ReferenceResult {
   attention: Float32Array; // [L, H, T, T]
   /** ln p(token_t | tokens < t); NaN at t = 0. */
   logprobs: Float32Array; // [T]
+  /** Each head's output (before any mask) averaged over positions: mean ablation's replacement. */
+  headOutputMeans: Float64Array[][]; // [L][H][d]
 }
 
 export function matrix(rows: number, cols: number): Matrix {
@@ -163,7 +170,8 @@ export function mha(
   config: Gpt2Config,
   layerIndex: number,
   headMask?: ArrayLike<number>,
-): { out: Matrix; probs: Matrix[] } {
+  headReplacement?: ArrayLike<ArrayLike<number>>,
+): { out: Matrix; probs: Matrix[]; headMeans: Float64Array[] } {
   const E = config.nEmbd;
   const H = config.nHead;
   const d = E / H;
@@ -172,6 +180,7 @@ export function mha(
   if (config.scaleAttnByInverseLayerIdx) scale /= layerIndex + 1;
   const merged = matrix(x.rows, E); // [T, E]: the heads side by side
   const probs: Matrix[] = [];
+  const headMeans: Float64Array[] = [];
   for (let h = 0; h < H; h++) {
     const q = columns(qkv, h * d, d); // [T, d]
     const k = columns(qkv, E + h * d, d); // [T, d]
@@ -179,11 +188,17 @@ export function mha(
     const head = attention(q, k, v, scale);
     const gate = headMask ? headMask[h] : 1;
     for (let t = 0; t < x.rows; t++) {
-      for (let c = 0; c < d; c++) merged.data[t * E + h * d + c] = gate * head.out.data[t * d + c];
+      for (let c = 0; c < d; c++) {
+        const replacement = headReplacement ? headReplacement[h][c] : 0;
+        merged.data[t * E + h * d + c] = gate * head.out.data[t * d + c] + (1 - gate) * replacement;
+      }
     }
     probs.push(head.probs);
+    const mean = new Float64Array(d); // [d]
+    for (let t = 0; t < x.rows; t++) for (let c = 0; c < d; c++) mean[c] += head.out.data[t * d + c] / x.rows;
+    headMeans.push(mean);
   }
-  return { out: linear(merged, layer.attnProj), probs }; // [T, E] -> [T, E]
+  return { out: linear(merged, layer.attnProj), probs, headMeans }; // [T, E] -> [T, E]
 }
 
 export function ffn(x: Matrix, layer: LayerWeights, activation: Activation): Matrix {
@@ -203,13 +218,14 @@ export function block(
   config: Gpt2Config,
   layerIndex: number,
   headMask?: ArrayLike<number>,
-): { x: Matrix; probs: Matrix[] } {
+  headReplacement?: ArrayLike<ArrayLike<number>>,
+): { x: Matrix; probs: Matrix[]; headMeans: Float64Array[] } {
   const eps = config.layerNormEpsilon;
-  const attn = mha(layerNorm(x, layer.ln1, eps), layer, config, layerIndex, headMask); // [T, E]
+  const attn = mha(layerNorm(x, layer.ln1, eps), layer, config, layerIndex, headMask, headReplacement); // [T, E]
   const out: Matrix = { rows: x.rows, cols: x.cols, data: Float64Array.from(x.data) };
   addInPlace(out, attn.out);
   addInPlace(out, ffn(layerNorm(out, layer.ln2, eps), layer, config.activation)); // [T, E]
-  return { x: out, probs: attn.probs };
+  return { x: out, probs: attn.probs, headMeans: attn.headMeans };
 }
 
 /** The whole model: token ids → logits, attention maps and per-token log-probabilities. */
@@ -231,9 +247,11 @@ export function gpt2(
   }
 
   const attention = new Float32Array(L * H * T * T); // [L, H, T, T]
+  const headOutputMeans: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
-    const result = block(x, weights.layers[l], config, l, opts.headMask?.[l]);
+    const result = block(x, weights.layers[l], config, l, opts.headMask?.[l], opts.headReplacement?.[l]);
     x = result.x;
+    headOutputMeans.push(result.headMeans);
     result.probs.forEach((p, h) => attention.set(p.data, (l * H + h) * T * T));
   }
 
@@ -246,7 +264,7 @@ export function gpt2(
       logits64.data[t * V + v] = dot;
     }
   }
-  return { logits: Float32Array.from(logits64.data), attention, logprobs: logprobsOf(logits64, ids) };
+  return { logits: Float32Array.from(logits64.data), attention, logprobs: logprobsOf(logits64, ids), headOutputMeans };
 }
 
 /** logprobs[t] = log_softmax(logits[t - 1])[ids[t]]; NaN at t = 0, which has no prediction. */

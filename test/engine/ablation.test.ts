@@ -1,0 +1,234 @@
+/**
+ * Head ablation against the naive reference (test/reference/gpt2.ts) on random tiny checkpoints with fixed seeds:
+ * zero and mean ablation agree to 1e-4, a layer with every head ablated leaves only its c_proj bias, the cache is
+ * never reused across masks, and the "which heads matter" ranking matches single ablations and can be cancelled.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeRandomCheckpoint, type RandomCheckpoint, type RandomCheckpointOptions } from '../fixtures/randomCheckpoint';
+import { gpt2 } from '../reference/gpt2';
+import { loadEngine } from '../../extension/engine/load';
+import { loadTokenizer } from '../../extension/engine/tokenizer';
+import { Gpt2Engine } from '../../extension/engine/analysis';
+import { meanLoss } from '../../extension/engine/inspect';
+import { HeadlightError } from '../../extension/common/errors';
+
+const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'length');
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue;
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+  }
+  return d;
+}
+
+/** [L][H] mask with 0 on the given heads. */
+function maskOf(L: number, H: number, heads: [number, number][]): number[][] {
+  const m = Array.from({ length: L }, () => new Array<number>(H).fill(1));
+  for (const [l, h] of heads) m[l][h] = 0;
+  return m;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'headlight-ablation-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const cases: [string, RandomCheckpointOptions][] = [
+  ['F32', { seed: 31, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 64 }],
+  ['scale_attn_by_inverse_layer_idx, erf GELU', { seed: 32, nLayer: 3, nHead: 4, nEmbd: 16, nPositions: 64, activation: 'gelu', scaleAttnByInverseLayerIdx: true }],
+];
+
+for (const [name, opts] of cases) {
+  describe(`ablation vs reference: ${name}`, () => {
+    let engine: Gpt2Engine;
+    let ck: RandomCheckpoint;
+    let ids: number[];
+    before(async () => {
+      ck = await writeRandomCheckpoint(join(root, `ck-${opts.seed}`), opts);
+      engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true })).engine;
+      ids = engine.tokenizer.encode(TEXT).map((t) => t.id);
+    });
+    after(() => engine.dispose());
+
+    const heads = (L: number): [number, number][] => [[0, 1], [L - 1, 0]];
+
+    test('zero ablation: logits with the mask, and ablate() log-probabilities, match the reference to 1e-4', async () => {
+      const { nLayer: L, nHead: H } = ck.config;
+      const mask = maskOf(L, H, heads(L));
+      const ref = gpt2(ck.config, ck.weights, ids, { headMask: mask });
+      const plain = gpt2(ck.config, ck.weights, ids);
+      engine.setHeadMask(mask.flat());
+      try {
+        const run = await engine.analyze(TEXT, { logits: true });
+        assert.ok(maxDiff(run.logits!, ref.logits) < 1e-4, `logits differ by ${maxDiff(run.logits!, ref.logits)}`);
+      } finally {
+        engine.setHeadMask(new Array(L * H).fill(1));
+      }
+      const r = await engine.ablate({ heads: heads(L).map(([layer, head]) => ({ layer, head })), mode: 'zero' }, TEXT, { at: 5 });
+      assert.ok(maxDiff(r.logprobBefore, plain.logprobs) < 1e-4, `before differs by ${maxDiff(r.logprobBefore, plain.logprobs)}`);
+      assert.ok(maxDiff(r.logprobAfter, ref.logprobs) < 1e-4, `after differs by ${maxDiff(r.logprobAfter, ref.logprobs)}`);
+      assert.ok(maxDiff(plain.logprobs, ref.logprobs) > 1e-3, 'the ablation changed something');
+      assert.ok(Math.abs(r.lossDelta - (meanLoss(ref.logprobs) - meanLoss(plain.logprobs))) < 1e-4);
+      for (let i = 1; i < ids.length; i++) {
+        const bits = (-ref.logprobs[i] + plain.logprobs[i]) / Math.LN2;
+        assert.ok(Math.abs(r.surprisalDelta[i] - bits) < 1e-3, `surprisal delta at ${i}`);
+      }
+      // Predictions at position 5 are the arg-max logits at position 4, before and after.
+      const V = ck.config.vocabSize;
+      const best = (logits: Float32Array) => Array.from(logits.subarray(4 * V, 5 * V)).map((v, id) => [v, id]).sort((a, b) => b[0] - a[0]).slice(0, 3).map((p) => p[1]);
+      assert.deepEqual(r.predictionsBefore.slice(0, 3).map((p) => p.id), best(plain.logits));
+      assert.deepEqual(r.predictionsAfter.slice(0, 3).map((p) => p.id), best(ref.logits));
+    });
+
+    test('mean ablation: the plain run\'s head means and the ablated logits match the reference to 1e-4', async () => {
+      const { nLayer: L, nHead: H, nEmbd: E } = ck.config;
+      const D = E / H;
+      const plain = gpt2(ck.config, ck.weights, ids);
+      const means = await engine.ablationMeans(ids); // [L, H, D]
+      const refMeans = plain.headOutputMeans.flatMap((layer) => layer.flatMap((m) => Array.from(m)));
+      assert.equal(means.length, L * H * D);
+      assert.ok(maxDiff(means, refMeans) < 1e-4, `head means differ by ${maxDiff(means, refMeans)}`);
+      assert.ok(Math.max(...refMeans.map(Math.abs)) > 1e-2, 'the means are not trivially zero');
+
+      const mask = maskOf(L, H, heads(L));
+      const ref = gpt2(ck.config, ck.weights, ids, { headMask: mask, headReplacement: plain.headOutputMeans });
+      const zero = gpt2(ck.config, ck.weights, ids, { headMask: mask });
+      assert.ok(maxDiff(ref.logits, zero.logits) > 1e-3, 'mean and zero ablation differ');
+      engine.setHeadMask(mask.flat(), means);
+      try {
+        const run = await engine.analyze(TEXT, { logits: true });
+        assert.ok(maxDiff(run.logits!, ref.logits) < 1e-4, `logits differ by ${maxDiff(run.logits!, ref.logits)}`);
+      } finally {
+        engine.setHeadMask(new Array(L * H).fill(1));
+      }
+      const r = await engine.ablate({ heads: heads(L).map(([layer, head]) => ({ layer, head })), mode: 'mean' }, TEXT);
+      assert.ok(maxDiff(r.logprobAfter, ref.logprobs) < 1e-4, `after differs by ${maxDiff(r.logprobAfter, ref.logprobs)}`);
+      assert.equal(r.at, ids.length);
+      assert.equal(r.predictionsAfter.length, 5);
+    });
+
+    test('ablating every head of a layer leaves only that layer\'s c_proj bias', async () => {
+      const { nLayer: L, nHead: H } = ck.config;
+      const layer = L - 1;
+      // The constructed model: layer `layer`'s c_proj weight zeroed, so its attention adds exactly the bias.
+      const weights = { ...ck.weights, layers: ck.weights.layers.map((w, l) => (l === layer ? { ...w, attnProj: { weight: new Float32Array(w.attnProj.weight.length), bias: w.attnProj.bias } } : w)) };
+      const tokenizer = await loadTokenizer(ck.dir);
+      const biasOnly = await Gpt2Engine.create(ck.config, weights, tokenizer, { precision: 'fp32', threads: 1, logits: true });
+      try {
+        const expected = (await biasOnly.analyze(TEXT, { logits: true })).logits!;
+        const mask = maskOf(L, H, Array.from({ length: H }, (_, h): [number, number] => [layer, h]));
+        engine.setHeadMask(mask.flat());
+        const ablated = (await engine.analyze(TEXT, { logits: true })).logits!;
+        engine.setHeadMask(new Array(L * H).fill(1));
+        const plain = (await engine.analyze(TEXT, { logits: true })).logits!;
+        assert.ok(maxDiff(ablated, expected) < 1e-5, `differs by ${maxDiff(ablated, expected)}`);
+        assert.ok(maxDiff(plain, expected) > 1e-3, 'the layer\'s heads mattered before');
+      } finally {
+        engine.setHeadMask(new Array(L * H).fill(1));
+        await biasOnly.dispose();
+      }
+    });
+  });
+}
+
+describe('the cache and head masks', () => {
+  let engine: Gpt2Engine;
+  let ck: RandomCheckpoint;
+  before(async () => {
+    ck = await writeRandomCheckpoint(join(root, 'cache'), { seed: 33, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 64 });
+    engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1 })).engine;
+  });
+  after(() => engine.dispose());
+
+  test('an incremental run after a mask or mode change recomputes everything, and equals a full run', async () => {
+    const L = 2;
+    const H = 2;
+    const ones = new Array(L * H).fill(1);
+    const T = engine.tokenizer.encode(TEXT).length;
+    await engine.analyze(TEXT);
+    assert.equal((await engine.update(TEXT)).stats.computed, 0, 'same text, same mask: all reused');
+
+    const mask = maskOf(L, H, [[0, 0]]).flat();
+    engine.setHeadMask(mask);
+    const zero = await engine.update(TEXT + ' more');
+    assert.equal(zero.stats.reused, 0, 'nothing reused across masks');
+    const zeroLp = zero.logprobs();
+    const fullZero = await engine.analyze(TEXT + ' more');
+    assert.ok(maxDiff(zeroLp, fullZero.logprobs()) < 1e-6);
+    assert.ok(maxDiff(zeroLp.subarray(0, T), gpt2(ck.config, ck.weights, fullZero.tokens.map((t) => t.id), { headMask: maskOf(L, H, [[0, 0]]) }).logprobs.subarray(0, T)) < 1e-4);
+
+    // Same mask, mean replacement instead of zero: a different model, so again nothing is reused.
+    const means = await engine.ablationMeans(engine.tokenizer.encode(TEXT).map((t) => t.id));
+    engine.setHeadMask(mask, means);
+    const mean = await engine.update(TEXT + ' more');
+    assert.equal(mean.stats.reused, 0, 'nothing reused across zero and mean ablation');
+    assert.ok(maxDiff(mean.logprobs(), zeroLp) > 1e-4, 'mean ablation differs from zero ablation');
+    engine.setHeadMask(mask, Float32Array.from(means));
+    assert.ok((await engine.update(TEXT + ' more!')).stats.reused > 0, 'same mask and means: the cache is reused');
+    engine.setHeadMask(ones);
+    assert.equal((await engine.update(TEXT)).stats.reused, 0, 'back to the plain model: recomputed');
+  });
+
+  test('ablate() leaves the current run and its cache alone', async () => {
+    const run = await engine.analyze(TEXT);
+    const row = run.row({ layer: 1, head: 1 }, 10);
+    await engine.ablate({ heads: [{ layer: 0, head: 1 }], mode: 'zero' }, TEXT);
+    assert.equal(run.stale, false);
+    assert.deepEqual(run.row({ layer: 1, head: 1 }, 10), row);
+    assert.equal((await engine.update(TEXT)).stats.computed, 0);
+  });
+
+  test('bad heads and positions are refused clearly', async () => {
+    await assert.rejects(engine.ablate({ heads: [{ layer: 2, head: 0 }], mode: 'zero' }, TEXT), (e: unknown) => e instanceof HeadlightError && e.code === 'bad-head' && /2\.0/.test(e.message));
+    await assert.rejects(engine.ablate({ heads: [{ layer: 0, head: 0 }], mode: 'zero' }, TEXT, { at: 999 }), (e: unknown) => e instanceof HeadlightError && e.code === 'bad-index');
+  });
+});
+
+describe('ranking heads', () => {
+  let engine: Gpt2Engine;
+  let ck: RandomCheckpoint;
+  before(async () => {
+    ck = await writeRandomCheckpoint(join(root, 'rank'), { seed: 34, nLayer: 2, nHead: 3, nEmbd: 12, nPositions: 64 });
+    engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1 })).engine;
+  });
+  after(() => engine.dispose());
+
+  for (const mode of ['zero', 'mean'] as const) {
+    test(`every head's loss change (${mode}) matches the reference, ranked by size, with progress`, async () => {
+      const { nLayer: L, nHead: H } = ck.config;
+      const ids = engine.tokenizer.encode(TEXT).map((t) => t.id);
+      const plain = gpt2(ck.config, ck.weights, ids);
+      const progress: number[] = [];
+      const r = await engine.rankHeads(TEXT, { mode, onProgress: (p) => (assert.equal(p.total, L * H), progress.push(p.done)) });
+      assert.deepEqual(progress, Array.from({ length: L * H + 1 }, (_, i) => i));
+      assert.ok(Math.abs(r.lossBefore - meanLoss(plain.logprobs)) < 1e-4);
+      for (let l = 0; l < L; l++) {
+        for (let h = 0; h < H; h++) {
+          const ref = gpt2(ck.config, ck.weights, ids, { headMask: maskOf(L, H, [[l, h]]), headReplacement: mode === 'mean' ? plain.headOutputMeans : undefined });
+          const want = meanLoss(ref.logprobs) - meanLoss(plain.logprobs);
+          assert.ok(Math.abs(r.deltas[l * H + h] - want) < 1e-4, `head ${l}.${h}: ${r.deltas[l * H + h]} vs ${want}`);
+        }
+      }
+      assert.equal(r.ranking.length, L * H);
+      for (let k = 1; k < r.ranking.length; k++) assert.ok(Math.abs(r.ranking[k - 1].lossDelta) >= Math.abs(r.ranking[k].lossDelta));
+      assert.ok(Math.abs(r.ranking[0].lossDelta) > 1e-3, 'some head matters');
+    });
+  }
+
+  test('cancellation stops the ranking between runs, and the engine keeps working', async () => {
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(
+      engine.rankHeads(TEXT, { signal: ac.signal, onProgress: (p) => ((seen = p.done), p.done === 2 && ac.abort()) }),
+      (e: unknown) => e instanceof HeadlightError && e.code === 'cancelled',
+    );
+    assert.equal(seen, 2, 'no run after the abort');
+    const run = await engine.analyze(TEXT);
+    assert.ok(run.length > 10);
+  });
+});
