@@ -18,6 +18,10 @@ import { inductionSequence, scoreInduction, scoreText, type HeadScores } from '.
 /** Length of one copy of the induction diagnostic's random sequence. */
 const INDUCTION_LENGTH = 40;
 import { ModelSession, f32, i64, type Feeds, type SessionOptions } from './session';
+import type { AttentionMode } from '../common/engineProtocol';
+import { ablationMask, attentionScale, meanLoss, qkScores, surprisalDelta, type AblationMode, type HeadRef } from './inspect';
+
+export type { AttentionMode } from '../common/engineProtocol';
 
 /** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
 export interface TextTokenizer {
@@ -79,6 +83,72 @@ export interface RunStats {
 
 const LN2 = Math.log(2);
 
+/** One query's row of one head taken apart: the vectors and the scores before and after the softmax. */
+export interface QkBreakdown {
+  layer: number;
+  head: number;
+  /** Query position within the window; keys are positions 0..index. */
+  index: number;
+  /** The factor on q·k (1/√d, over layer+1 when the model scales by layer). */
+  scale: number;
+  query: Float32Array; // [D]
+  keys: Float32Array; // [index+1, D]
+  values: Float32Array; // [index+1, D]
+  /** q·k_j·scale, before the softmax. */
+  scores: Float32Array; // [index+1]
+  /** softmax(scores), recomputed here. */
+  probs: Float32Array; // [index+1]
+  /** The row as the engine stored it (fp16 or fp32). */
+  attention: Float32Array; // [index+1]
+  /** ‖v_j·W_O^h‖: what key j adds through this head per unit of attention. */
+  valueNorms: Float32Array; // [index+1]
+}
+
+export interface AblationSpec {
+  heads: HeadRef[];
+  mode: AblationMode;
+}
+
+export interface AblationResult {
+  tokens: readonly Token[];
+  window: TokenWindow;
+  totalTokens: number;
+  heads: HeadRef[];
+  mode: AblationMode;
+  /** ln p(token i | before) without and with the ablation ([T], NaN first). */
+  logprobBefore: Float32Array;
+  logprobAfter: Float32Array;
+  /** Surprisal after − before, bits ([T], NaN first). */
+  surprisalDelta: Float32Array;
+  /** Mean loss over the window's predictions, nats. */
+  lossBefore: number;
+  lossAfter: number;
+  lossDelta: number;
+  /** Position the predictions are for (default: the token after the window). */
+  at: number;
+  predictionsBefore: Prediction[];
+  predictionsAfter: Prediction[];
+}
+
+export interface HeadRanking {
+  tokens: number;
+  window: TokenWindow;
+  mode: AblationMode;
+  lossBefore: number;
+  /** Loss change (nats) when each head alone is ablated, [L, H]. */
+  deltas: Float32Array;
+  /** Every head, by |loss change| largest first. */
+  ranking: { layer: number; head: number; lossDelta: number }[];
+}
+
+/** What a scratch run (no state kept) returns: per-token answers and, for a plain run, each head's mean output. */
+interface ScratchResult {
+  logprobs: Float32Array; // [T], NaN first
+  topLogprob: Float32Array; // [T, K]
+  topIds: Int32Array; // [T, K]
+  means?: Float32Array; // [L, H, D]
+}
+
 /** The result of one analysis. Queries read the engine's current state; a run replaced by a newer one is stale. */
 export class Run {
   constructor(
@@ -135,8 +205,13 @@ export class Run {
     });
   }
 
-  /** Attention weights of query i over keys 0..i for a head, a layer's mean or the overall mean. */
-  row(sel: HeadSelector, i: number): Float32Array {
+  /**
+   * Attention weights of query i over keys 0..i for a head, a layer's mean or the overall mean. `value-weighted`
+   * weighs each key by the norm of what it adds, α_ij·‖v_j·W_O^h‖, summed over the selected heads and normalized so
+   * the row sums to 1.
+   */
+  row(sel: HeadSelector, i: number, mode: AttentionMode = 'attention'): Float32Array {
+    if (mode === 'value-weighted') return this.engine.valueWeightedRow(this.state, sel, i);
     const store = this.state.attention;
     if (typeof sel.head === 'number') return store.row(sel.layer as number, sel.head, i);
     const layers = sel.layer === 'mean' ? range(store.nLayer) : [sel.layer];
@@ -154,7 +229,8 @@ export class Run {
   }
 
   /** Who attends to key j: weights of queries j..T−1 on j, indexed by query (zeros before j). */
-  column(sel: HeadSelector, j: number): Float32Array {
+  column(sel: HeadSelector, j: number, mode: AttentionMode = 'attention'): Float32Array {
+    if (mode === 'value-weighted') return this.engine.valueWeightedColumn(this.state, sel, j);
     const T = this.length;
     const store = this.state.attention;
     const out = new Float32Array(T);
@@ -167,8 +243,16 @@ export class Run {
   }
 
   /** The k keys query i attends to most. */
-  topSources(sel: HeadSelector, i: number, k = 5): Source[] {
-    return topK(this.row(sel, i), k);
+  topSources(sel: HeadSelector, i: number, k = 5, mode: AttentionMode = 'attention'): Source[] {
+    return topK(this.row(sel, i, mode), k);
+  }
+
+  /** ‖v_j·W_O^h‖ for every position j of the window: what each token adds through head h per unit of attention. */
+  valueNorms(layer: number, head: number): Float32Array {
+    const s = this.state;
+    this.engine.checkHead(layer, head);
+    const P = this.engine.config.nPositions;
+    return s.vnorm[layer].slice(head * P, head * P + this.length);
   }
 
   /** One head's full [T, T] map (fp32, zeros above the diagonal). */
@@ -203,6 +287,14 @@ interface EngineState {
   topLogprob: Float32Array; // [T, K]
   topIds: Int32Array; // [T, K]
   headMaskKey: string;
+  /** Per layer [H, n_positions, D]; valid for positions < queriesValid (fetched only once someone looks inside). */
+  queries: Float32Array[];
+  queriesValid: number;
+  /** Per layer [H, n_positions]: ‖v_j·W_O^h‖. */
+  vnorm: Float32Array[];
+  /** Per layer [H, n_positions]: Σ_k α_ik·vnorm_k (value-weighted row sums), computed on demand up to vwValid[l]. */
+  vwSum: Float32Array[];
+  vwValid: number[];
 }
 
 export class Gpt2Engine {
@@ -210,6 +302,13 @@ export class Gpt2Engine {
   version = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly headMask: Float32Array;
+  /** [L, H, D]: what an ablated head outputs instead (zeros: zero ablation). */
+  private readonly headMean: Float32Array;
+  private headMeanKey = 'zero';
+  /** Fetch queries on every run (set by the first `qk` request: only viewers that look inside heads pay for them). */
+  private keepQueries = false;
+  /** The last plain scratch run, for ablations of the same tokens. */
+  private baseline: { key: string; result: ScratchResult } | undefined;
 
   private constructor(
     readonly config: Gpt2Config,
@@ -263,6 +362,11 @@ export class Gpt2Engine {
       topLogprob: new Float32Array(0),
       topIds: new Int32Array(0),
       headMaskKey: '',
+      queries: [],
+      queriesValid: 0,
+      vnorm: [],
+      vwSum: [],
+      vwValid: [],
     };
   }
 
@@ -296,10 +400,23 @@ export class Gpt2Engine {
     return this.serialize(() => this.runTokens(tokens, { start: 0, end: ids.length }, ids.length, opts.incremental ?? false, opts.signal));
   }
 
-  /** Sets head multipliers ([L][H], 1 keeps, 0 ablates); the cache is not reused across masks. */
-  setHeadMask(mask: ArrayLike<number>): void {
+  /**
+   * Sets head multipliers ([L][H], 1 keeps, 0 ablates) for later analyses, and what an ablated head outputs instead:
+   * zeros (default) or `means` [L, H, D] (mean ablation, e.g. `ablationMeans`). The cache is not reused across
+   * masks or replacements.
+   */
+  setHeadMask(mask: ArrayLike<number>, means?: Float32Array): void {
     if (mask.length !== this.headMask.length) throw new RangeError(`head mask needs ${this.headMask.length} values`);
+    if (means && means.length !== this.headMean.length) throw new RangeError(`head means need ${this.headMean.length} values ([L, H, D]), got ${means.length}`);
     this.headMask.set(Array.from(mask));
+    if (means) this.headMean.set(means);
+    else this.headMean.fill(0);
+    this.headMeanKey = means ? `mean:${hashFloats(means)}` : 'zero';
+  }
+
+  /** Each head's mean output over `ids` in a plain run, [L, H, D]: the replacement for mean ablation. */
+  ablationMeans(ids: number[]): Promise<Float32Array> {
+    return this.serialize(async () => (await this.plainBaseline(ids)).means!);
   }
 
   private serialize<T>(job: () => Promise<T>): Promise<T> {
@@ -320,7 +437,7 @@ export class Gpt2Engine {
     const ids = tokens.map((t) => t.id);
     const T = ids.length;
     const prev = this.state;
-    const maskKey = this.headMask.join(',');
+    const maskKey = `${this.headMask.join(',')}|${this.headMeanKey}`;
 
     // How many positions to take from the cache. Position p−1's next-token log-prob depends on token p, so an edit
     // at p recomputes from p−1; a pure truncation computes nothing.
@@ -341,7 +458,7 @@ export class Gpt2Engine {
     if (n > 0) {
       const t1 = performance.now();
       if (logits && !this.hasLogits) throw new Error('logits need an engine created with {logits: true}');
-      const out = await this.runGraph(state, ids, reuse, logits);
+      const out = await this.runGraph(state, ids, reuse, { logits, queries: this.keepQueries });
       logitsData = logits ? (out.out.logits.data as Float32Array) : undefined;
       graphMs = performance.now() - t1;
       throwIfAborted(signal); // a cancelled run leaves the previous state untouched
@@ -364,7 +481,7 @@ export class Gpt2Engine {
   probe(ids: number[]): Promise<AttentionStore> {
     return this.serialize(async () => {
       const scratch = this.emptyState();
-      const out = await this.runGraph(scratch, ids, 0);
+      const out = await this.runGraph(scratch, ids, 0, {});
       this.commit(scratch, ids, 0, out);
       return scratch.attention;
     });
@@ -380,6 +497,250 @@ export class Gpt2Engine {
       this.inductionCache = scoreInduction(await this.probe(inductionSequence(n, this.config.vocabSize)), n);
     }
     return { ...text, scores: { ...text.scores, induction: this.inductionCache } };
+  }
+
+  // ------------------------------------------------------------------ inside a head
+
+  /** Throws a clear error unless layer.head exists in this model. */
+  checkHead(layer: number, head: number): void {
+    ablationMask([{ layer, head }], this.config.nLayer, this.config.nHead);
+  }
+
+  /** The heads a selector covers, as [layer, head] pairs. */
+  private headsOf(sel: HeadSelector): [number, number][] {
+    const { nLayer, nHead } = this.config;
+    if (typeof sel.head === 'number') {
+      this.checkHead(sel.layer as number, sel.head);
+      return [[sel.layer as number, sel.head]];
+    }
+    const layers = sel.layer === 'mean' ? range(nLayer) : [sel.layer];
+    return layers.flatMap((l) => range(nHead).map((h): [number, number] => [l, h]));
+  }
+
+  /** Σ_k α_ik·vnorm_k for rows < T of layer l, every head (cached; an incremental run invalidates from its edit). */
+  private valueWeightedSums(state: EngineState, l: number): Float32Array {
+    const { nHead: H, nPositions: P } = this.config;
+    const T = state.attention.length;
+    const sums = (state.vwSum[l] ??= new Float32Array(H * P)); // [H, n_positions]
+    const from = state.vwValid[l] ?? 0;
+    const row = new Float32Array(T);
+    for (let h = 0; h < H; h++) {
+      const norms = state.vnorm[l].subarray(h * P, (h + 1) * P);
+      for (let i = from; i < T; i++) {
+        state.attention.row(l, h, i, row);
+        let s = 0;
+        for (let j = 0; j <= i; j++) s += row[j] * norms[j];
+        sums[h * P + i] = s;
+      }
+    }
+    state.vwValid[l] = T;
+    return sums;
+  }
+
+  /** Value-weighted row i (see `Run.row`): Σ_heads α_ij·vnorm_j over Σ_heads Σ_k α_ik·vnorm_k. */
+  valueWeightedRow(state: EngineState, sel: HeadSelector, i: number): Float32Array {
+    const P = this.config.nPositions;
+    const out = new Float32Array(i + 1);
+    const tmp = new Float32Array(i + 1);
+    let total = 0;
+    for (const [l, h] of this.headsOf(sel)) {
+      state.attention.row(l, h, i, tmp);
+      const norms = state.vnorm[l];
+      for (let j = 0; j <= i; j++) {
+        const w = tmp[j] * norms[h * P + j];
+        out[j] += w;
+        total += w;
+      }
+    }
+    if (total > 0) for (let j = 0; j <= i; j++) out[j] /= total;
+    return out;
+  }
+
+  /** Value-weighted column j (see `Run.column`): each query's normalized value-weighted weight on key j. */
+  valueWeightedColumn(state: EngineState, sel: HeadSelector, j: number): Float32Array {
+    const P = this.config.nPositions;
+    const T = state.attention.length;
+    const num = new Float32Array(T);
+    const den = new Float32Array(T);
+    for (const [l, h] of this.headsOf(sel)) {
+      const sums = this.valueWeightedSums(state, l);
+      const nj = state.vnorm[l][h * P + j];
+      for (let i = j; i < T; i++) {
+        num[i] += state.attention.at(l, h, i, j) * nj;
+        den[i] += sums[h * P + i];
+      }
+    }
+    for (let i = j; i < T; i++) num[i] = den[i] > 0 ? num[i] / den[i] : 0;
+    return num;
+  }
+
+  /**
+   * Query i of one head taken apart: q, every key and value it sees, the scores before and after the softmax, the
+   * stored row and the value norms. The first call fetches queries for the current run (one extra run of the
+   * window) and from then on every run keeps them.
+   */
+  async qk(run: Run, layer: number, head: number, index: number): Promise<QkBreakdown> {
+    this.checkHead(layer, head);
+    if (!(Number.isInteger(index) && index >= 0 && index < run.length)) {
+      throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`);
+    }
+    this.keepQueries = true;
+    if (this.state.queriesValid < run.length) await this.serialize(() => this.fetchQueries(run));
+    if (run.stale) throw new HeadlightError('stale-run', 'This analysis was replaced by a newer one.', 'Query the latest run.');
+    const s = this.state;
+    const { nHead: H, nEmbd: E, nPositions: P } = this.config;
+    const D = E / H;
+    const base = head * P * D;
+    const query = s.queries[layer].slice(base + index * D, base + (index + 1) * D); // [D]
+    const keys = s.keys[layer].slice(base, base + (index + 1) * D); // [i+1, D]
+    const values = s.values[layer].slice(base, base + (index + 1) * D); // [i+1, D]
+    const scale = attentionScale(this.config, layer);
+    const { scores, probs } = qkScores(query, keys, scale);
+    const valueNorms = s.vnorm[layer].slice(head * P, head * P + index + 1);
+    return { layer, head, index, scale, query, keys, values, scores, probs, attention: run.row({ layer, head }, index), valueNorms };
+  }
+
+  /** Recomputes the current run's window from scratch to fill in its queries (state otherwise unchanged). */
+  private async fetchQueries(run: Run): Promise<void> {
+    if (run.stale || this.state.queriesValid >= run.length) return;
+    const { nLayer: L, nHead: H, nEmbd: E, nPositions: P } = this.config;
+    const D = E / H;
+    const ids = this.state.ids;
+    const { feeds } = this.feeds(this.emptyState(), ids, 0);
+    const out = await this.session.run(feeds, range(L).map((l) => `present_q_${l}`));
+    const n = ids.length;
+    for (let l = 0; l < L; l++) {
+      const q = out[`present_q_${l}`].data as Float32Array; // [1, H, n, D]
+      const dest = (this.state.queries[l] ??= new Float32Array(H * P * D));
+      for (let h = 0; h < H; h++) dest.set(q.subarray(h * n * D, (h + 1) * n * D), h * P * D);
+    }
+    this.state.queriesValid = n;
+  }
+
+  /** Runs ids from scratch without touching the engine's state: per-token answers under a head mask and means. */
+  private async scratchRun(ids: number[], mask: Float32Array, means: Float32Array, withMeans: boolean): Promise<ScratchResult> {
+    const L = this.config.nLayer;
+    const T = ids.length;
+    const { feeds } = this.feeds(this.emptyState(), ids, 0, { mask, means });
+    const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(withMeans ? range(L).map((l) => `head_out_mean_${l}`) : [])];
+    const out = await this.session.run(feeds, fetches);
+    const next = out.next_logprob.data as Float32Array; // [T]: ln p(ids[i+1] | ≤ i)
+    const logprobs = new Float32Array(T).fill(NaN);
+    logprobs.set(next.subarray(0, T - 1), 1);
+    const ids64 = out.top_ids.data as BigInt64Array;
+    const topIds = Int32Array.from(ids64, (v) => Number(v));
+    let meansOut: Float32Array | undefined;
+    if (withMeans) {
+      const per = means.length / L; // H·D
+      meansOut = new Float32Array(means.length); // [L, H, D]
+      for (let l = 0; l < L; l++) meansOut.set(out[`head_out_mean_${l}`].data as Float32Array, l * per);
+    }
+    return { logprobs, topLogprob: Float32Array.from(out.top_logprob.data as Float32Array), topIds, means: meansOut };
+  }
+
+  /** The plain run of ids (no ablation) with its head means, kept for the next ablation of the same tokens. */
+  private async plainBaseline(ids: number[]): Promise<ScratchResult> {
+    const key = ids.join(',');
+    if (this.baseline?.key === key) return this.baseline.result;
+    const mask = new Float32Array(this.headMask.length).fill(1);
+    const result = await this.scratchRun(ids, mask, new Float32Array(this.headMean.length), true);
+    this.baseline = { key, result };
+    return result;
+  }
+
+  private windowIds(text: string, window?: TokenWindow): { tokens: Token[]; window: TokenWindow; total: number; ids: number[] } {
+    const all = this.tokenizer.encode(text);
+    const w = this.chooseWindow(all.length, window);
+    const tokens = all.slice(w.start, w.end);
+    return { tokens, window: w, total: all.length, ids: tokens.map((t) => t.id) };
+  }
+
+  private predictionsOf(r: ScratchResult, i: number, k: number): Prediction[] {
+    const T = r.logprobs.length;
+    if (i <= 0 || i > T) return [];
+    const base = (i - 1) * TOP_K;
+    return range(Math.min(k, TOP_K)).map((j) => {
+      const id = r.topIds[base + j];
+      return { id, text: this.tokenizer.decode([id]), logprob: r.topLogprob[base + j] };
+    });
+  }
+
+  /**
+   * Takes heads away (zero: their output is 0; mean: their mean output over the window in a plain run) and reruns
+   * the window: surprisal per token before and after, the loss change, and the predictions at `at` (default: the
+   * token after the window). Leaves the engine's current run untouched.
+   */
+  async ablate(spec: AblationSpec, text: string, opts: { window?: TokenWindow; signal?: AbortSignal; at?: number; k?: number } = {}): Promise<AblationResult> {
+    const { nLayer: L, nHead: H } = this.config;
+    const mask = ablationMask(spec.heads, L, H);
+    const { tokens, window, total, ids } = this.windowIds(text, opts.window);
+    const T = ids.length;
+    const at = opts.at ?? T;
+    if (!(Number.isInteger(at) && at >= 0 && at <= T)) throw new HeadlightError('bad-index', `Position ${at} is outside the window's ${T} tokens.`);
+    if (T === 0) throw new HeadlightError('empty-text', 'There is no text to ablate heads on.', 'Give some text.');
+    return this.serialize(async () => {
+      throwIfAborted(opts.signal);
+      const before = await this.plainBaseline(ids);
+      throwIfAborted(opts.signal);
+      const means = spec.mode === 'mean' ? before.means! : new Float32Array(before.means!.length);
+      const after = await this.scratchRun(ids, mask, means, false);
+      throwIfAborted(opts.signal);
+      const lossBefore = meanLoss(before.logprobs);
+      const lossAfter = meanLoss(after.logprobs);
+      return {
+        tokens,
+        window,
+        totalTokens: total,
+        heads: spec.heads,
+        mode: spec.mode,
+        logprobBefore: before.logprobs,
+        logprobAfter: after.logprobs,
+        surprisalDelta: surprisalDelta(before.logprobs, after.logprobs),
+        lossBefore,
+        lossAfter,
+        lossDelta: lossAfter - lossBefore,
+        at,
+        predictionsBefore: this.predictionsOf(before, at, opts.k ?? 5),
+        predictionsAfter: this.predictionsOf(after, at, opts.k ?? 5),
+      };
+    });
+  }
+
+  /**
+   * "Which heads matter here": ablates each head alone and ranks all heads by how much the window's mean loss
+   * changes. One run per head, each queued on its own so analyses can slip in between; `signal` stops between runs.
+   */
+  async rankHeads(
+    text: string,
+    opts: { mode?: AblationMode; window?: TokenWindow; signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void } = {},
+  ): Promise<HeadRanking> {
+    const { nLayer: L, nHead: H } = this.config;
+    const mode = opts.mode ?? 'zero';
+    const { window, ids } = this.windowIds(text, opts.window);
+    if (ids.length < 2) throw new HeadlightError('empty-text', 'Ranking heads needs at least two tokens of text.', 'Give more text.');
+    const before = await this.serialize(async () => {
+      throwIfAborted(opts.signal);
+      return this.plainBaseline(ids);
+    });
+    const lossBefore = meanLoss(before.logprobs);
+    const means = mode === 'mean' ? before.means! : new Float32Array(before.means!.length);
+    const deltas = new Float32Array(L * H); // [L, H]
+    const total = L * H;
+    opts.onProgress?.({ done: 0, total });
+    for (let k = 0; k < total; k++) {
+      const mask = new Float32Array(total).fill(1);
+      mask[k] = 0;
+      const after = await this.serialize(async () => {
+        throwIfAborted(opts.signal);
+        return this.scratchRun(ids, mask, means, false);
+      });
+      deltas[k] = meanLoss(after.logprobs) - lossBefore;
+      opts.onProgress?.({ done: k + 1, total });
+    }
+    const ranking = range(total)
+      .map((k) => ({ layer: Math.floor(k / H), head: k % H, lossDelta: deltas[k] }))
+      .sort((a, b) => Math.abs(b.lossDelta) - Math.abs(a.lossDelta) || a.layer - b.layer || a.head - b.head);
+    return { tokens: ids.length, window, mode, lossBefore, deltas, ranking };
   }
 
   /**
@@ -400,7 +761,7 @@ export class Gpt2Engine {
    * run; for a short update the whole capacity buffer as it is (no copy; the mask hides slots past..C−1); for a long
    * one an exact copy of the first `past` slots (so the unused slots cost no attention work).
    */
-  private feeds(state: EngineState, ids: number[], past: number): { feeds: Feeds; C: number } {
+  private feeds(state: EngineState, ids: number[], past: number, ablation?: { mask: Float32Array; means: Float32Array }): { feeds: Feeds; C: number } {
     const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
     const D = E / H;
     const T = ids.length;
@@ -418,7 +779,8 @@ export class Gpt2Engine {
       position_ids: i64(Array.from({ length: n }, (_, r) => past + r), [1, n]),
       targets: i64(targets, [n, 1]),
       mask: f32(mask, [1, 1, n, S]),
-      head_mask: f32(this.headMask, [L, H]),
+      head_mask: f32(ablation?.mask ?? this.headMask, [L, H]),
+      head_mean: f32(ablation?.means ?? this.headMean, [L, H, D]),
     };
     const slots = (cache: Float32Array | undefined): Float32Array => {
       if (C === 0 || !cache) return new Float32Array(0);
@@ -435,18 +797,18 @@ export class Gpt2Engine {
     return { feeds, C };
   }
 
-  private async runGraph(state: EngineState, ids: number[], past: number, logits = false) {
+  private async runGraph(state: EngineState, ids: number[], past: number, opts: { logits?: boolean; queries?: boolean }) {
     const { nLayer: L } = this.config;
     const n = ids.length - past;
     const { feeds, C } = this.feeds(state, ids, past);
     const blocks = Math.ceil(n / ROW_BLOCK);
-    const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(logits ? ['logits'] : [])];
+    const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(opts.logits ? ['logits'] : [])];
     for (let l = 0; l < L; l++) {
-      fetches.push(`present_k_${l}`, `present_v_${l}`);
+      fetches.push(`present_k_${l}`, `present_v_${l}`, `vnorm_${l}`, ...(opts.queries ? [`present_q_${l}`] : []));
       for (let b = 0; b < blocks; b++) fetches.push(`attn_${l}_${b}`);
     }
     const out = await this.session.run(feeds, fetches);
-    return { out, C, blocks };
+    return { out, C, blocks, queries: opts.queries ?? false };
   }
 
   private commit(state: EngineState, ids: number[], past: number, r: Awaited<ReturnType<Gpt2Engine['runGraph']>>): void {
@@ -458,13 +820,22 @@ export class Gpt2Engine {
     for (let l = 0; l < L; l++) {
       state.keys[l] ??= new Float32Array(H * nPositions * D);
       state.values[l] ??= new Float32Array(H * nPositions * D);
+      state.vnorm[l] ??= new Float32Array(H * nPositions);
       const k = out[`present_k_${l}`].data as Float32Array; // [1, H, n, D]
       const v = out[`present_v_${l}`].data as Float32Array;
+      const norms = out[`vnorm_${l}`].data as Float32Array; // [1, H, n]
+      const q = r.queries ? (out[`present_q_${l}`].data as Float32Array) : undefined; // [1, H, n, D]
+      if (q) state.queries[l] ??= new Float32Array(H * nPositions * D);
       for (let h = 0; h < H; h++) {
         state.keys[l].set(k.subarray(h * n * D, (h + 1) * n * D), (h * nPositions + past) * D);
         state.values[l].set(v.subarray(h * n * D, (h + 1) * n * D), (h * nPositions + past) * D);
+        state.vnorm[l].set(norms.subarray(h * n, (h + 1) * n), h * nPositions + past);
+        if (q) state.queries[l].set(q.subarray(h * n * D, (h + 1) * n * D), (h * nPositions + past) * D);
       }
+      state.vwValid[l] = Math.min(state.vwValid[l] ?? 0, past);
     }
+    // Queries are whole only if this run brought them and the prefix before it had them.
+    state.queriesValid = r.queries && state.queriesValid >= past ? T : Math.min(state.queriesValid, past);
     state.attention.resize(past, T);
     for (let l = 0; l < L; l++) {
       for (let b = 0; b < blocks; b++) {
@@ -494,6 +865,8 @@ export class Gpt2Engine {
 
   private truncate(state: EngineState, T: number): void {
     state.attention.resize(T, T);
+    state.queriesValid = Math.min(state.queriesValid, T);
+    state.vwValid = state.vwValid.map((v) => Math.min(v, T));
     state.nextLogprob = state.nextLogprob.slice(0, T);
     if (T > 0) state.nextLogprob[T - 1] = NaN;
     state.topLogprob = state.topLogprob.slice(0, T * TOP_K);
@@ -509,4 +882,12 @@ function growCopy<A extends Float32Array | Int32Array>(a: A, keep: number, size:
   const next = new (a.constructor as { new (n: number): A })(size);
   next.set(a.subarray(0, Math.min(keep, size)) as never);
   return next;
+}
+
+/** FNV-1a over a float array's bytes: a cheap key for "same replacement vectors". */
+function hashFloats(a: Float32Array): string {
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return (h >>> 0).toString(16);
 }
