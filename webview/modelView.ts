@@ -4,8 +4,9 @@
  * Keyboard: arrows move the selected head; shift+Enter toggles comparing it.
  */
 import type { Thumbnails } from '../extension/common/engineProtocol';
-import { headKey, type HeadBadges } from '../extension/common/webviewProtocol';
+import type { HeadFinderView } from '../extension/common/webviewProtocol';
 import { fitCanvas, pixelCanvas } from './canvas';
+import { headBadges, roleLetter, ROLES, scoreLine } from './headRoles';
 import type { Palette } from './theme';
 
 const LABEL_W = 30;
@@ -28,7 +29,8 @@ export class ModelView {
   private selected: { layer: number; head: number } | undefined;
   /** Compared heads and their hue index. */
   private compare: { layer: number; head: number; hue: number }[] = [];
-  private badges: HeadBadges = {};
+  private heads: HeadFinderView | undefined;
+  private readonly legend: HTMLDivElement;
   private cell = 24;
   private width = 0;
 
@@ -49,7 +51,10 @@ export class ModelView {
     this.live = document.createElement('div');
     this.live.className = 'sr-only';
     this.live.setAttribute('aria-live', 'polite');
-    this.element.append(this.canvas, this.tip, this.live);
+    this.legend = document.createElement('div');
+    this.legend.className = 'roles-legend';
+    this.legend.hidden = true;
+    this.element.append(this.canvas, this.legend, this.tip, this.live);
     this.bind();
     new ResizeObserver(() => {
       const w = Math.floor(this.element.getBoundingClientRect().width);
@@ -86,9 +91,55 @@ export class ModelView {
     this.draw();
   }
 
-  setBadges(b: HeadBadges): void {
-    this.badges = b;
+  /** Head-finder scores of the current run: badges on the thumbnails, a legend, scores in the tooltip. */
+  setHeads(heads: HeadFinderView | undefined): void {
+    this.heads = heads;
+    this.renderLegend();
     this.draw();
+  }
+
+  private renderLegend(): void {
+    const heads = this.heads;
+    this.legend.hidden = !heads;
+    if (!heads) return;
+    const n = Object.keys(heads.badges).length;
+    const items = ROLES.map(({ letter, name, help }) => {
+      const item = document.createElement('span');
+      item.className = 'role';
+      item.title = `${name}: ${help}`;
+      const b = document.createElement('span');
+      b.className = 'role-badge';
+      b.textContent = letter;
+      item.append(b, ` ${name}`);
+      return item;
+    });
+    const note = document.createElement('span');
+    note.className = 'hint';
+    note.textContent = n ? `badge: score ≥ 0.5 (${n} head${n === 1 ? '' : 's'}); hover a head for its scores` : 'no head scores 0.5 or more on this text; hover a head for its scores';
+    this.legend.replaceChildren(...items, note);
+  }
+
+  /** Letters of a head's roles in the masked (upper-right) corner of its thumbnail, strongest first from the left. */
+  private drawBadges(ctx: CanvasRenderingContext2D, x: number, y: number, roles: readonly string[]): void {
+    const p = this.palette;
+    const size = this.cell >= 30 ? 12 : 10;
+    const fit = Math.max(1, Math.floor((this.cell - 2) / (size + 1)));
+    const shown = roles.slice(0, fit);
+    ctx.font = `bold ${size - 2}px ${p.font}`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    shown.forEach((role, k) => {
+      const bx = x + this.cell - (shown.length - k) * (size + 1);
+      const by = y + 1;
+      ctx.fillStyle = p.badgeBackground;
+      ctx.fillRect(bx, by, size, size);
+      if (p.highContrast) {
+        ctx.strokeStyle = p.border;
+        ctx.strokeRect(bx + 0.5, by + 0.5, size - 1, size - 1);
+      }
+      ctx.fillStyle = p.badgeForeground;
+      ctx.fillText(roleLetter(role), bx + size / 2, by + size / 2 + 0.5);
+    });
   }
 
   /** Builds one canvas holding every thumbnail's pixels ([L*S, H*S]) through the colour scale. */
@@ -148,12 +199,8 @@ export class ModelView {
         const y = LABEL_H + l * pitch;
         ctx.drawImage(this.atlas, h * S, l * S, S, S, x, y, this.cell, this.cell);
         if (p.highContrast) ctx.strokeRect(x - 0.5, y - 0.5, this.cell + 1, this.cell + 1);
-        if (this.badges[headKey(l, h)]?.length) {
-          ctx.fillStyle = p.foreground;
-          ctx.beginPath();
-          ctx.arc(x + this.cell - 4, y + this.cell - 4, 3, 0, Math.PI * 2);
-          ctx.fill();
-        }
+        const roles = headBadges(this.heads, l, h);
+        if (roles.length) this.drawBadges(ctx, x, y, roles);
       }
     }
     for (const c of this.compare) {
@@ -193,8 +240,8 @@ export class ModelView {
   }
 
   private describe(l: number, h: number): string {
-    const badges = this.badges[headKey(l, h)];
-    return `Layer ${l}, head ${h}${badges?.length ? ` — ${badges.join(', ')}` : ''}`;
+    const roles = headBadges(this.heads, l, h);
+    return `Layer ${l}, head ${h}${roles.length ? ` — ${roles.join(', ')}` : ''}`;
   }
 
   private bind(): void {
@@ -209,7 +256,8 @@ export class ModelView {
       const hit = this.headAt(e);
       this.tip.hidden = !hit;
       if (!hit) return;
-      this.tip.textContent = `${this.describe(hit.layer, hit.head)} (click: select; shift+click: compare)`;
+      const scores = scoreLine(this.heads, hit.layer, hit.head);
+      this.tip.textContent = `${this.describe(hit.layer, hit.head)} (click: select; shift+click: compare)${scores ? `\n${scores}` : ''}`;
       const r = this.headRect(hit.layer, hit.head);
       this.tip.style.left = `${Math.min(r.x, Math.max(0, this.width - 240))}px`;
       this.tip.style.top = `${r.y + r.size + 4}px`;

@@ -11,7 +11,7 @@ import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { HeadSelector, Prediction } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
-import type { HeadBadges, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind } from '../extension/common/webviewProtocol';
+import type { PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind } from '../extension/common/webviewProtocol';
 import { HeadMap } from './attention';
 import { canvasPng, headJson, matrixSvg, textCanvas } from './exporters';
 import { MatrixView } from './matrixView';
@@ -83,7 +83,9 @@ class PanelApp {
           this.renderStatus();
         }
       },
-      badges: (b: HeadBadges) => this.model.setBadges(b),
+      heads: (h) => {
+        if (this.run?.version === h.version) this.model.setHeads(h);
+      },
       empty: ({ message, hint }) => this.showEmpty(message, hint),
     });
     watchTheme((p) => this.setPalette(p));
@@ -240,6 +242,7 @@ class PanelApp {
     const sameTokens = this.run && this.run.tokens.length === run.tokens.length;
     this.run = run;
     this.maps.clear();
+    this.model.setHeads(undefined); // the new run's scores follow in a `heads` event
     this.loading.clear();
     this.predictionCache.clear();
     this.ui.empty.hidden = true;

@@ -6,9 +6,10 @@
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { HeadSelector } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
-import type { RunView, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../extension/common/webviewProtocol';
+import type { HeadFinderView, RunView, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../extension/common/webviewProtocol';
 import { fitCanvas, tokenLabel } from './canvas';
 import { el, painted } from './dom';
+import { headBadges, roleLetter, scoreLine } from './headRoles';
 import { formatWeight } from './matrixView';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
 import { connectToHost } from './vscodeApi';
@@ -20,6 +21,7 @@ class SidebarApp {
   private palette: Palette = readPalette();
   private run: RunView | undefined;
   private focus: SidebarFocus | undefined;
+  private heads: HeadFinderView | undefined;
   private sel: HeadSelector = { layer: 0, head: 0 };
   private cell = 12;
   private readonly endpoint: RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>;
@@ -35,8 +37,14 @@ class SidebarApp {
   constructor(channel: ReturnType<typeof connectToHost>['channel']) {
     this.endpoint = new RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>(channel, {}, {
       run: (r) => {
+        if (this.run?.version !== r.version) this.heads = undefined;
         this.run = r;
         this.stale.hidden = !r.stale;
+      },
+      heads: (h) => {
+        if (this.run?.version !== h.version) return;
+        this.heads = h;
+        this.draw();
       },
       selection: (s) => {
         this.sel = s;
@@ -59,7 +67,7 @@ class SidebarApp {
     document.body.replaceChildren(
       el('div', { className: 'row' }, this.heading, this.stale),
       el('h2', {}, 'Where it looks, per head'),
-      el('p', { className: 'hint' }, 'Peak weight on a token other than the first. Click a cell to select the head.'),
+      el('p', { className: 'hint' }, 'Peak weight on a token other than the first. Click a cell to select the head. Letters: the head finder’s roles (P previous-token, I induction, S first-token sink, D duplicate-token, L local).'),
       heatWrap,
       this.selLabel,
       el('div', { className: 'strip' }, this.strip),
@@ -125,6 +133,7 @@ class SidebarApp {
       ctx.lineWidth = w;
       ctx.strokeRect(LABEL_W + head * this.cell - w / 2, LABEL_H + layer * this.cell - w / 2, this.cell + w - 1, this.cell + w - 1);
     };
+    if (this.cell >= 12) this.drawBadges(ctx, L, H);
     if (typeof this.sel.layer === 'number' && typeof this.sel.head === 'number') mark(this.sel.layer, this.sel.head, p.focus, 2);
     if (this.keyCursor && document.activeElement === this.heat) mark(this.keyCursor.layer, this.keyCursor.head, p.foreground, 1);
     this.drawStrip(f, width);
@@ -132,10 +141,32 @@ class SidebarApp {
     painted('sidebar', performance.now() - t0);
   }
 
+  /** The strongest role's letter in the corner of each badged head's cell. */
+  private drawBadges(ctx: CanvasRenderingContext2D, L: number, H: number): void {
+    const p = this.palette;
+    const size = Math.min(10, this.cell - 4);
+    ctx.font = `bold ${size - 2}px ${p.font}`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    for (let l = 0; l < L; l++) {
+      for (let h = 0; h < H; h++) {
+        const roles = headBadges(this.heads, l, h);
+        if (!roles.length) continue;
+        const x = LABEL_W + (h + 1) * this.cell - 1 - size;
+        const y = LABEL_H + l * this.cell;
+        ctx.fillStyle = p.badgeBackground;
+        ctx.fillRect(x, y, size, size);
+        ctx.fillStyle = p.badgeForeground;
+        ctx.fillText(roleLetter(roles[0]), x + size / 2, y + size / 2 + 0.5);
+      }
+    }
+  }
+
   private drawStrip(f: SidebarFocus, width: number): void {
     const p = this.palette;
     const sel = f.sel;
-    this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}: weights over the window` : 'Mean over heads: weights over the window';
+    const roles = typeof sel.layer === 'number' && typeof sel.head === 'number' ? headBadges(this.heads, sel.layer, sel.head) : [];
+    this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}${roles.length ? ` (${roles.join(', ')})` : ''}: weights over the window` : 'Mean over heads: weights over the window';
     const n = f.row.length;
     const ctx = fitCanvas(this.strip, width, 16);
     ctx.fillStyle = p.background;
@@ -179,7 +210,9 @@ class SidebarApp {
     if (!f || !run) return '';
     const k = layer * this.dims.H + head;
     const j = f.peakIndex[k];
-    return `L${layer} H${head}: ${formatWeight(f.peak[k])} on #${j} “${tokenLabel(run.tokens[j]?.text ?? '', 16)}” (first token: ${formatWeight(f.sink[k])})`;
+    const scores = scoreLine(this.heads, layer, head);
+    const roles = headBadges(this.heads, layer, head);
+    return `L${layer} H${head}${roles.length ? ` (${roles.join(', ')})` : ''}: ${formatWeight(f.peak[k])} on #${j} “${tokenLabel(run.tokens[j]?.text ?? '', 16)}” (first token: ${formatWeight(f.sink[k])})${scores ? `\n${scores}` : ''}`;
   }
 
   private bind(): void {

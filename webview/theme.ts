@@ -18,6 +18,9 @@ export interface Palette {
   muted: string;
   border: string;
   focus: string;
+  /** Head-finder badges on thumbnails and cells. */
+  badgeBackground: string;
+  badgeForeground: string;
   /** Distinct hues for comparing heads (VS Code's chart colours). */
   hues: string[];
   huesRgb: Rgb[];
@@ -67,6 +70,8 @@ export function readPalette(el: HTMLElement = document.body): Palette {
     muted: v('--vscode-descriptionForeground', foreground),
     border: contrastBorder || v('--vscode-panel-border', v('--vscode-widget-border', '#80808059')),
     focus: v('--vscode-focusBorder', '#007fd4'),
+    badgeBackground: v('--vscode-badge-background', dir === 'dark' ? '#616161' : '#c4c4c4'),
+    badgeForeground: v('--vscode-badge-foreground', dir === 'dark' ? '#f8f8f8' : '#333333'),
     hues,
     huesRgb: hues.map((h) => parseColor(h)),
     font: v('--vscode-font-family', 'sans-serif'),

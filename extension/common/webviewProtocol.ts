@@ -6,7 +6,7 @@
  * the same thing. Binary data (triangles, thumbnails, rows) is asked for on demand and crosses as typed arrays
  * (`.slice()` copies, never views of a bigger buffer); the whole [L, H, T, T] never crosses.
  */
-import type { HeadSelector, HeadTriangle, Prediction, Source, Thumbnails } from './engineProtocol';
+import type { HeadScoresAnswer, HeadSelector, HeadTriangle, Prediction, Source, Thumbnails } from './engineProtocol';
 import type { Token } from './tokens';
 
 /** A run as the views show it: the tokens of the window and per-token surprisal. */
@@ -26,6 +26,9 @@ export interface RunView {
 
 /** Head-finder results per head, keyed `"layer.head"` (e.g. `"5.1": ["induction"]`); drawn as badges. */
 export type HeadBadges = Record<string, string[]>;
+
+/** The head finder's answer for one run: per-role scores [L * H] and the badges they earn. */
+export type HeadFinderView = HeadScoresAnswer & { version: number };
 
 export type SaveKind = 'png' | 'svg' | 'json';
 
@@ -47,7 +50,8 @@ export type PanelHostEvents = {
   /** The editor cursor's token in the current run (undefined: outside the window). */
   cursor: { index: number | undefined };
   stale: { version: number; stale: boolean };
-  badges: HeadBadges;
+  /** Head-finder scores and badges of the current run (sent once they are computed). */
+  heads: HeadFinderView;
   /** Nothing to show (no run yet, or the engine failed): a message and a hint. */
   empty: { message: string; hint?: string };
 };
@@ -68,7 +72,7 @@ export interface SidebarFocus {
   index: number;
   /**
    * [L * H], per head: the largest weight this token puts on any token other than the first (the attention sink).
-   * See extension/host/webviewSession.ts for why this metric.
+   * See extension/engine/cursorSummary.ts for why this metric.
    */
   peak: Float32Array;
   /** [L * H], per head: the token index that gets `peak`. */
@@ -90,6 +94,7 @@ export type SidebarHostEvents = {
   /** No token to show (cursor outside the window, or no run). */
   blur: { message: string };
   stale: { version: number; stale: boolean };
+  heads: HeadFinderView;
 };
 
 export type SidebarWebviewEvents = {

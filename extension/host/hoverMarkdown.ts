@@ -2,7 +2,7 @@
  * The hover's content for one token, as Markdown: the token and its BPE piece, surprisal in bits, the model's
  * top guesses, and where the token looks (top attended tokens with bars). Pure: no `vscode`.
  */
-import type { HeadSelector, TokenInfo } from '../common/engineProtocol';
+import type { HeadScoresAnswer, HeadSelector, TokenInfo } from '../common/engineProtocol';
 import type { Token } from '../common/tokens';
 import { bar } from './intensity';
 
@@ -35,6 +35,27 @@ export interface HoverContext {
   lineOf: (token: Token) => number;
   /** `command:` URI that opens this token in the panel. */
   openCommand: string;
+  /** The head finder's line for the selected head (see `headRoleLine`). */
+  headLine?: string;
+}
+
+/**
+ * One line on what the selected head does, from the head finder: "head 3.1: previous-token 0.94", its badge roles
+ * strongest first, or its strongest score when it earns no badge. Undefined for a mean over heads.
+ */
+export function headRoleLine(scores: HeadScoresAnswer, sel: HeadSelector): string | undefined {
+  if (typeof sel.layer !== 'number' || typeof sel.head !== 'number') return undefined;
+  if (sel.layer >= scores.nLayer || sel.head >= scores.nHead) return undefined;
+  const k = sel.layer * scores.nHead + sel.head;
+  const all = Object.entries(scores.scores)
+    .map(([role, v]) => [role, v?.[k] ?? NaN] as const)
+    .filter(([, v]) => Number.isFinite(v))
+    .sort((a, b) => b[1] - a[1]);
+  if (!all.length) return undefined;
+  const roles = scores.badges[`${sel.layer}.${sel.head}`] ?? [];
+  const name = `head ${sel.layer}.${sel.head}`;
+  if (roles.length) return `${name}: ${roles.map((r) => `${r} ${all.find(([role]) => role === r)?.[1].toFixed(2) ?? '—'}`).join(', ')}`;
+  return `${name}: no clear role (strongest: ${all[0][0]} ${all[0][1].toFixed(2)})`;
 }
 
 export function hoverMarkdown(ctx: HoverContext): string {
@@ -50,6 +71,10 @@ export function hoverMarkdown(ctx: HoverContext): string {
   }
   if (info.sources.length) {
     out.push('');
+    if (ctx.headLine) {
+      out.push(`Head finder: ${escapeMarkdown(ctx.headLine)}`);
+      out.push('');
+    }
     out.push(`Looks at (${selectorLabel(selection)}):`);
     out.push('');
     out.push('| token | line | weight | |');

@@ -8,9 +8,11 @@ import type { AnalysisSource } from './analysisSource';
 import type { HeadlightConfig } from './config';
 import type { HostStats } from './hostStats';
 import { isBenign, toAbortSignal } from './cancellation';
-import { hoverMarkdown } from './hoverMarkdown';
+import { headRoleLine, hoverMarkdown } from './hoverMarkdown';
 
 export const TOP_K = 5;
+/** The head finder's line waits at most this long (its first answer for a run may still be computing). */
+const HEAD_LINE_WAIT_MS = 150;
 
 export class AttentionHoverProvider implements vscode.HoverProvider {
   constructor(
@@ -30,7 +32,9 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
     if (index < 0 || offset >= tokens[index].end) return undefined;
     const selection = this.source.selection;
     try {
-      const info = await this.source.query('tokenInfo', { version: cur.run.version, sel: selection, index, k: TOP_K }, toAbortSignal(token));
+      const signal = toAbortSignal(token);
+      const headLine = typeof selection.head === 'number' ? this.headLine(cur.run.version, selection, signal) : Promise.resolve(undefined);
+      const info = await this.source.query('tokenInfo', { version: cur.run.version, sel: selection, index, k: TOP_K }, signal);
       const args = encodeURIComponent(JSON.stringify([{ token: index }]));
       const md = new vscode.MarkdownString(
         hoverMarkdown({
@@ -39,6 +43,7 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
           selection,
           lineOf: (t) => doc.positionAt(t.start).line + 1,
           openCommand: `command:headlight.explainAttention?${args}`,
+          headLine: await headLine,
         }),
       );
       md.isTrusted = { enabledCommands: ['headlight.explainAttention'] };
@@ -49,5 +54,16 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
       if (isBenign(err)) return undefined;
       throw err;
     }
+  }
+
+  /** "head 3.1: previous-token 0.94", or undefined when the scores are not ready in time or failed. */
+  private headLine(version: number, selection: Parameters<typeof headRoleLine>[1], signal: AbortSignal | undefined): Promise<string | undefined> {
+    const scores = this.source.query('headScores', { version }, signal).then(
+      (s) => headRoleLine(s, selection),
+      () => undefined,
+    );
+    let timer: Parameters<typeof clearTimeout>[0];
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, HEAD_LINE_WAIT_MS)));
+    return Promise.race([scores, late]).finally(() => clearTimeout(timer));
   }
 }

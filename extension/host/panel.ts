@@ -110,11 +110,6 @@ export class AttentionPanel implements vscode.Disposable {
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
   }
 
-  /** Head-finder results, as badges on the model view's thumbnails (keys "layer.head"). */
-  setBadges(badges: Record<string, string[]>): void {
-    this.session.setBadges(badges);
-  }
-
   dispose(): void {
     if (AttentionPanel.current === this) AttentionPanel.current = undefined;
     this.session.dispose();

@@ -6,7 +6,7 @@
  */
 import type { HeadSelector } from '../common/engineProtocol';
 import { RpcEndpoint, type Channel } from '../common/rpc';
-import type { PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
+import type { HeadFinderView, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 
 export type SaveFile = (kind: SaveKind, suggestedName: string, data: Uint8Array | string) => Promise<{ saved: boolean; path?: string }>;
@@ -35,10 +35,12 @@ export function runView(cur: CurrentAnalysis, stale: boolean): RunView {
   };
 }
 
-abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; stale: { version: number; stale: boolean } }> implements Disposable {
+abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; stale: { version: number; stale: boolean }; heads: HeadFinderView }> implements Disposable {
   protected ready = false;
   protected stale = false;
   protected readonly disposables: Disposable[] = [];
+  /** The head finder's answer for one run version (the engine caches it too; this saves the round trip on replay). */
+  private heads: { version: number; answer: Promise<HeadFinderView | undefined> } | undefined;
 
   constructor(protected readonly source: AnalysisSource) {
     source.onDidChangeRun(() => this.onRun(), null, this.disposables);
@@ -58,7 +60,27 @@ abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; st
   protected onRun(): void {
     this.stale = false;
     const cur = this.source.current;
-    if (this.ready && cur) this.emit('run', runView(cur, false) as E['run']);
+    if (this.ready && cur) {
+      this.emit('run', runView(cur, false) as E['run']);
+      this.sendHeads();
+    }
+  }
+
+  /** Asks the engine for the head finder's scores of the current run and sends them once they arrive. */
+  protected sendHeads(): void {
+    const cur = this.source.current;
+    if (!cur) return;
+    const version = cur.run.version;
+    if (this.heads?.version !== version) {
+      const answer = this.source.query('headScores', { version }).then(
+        (a): HeadFinderView => ({ ...a, version, scores: Object.fromEntries(Object.entries(a.scores).map(([k, v]) => [k, ownBuffer(v)])) }),
+        () => undefined, // stale run or an engine without the head finder: no badges, nothing else breaks
+      );
+      this.heads = { version, answer };
+    }
+    void this.heads.answer.then((h) => {
+      if (h && this.ready && this.source.current?.run.version === h.version) this.emit('heads', h as E['heads']);
+    });
   }
 
   dispose(): void {
@@ -68,7 +90,6 @@ abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; st
 
 export class PanelSession extends SessionBase<PanelHostEvents> {
   private readonly endpoint: RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>;
-  private badges: PanelHostEvents['badges'] = {};
 
   constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile) {
     super(source);
@@ -99,12 +120,6 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     this.endpoint.emit(name, payload);
   }
 
-  /** Head-finder results, drawn as badges on the thumbnails. */
-  setBadges(badges: PanelHostEvents['badges']): void {
-    this.badges = badges;
-    if (this.ready) this.emit('badges', badges);
-  }
-
   /** Shown when there is no run (or the engine failed). */
   showEmpty(message: string, hint?: string): void {
     if (this.ready) this.emit('empty', { message, hint });
@@ -120,44 +135,13 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     this.emit('selection', this.source.selection);
     this.emit('run', runView(cur, this.stale));
     this.emit('cursor', { index: this.source.cursorToken });
-    if (Object.keys(this.badges).length) this.emit('badges', this.badges);
+    this.sendHeads();
   }
 
   override dispose(): void {
     super.dispose();
     this.endpoint.dispose('The panel was closed.');
   }
-}
-
-/**
- * The sidebar's summary of where the cursor's token looks, per head.
- *
- * Metric: the largest weight the token puts on any token other than the first. Why this one: in GPT-2 most heads
- * park most of their weight on the first token (the "attention sink") when they have nothing to do, so the raw
- * maximum or the entropy light up nearly every head and say little. The peak over the other tokens picks out the
- * heads that actually single out a token for this position (previous-token heads, induction heads, heads that
- * match a bracket or a name); the tooltip then names the token each head picks and the sink weight it left out.
- */
-export function focusMetrics(rows: Float32Array[], T: number): { peak: Float32Array; peakIndex: Int32Array; sink: Float32Array } {
-  const n = rows.length;
-  const peak = new Float32Array(n);
-  const peakIndex = new Int32Array(n).fill(0);
-  const sink = new Float32Array(n);
-  for (let k = 0; k < n; k++) {
-    const row = rows[k];
-    sink[k] = row[0] ?? 0;
-    let best = -1;
-    let bi = 0;
-    for (let j = 1; j < Math.min(row.length, T); j++) {
-      if (row[j] > best) {
-        best = row[j];
-        bi = j;
-      }
-    }
-    peak[k] = best < 0 ? 0 : best;
-    peakIndex[k] = best < 0 ? 0 : bi;
-  }
-  return { peak, peakIndex, sink };
 }
 
 /** Debounce for cursor moves: typing and arrow-key repeat produce bursts. */
@@ -176,7 +160,10 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
         this.ready = true;
         const cur = this.source.current;
         this.emit('selection', this.source.selection);
-        if (cur) this.emit('run', runView(cur, this.stale));
+        if (cur) {
+          this.emit('run', runView(cur, this.stale));
+          this.sendHeads();
+        }
         this.schedule();
       },
       select: (sel) => source.setSelection(sel),
@@ -227,20 +214,22 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
     }
   }
 
+  /**
+   * Two requests per cursor move: the per-head summary (extension/engine/cursorSummary.ts: peak weight on a token
+   * other than the first, its index, the sink weight) and the selected head's row.
+   */
   private async computeFocus(cur: CurrentAnalysis, index: number, signal: AbortSignal): Promise<SidebarFocus> {
-    const { nLayer, nHead } = cur.model;
     const version = cur.run.version;
-    const sels: HeadSelector[] = [];
-    for (let l = 0; l < nLayer; l++) for (let h = 0; h < nHead; h++) sels.push({ layer: l, head: h });
-    const rows = await Promise.all(sels.map((sel) => this.source.query('row', { version, sel, index }, signal)));
     const sel = this.source.selection;
-    const k = typeof sel.layer === 'number' && typeof sel.head === 'number' ? sel.layer * nHead + sel.head : -1;
-    const row = k >= 0 ? rows[k] : await this.source.query('row', { version, sel, index }, signal);
+    const [summary, row] = await Promise.all([
+      this.source.query('cursorSummary', { version, index }, signal),
+      this.source.query('row', { version, sel, index }, signal),
+    ]);
     const topSources = Array.from(row.keys())
       .sort((a, b) => row[b] - row[a] || a - b)
       .slice(0, 8)
       .map((i) => ({ index: i, weight: row[i] }));
-    return { version, index, ...focusMetrics(rows, index + 1), sel, row: row.slice(), topSources };
+    return { version, index, peak: ownBuffer(summary.peak), peakIndex: ownBuffer(summary.peakIndex), sink: ownBuffer(summary.sink), sel, row: ownBuffer(row), topSources };
   }
 
   override dispose(): void {

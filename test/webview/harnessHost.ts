@@ -3,7 +3,10 @@
  * host sessions (extension/host/webviewSession.ts) against a fake AnalysisSource that answers from a run recorded
  * from the real engine (or synthetic GPT-2-small shapes for the benchmark), and counts the bytes sent to the page.
  */
-import type { EngineRequests, HeadSelector, Prediction, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
+import type { EngineRequests, HeadScoresAnswer, HeadSelector, Prediction, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
+import type { AttentionStore } from '../../extension/engine/attentionStore';
+import { cursorSummary } from '../../extension/engine/cursorSummary';
+import { badges, scoreText } from '../../extension/engine/headFinder';
 import { HeadlightError } from '../../extension/common/errors';
 import { halfTable } from '../../extension/common/half';
 import { f32ToF16Bits as floatToHalf } from '../fixtures/half';
@@ -122,6 +125,8 @@ class FakeSource implements AnalysisSource {
   revealed: number[] = [];
   queries: string[] = [];
   data: RunData | undefined;
+  /** Head-finder scores the test chooses; otherwise the real scorer runs on the run's triangles (no induction). */
+  headScores: HeadScoresAnswer | undefined;
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -164,6 +169,17 @@ class FakeSource implements AnalysisSource {
     return Float32Array.from({ length: i + 1 }, (_, j) => table[tri[base + j]]);
   }
 
+  /** The run's triangles seen through the engine's AttentionStore interface, for the engine's own scorers. */
+  private store(): AttentionStore {
+    const { nLayer, nHead } = this.data!.model;
+    const length = this.data!.tokens.length;
+    const row = (l: number, h: number, i: number, out = new Float32Array(i + 1)) => {
+      out.set(this.rowOf(l, h, i));
+      return out;
+    };
+    return { nLayer, nHead, length, row } as unknown as AttentionStore;
+  }
+
   async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0]): Promise<EngineRequests[K][1]> {
     this.queries.push(method);
     const p = params as { version: number; layer?: number; head?: number; index?: number; sel?: HeadSelector };
@@ -181,6 +197,17 @@ class FakeSource implements AnalysisSource {
         break;
       case 'predictions':
         result = data.predictions(p.index!);
+        break;
+      case 'headScores': {
+        if (this.headScores) result = this.headScores;
+        else {
+          const s = scoreText(this.store(), data.tokens.map((t) => t.id));
+          result = { nLayer, nHead, scores: s.scores, badges: badges(s) };
+        }
+        break;
+      }
+      case 'cursorSummary':
+        result = cursorSummary(this.store(), p.index!);
         break;
       case 'row': {
         const sel = p.sel!;

@@ -155,6 +155,61 @@ describe('attention panel (Chromium)', () => {
     await page.close();
   });
 
+  it('shows the head finder: computed scores in the tooltip, badges on thumbnails, a legend', async () => {
+    // Without an override the harness runs the engine's own scorer on the recorded triangles.
+    const page = await openPanel(h);
+    await page.waitForSelector('.roles-legend:not([hidden])');
+    const rect = await page.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
+    const pitch = (rect.width - 30) / H;
+    await page.mouse.move(rect.x + 30 + 1 * pitch + 8, rect.y + 16 + 2 * pitch + 8);
+    const tip = (await page.textContent('.model .tooltip')) ?? '';
+    assert.match(tip, /^Layer 2, head 1/);
+    // first-token of head 2.1: mean weight on token 0 over queries 1..T−1, from the fixture itself
+    let sum = 0;
+    for (let i = 1; i < T; i++) sum += row(2, 1, i)[0];
+    assert.match(tip, new RegExp(`first-token ${(sum / (T - 1)).toFixed(2)}`));
+    assert.match(tip, /previous-token \d\.\d\d · first-token/);
+    await page.close();
+
+    // Scores the test chooses: badge letters drawn in the thumbnails' empty upper-right corner.
+    const page2 = await h.open('panel', { theme: 'vscode-dark' });
+    const n = FIXTURE.model.nLayer * H;
+    const scores = {
+      nLayer: FIXTURE.model.nLayer, nHead: H,
+      scores: { 'previous-token': Array.from({ length: n }, (_, k) => (k === 1 * H + 2 ? 0.94 : 0.1)), induction: Array.from({ length: n }, (_, k) => (k === 2 * H + 3 ? 0.71 : 0.02)), 'first-token': Array.from({ length: n }, (_, k) => (k === 0 ? 0.88 : 0.2)) },
+      badges: { '1.2': ['previous-token'], '2.3': ['induction'], '0.0': ['first-token'] },
+    };
+    const painted = page2.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page2.evaluate(([f, s]) => {
+      const src = window.harness.source;
+      const sc = s as { scores: Record<string, number[]> };
+      src.headScores = { ...(s as object), scores: Object.fromEntries(Object.entries(sc.scores).map(([k, v]) => [k, Float32Array.from(v)])) } as typeof src.headScores;
+      src.setRun(window.harness.fromFixture(f), 1);
+    }, [FIXTURE, scores] as const);
+    await painted;
+    await page2.waitForSelector('.roles-legend:not([hidden])');
+    assert.match((await page2.textContent('.roles-legend')) ?? '', /P previous-token.*I induction.*S first-token \(sink\).*D duplicate-token.*L local.*3 heads/);
+    // the badge's background (theme badge colour #616161) sits at the top-right of head 1.2, not on head 1.1
+    const badgePx = (l: number, hd: number) => page2.evaluate(([l, hd]) => {
+      const c = document.querySelector<HTMLCanvasElement>('.model canvas')!;
+      const pitch = (c.getBoundingClientRect().width - 30) / 4;
+      const cell = pitch - 3;
+      const d = c.getContext('2d')!.getImageData(Math.floor((30 + hd * pitch + cell - 3) * devicePixelRatio), Math.floor((16 + l * pitch + 2) * devicePixelRatio), 1, 1).data;
+      return [d[0], d[1], d[2]];
+    }, [l, hd]);
+    await page2.waitForFunction(() => document.querySelector('.model canvas')?.getAttribute('data-painted'));
+    assert.deepEqual(await badgePx(1, 2), [0x61, 0x61, 0x61]);
+    assert.deepEqual(await badgePx(2, 3), [0x61, 0x61, 0x61]);
+    assert.notDeepEqual(await badgePx(1, 1), [0x61, 0x61, 0x61]);
+    const r2 = await page2.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
+    const p2 = (r2.width - 30) / H;
+    await page2.mouse.move(r2.x + 30 + 2 * p2 + 8, r2.y + 16 + 1 * p2 + 12);
+    assert.match((await page2.textContent('.model .tooltip')) ?? '', /Layer 1, head 2 — previous-token .*\nprevious-token 0\.94 · induction 0\.02 · first-token 0\.20/);
+    await page2.screenshot({ path: join(ART, 'panel-badges-dark.png') });
+    assert.deepEqual(problems(page2), []);
+    await page2.close();
+  });
+
   it('exports PNG, SVG and JSON through the host', async () => {
     const page = await openPanel(h);
     for (const label of ['PNG', 'SVG', 'JSON']) await page.click(`vscode-button:has-text("${label}")`);
