@@ -42,11 +42,11 @@ export class EngineService {
       this.offsetBase = offsetBase;
       return this.summary(run);
     },
-    row: ({ version, sel, index }) => this.requireRun(version).row(sel, index),
-    column: ({ version, sel, index }) => this.requireRun(version).column(sel, index),
-    topSources: ({ version, sel, index, k }) => this.requireRun(version).topSources(sel, index, k),
+    row: ({ version, sel, index, mode }) => this.requireRun(version).row(sel, index, mode),
+    column: ({ version, sel, index, mode }) => this.requireRun(version).column(sel, index, mode),
+    topSources: ({ version, sel, index, k, mode }) => this.requireRun(version).topSources(sel, index, k, mode),
     predictions: ({ version, index, k }) => this.requireRun(version).predictions(index, k),
-    tokenInfo: ({ version, sel, index, k }) => {
+    tokenInfo: ({ version, sel, index, k, mode }) => {
       const run = this.requireRun(version);
       if (!(index >= 0 && index < run.length)) throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`);
       const t = run.tokens[index];
@@ -57,7 +57,7 @@ export class EngineService {
         piece: tokenizer instanceof Gpt2Tokenizer ? tokenizer.piece(t.id) : t.text,
         surprisal: run.surprisal(index),
         predictions: run.predictions(index, k),
-        sources: run.topSources(sel, index, k),
+        sources: run.topSources(sel, index, k, mode),
       };
     },
     headTriangle: ({ version, layer, head }) => {
@@ -83,7 +83,24 @@ export class EngineService {
     },
     cursorSummary: ({ version, index }) => cursorSummary(this.requireRun(version).attention, index),
     ping: () => ({ pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1e6) }),
+    qk: ({ version, layer, head, index }) => this.requireEngine().qk(this.requireRun(version), layer, head, index),
+    ablate: async ({ text, window, heads, mode, at, k }, signal) => {
+      checkText(text);
+      const r = await this.requireEngine().ablate({ heads, mode }, text, { window, at, k, signal });
+      const bits = (lp: Float32Array) => lp.map((v) => -v / Math.LN2);
+      const { lossBefore, lossAfter, lossDelta, predictionsBefore, predictionsAfter } = r;
+      return { heads, mode, window: r.window, surprisalBefore: bits(r.logprobBefore), surprisalAfter: bits(r.logprobAfter), surprisalDelta: r.surprisalDelta, lossBefore, lossAfter, lossDelta, at: r.at, predictionsBefore, predictionsAfter };
+    },
+    rankHeads: async ({ text, window, mode, progressId }, signal) => {
+      checkText(text);
+      const onProgress = progressId === undefined ? undefined : (p: { done: number; total: number }) => this.emit?.('rankProgress', { progressId, ...p });
+      const r = await this.requireEngine().rankHeads(text, { mode, window, signal, onProgress });
+      return { mode, window: r.window, lossBefore: r.lossBefore, deltas: r.deltas, ranking: r.ranking };
+    },
   };
+
+  /** Sends an event to the host (set once the RPC endpoint exists). */
+  emit: (<K extends keyof EngineEvents>(name: K, payload: EngineEvents[K]) => void) | undefined;
 
   private requireEngine(): Gpt2Engine {
     if (!this.engine) throw new HeadlightError('no-model', 'No model is loaded in the engine.', 'Load a model first.');
@@ -134,6 +151,7 @@ if (require.main === module) {
   }
   const service = new EngineService();
   const rpc = new RpcEndpoint<Record<string, never>, EngineRequests, EngineEvents>(parentChannel(), service.handlers);
+  service.emit = (name, payload) => rpc.emit(name, payload);
   process.on('disconnect', () => {
     rpc.dispose();
     void service.dispose().finally(() => process.exit(0));

@@ -15,6 +15,7 @@ import { loadTokenizer } from '../../extension/engine/tokenizer';
 import { Gpt2Engine } from '../../extension/engine/analysis';
 import { meanLoss } from '../../extension/engine/inspect';
 import { HeadlightError } from '../../extension/common/errors';
+import { EngineService } from '../../extension/engine/server';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
 
@@ -230,5 +231,42 @@ describe('ranking heads', () => {
     assert.equal(seen, 2, 'no run after the abort');
     const run = await engine.analyze(TEXT);
     assert.ok(run.length > 10);
+  });
+});
+
+describe('engine requests (EngineService in process)', () => {
+  test('qk, value-weighted rows, ablate and rankHeads with progress events', async () => {
+    const ck = await writeRandomCheckpoint(join(root, 'service'), { seed: 35, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 64 });
+    const service = new EngineService();
+    const events: { progressId: string; done: number; total: number }[] = [];
+    service.emit = (name, payload) => name === 'rankProgress' && events.push(payload as (typeof events)[number]);
+    const h = service.handlers;
+    const signal = new AbortController().signal;
+    try {
+      await h.load!({ ref: 'test', dir: ck.dir, threads: 1 }, signal);
+      const run = await h.analyze!({ text: TEXT, incremental: false }, signal);
+      const T = run.tokens.length;
+      const b = await h.qk!({ version: run.version, layer: 1, head: 0, index: T - 1 }, signal);
+      assert.equal(b.probs.length, T);
+      assert.ok(maxDiff(b.probs, b.attention) < 2e-3, 'fp16 storage rounds the stored row');
+      const vw = await h.row!({ version: run.version, sel: { layer: 1, head: 0 }, index: T - 1, mode: 'value-weighted' }, signal);
+      const raw = Array.from(b.probs, (p, j) => p * b.valueNorms[j]);
+      const sum = raw.reduce((a, x) => a + x, 0);
+      assert.ok(maxDiff(vw, raw.map((x) => x / sum)) < 2e-3);
+      const plainRow = await h.row!({ version: run.version, sel: { layer: 1, head: 0 }, index: T - 1 }, signal);
+      assert.ok(maxDiff(plainRow, b.attention) === 0, 'mode defaults to attention');
+      const a = await h.ablate!({ text: TEXT, heads: [{ layer: 0, head: 1 }], mode: 'mean', at: 4 }, signal);
+      assert.equal(a.surprisalDelta.length, T);
+      assert.ok(Math.abs(a.surprisalAfter[5] - a.surprisalBefore[5] - a.surprisalDelta[5]) < 1e-4);
+      assert.ok(Math.abs(a.lossDelta - (a.lossAfter - a.lossBefore)) < 1e-9);
+      const r = await h.rankHeads!({ text: TEXT, mode: 'zero', progressId: 'p1' }, signal);
+      assert.equal(r.deltas.length, 4);
+      assert.deepEqual(events.map((e) => e.done), [0, 1, 2, 3, 4]);
+      assert.ok(events.every((e) => e.progressId === 'p1' && e.total === 4));
+      // The run the panel shows is still current.
+      assert.equal((await h.row!({ version: run.version, sel: { layer: 0, head: 0 }, index: 2 }, signal)).length, 3);
+    } finally {
+      await service.dispose();
+    }
   });
 });
