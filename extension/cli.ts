@@ -4,6 +4,8 @@
  *   headlight tokenize --model M (--file F | --text S)
  *   headlight explain  --model M --file F --at LINE:COL [--head L.H]
  *   headlight heads    --model M [--file F | --text S]
+ *   headlight ablate   --model M (--file F | --text S) --heads L.H,... [--mode zero|mean] [--at LINE:COL]
+ *   headlight qk       --model M (--file F | --text S) --at LINE:COL --head L.H
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -16,6 +18,8 @@ import { loadEngine } from './engine/load';
 import { loadTokenizer } from './engine/tokenizer';
 import { formatBytes, resolveModel } from './engine/modelStore';
 import type { Run } from './engine/analysis';
+import { formatAblation, formatQk, parseHead, tokenAtPlace, tokenPlace } from './cliInside';
+import { parseHeads } from './engine/inspect';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/headFinder';
 
 interface Io {
@@ -28,6 +32,10 @@ const USAGE = `usage: headlight <command> [options]
   tokenize --model M (--file F | --text S)
   explain  --model M --file F --at LINE:COL [--head L.H]
   heads    --model M [--file F | --text S]    what each head does (previous-token, induction, ...)
+  ablate   --model M (--file F | --text S) --heads 5.1,5.5 [--mode zero|mean] [--at LINE:COL]
+           loss change and the tokens most affected when those heads are taken away
+  qk       --model M (--file F | --text S) --at LINE:COL --head L.H
+           one query of one head taken apart: q, q·k products, scores before and after the softmax
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -84,6 +92,8 @@ const options = {
   logits: { type: 'boolean' },
   at: { type: 'string' },
   head: { type: 'string' },
+  heads: { type: 'string' },
+  mode: { type: 'string' },
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -140,6 +150,36 @@ export async function main(argv: string[], io: Io): Promise<number> {
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window) });
           io.stdout.write(formatHeads(await engine.headScores(run), run.length));
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
+      case 'ablate': {
+        if (!values.heads) throw new HeadlightError('usage', 'ablate needs --heads L.H[,L.H...], e.g. --heads 5.1,5.5.');
+        const mode = values.mode ?? 'zero';
+        if (mode !== 'zero' && mode !== 'mean') throw new HeadlightError('usage', `--mode ${mode}: expected zero or mean.`);
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model, io), { threads });
+        try {
+          const window = parseWindow(values.window);
+          const at = values.at === undefined ? undefined : tokenAtPlace(text, engine.tokenizer.encode(text).slice(window?.start ?? 0, window?.end), values.at);
+          const r = await engine.ablate({ heads: parseHeads(values.heads), mode }, text, { window, at });
+          io.stdout.write(formatAblation(r, tokenPlace(text)));
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
+      case 'qk': {
+        if (!values.at) throw new HeadlightError('usage', 'qk needs --at LINE:COL (1-based).');
+        const { layer, head } = parseHead(values.head);
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model, io), { threads, precision: 'fp32' });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          const b = await engine.qk(run, layer, head, tokenAtPlace(text, run.tokens, values.at));
+          io.stdout.write(formatQk(b, run.tokens, tokenPlace(text)));
         } finally {
           await engine.dispose();
         }

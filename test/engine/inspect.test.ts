@@ -5,7 +5,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
@@ -13,6 +14,7 @@ import { gpt2, layerNorm, linear, matrix } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, QkBreakdown, Run } from '../../extension/engine/analysis';
 import { qkProducts } from '../../extension/engine/inspect';
+import { main } from '../../extension/cli';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. Then the fox naps, and the dog naps too.';
 
@@ -171,5 +173,49 @@ describe('inside a head', () => {
     const r = await engine.analyze(TEXT);
     await assert.rejects(engine.qk(r, 0, 3, 1), /Head 0\.3 is not in this model/);
     await assert.rejects(engine.qk(r, 0, 0, r.length), /outside the run/);
+  });
+});
+
+describe('CLI: ablate and qk', () => {
+  let ck: RandomCheckpoint;
+  const file = join(root, 'main.py');
+  before(async () => {
+    ck = await writeRandomCheckpoint(join(root, 'cli'), { seed: 42, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 64 });
+    writeFileSync(file, 'def f(x):\n    return x + 1\n\nprint(f(2))\n');
+  });
+
+  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
+    const code = await main(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+    return { code, out, err };
+  }
+
+  test('ablate prints the reference\'s loss change and the most affected tokens', async () => {
+    const r = await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1,1.0', '--mode', 'zero');
+    assert.equal(r.code, 0, r.err);
+    const ids = (await loadEngine(ck.dir, { threads: 1 }).then(async ({ engine }) => { const t = engine.tokenizer.encode(readFileSync(file, 'utf8')); await engine.dispose(); return t; })).map((t) => t.id);
+    const plain = gpt2(ck.config, ck.weights, ids);
+    const ab = gpt2(ck.config, ck.weights, ids, { headMask: [[1, 0], [0, 1]] });
+    const loss = (lp: Float32Array) => -lp.slice(1).reduce((a, x) => a + x, 0) / (lp.length - 1);
+    const m = /loss: ([\d.]+) -> ([\d.]+) nats\/token/.exec(r.out);
+    assert.ok(m, r.out);
+    assert.ok(Math.abs(Number(m[1]) - loss(plain.logprobs)) < 1e-3 && Math.abs(Number(m[2]) - loss(ab.logprobs)) < 1e-3, r.out);
+    assert.match(r.out, /most affected tokens/);
+    assert.equal((await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '7.0')).code, 2);
+    assert.equal((await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1', '--mode', 'half')).code, 2);
+  });
+
+  test('qk prints the query and the top keys with scores before and after the softmax', async () => {
+    const r = await cli('qk', '--model', ck.dir, '--file', file, '--at', '4:7', '--head', '1.1');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^query token \d+ "f" at 4:7, head 1\.1 \(d = 8/);
+    const rows = r.out.split('\n').filter((l) => /^ {2}".*"@\d+ /.test(l));
+    assert.ok(rows.length > 3);
+    const probs = rows.map((l) => Number(/"@\d+\s+(\S+)\s+(\S+)/.exec(l)![2]));
+    assert.ok(probs.every((p) => p > 0 && p <= 1), r.out);
+    for (let k = 1; k < probs.length; k++) assert.ok(probs[k - 1] >= probs[k], 'sorted by attention');
+    assert.equal((await cli('qk', '--model', ck.dir, '--file', file, '--at', '4:7')).code, 2);
   });
 });
