@@ -7,6 +7,7 @@
  * (averaging would wash them out). Each frame draws the one level whose cells are at least a device pixel.
  */
 import { weightToT } from '../extension/common/colorScale';
+import { halfTable } from '../extension/common/half';
 import type { HeadMap } from './attention';
 import { fitCanvas, pixelCanvas, tokenLabel } from './canvas';
 import type { Palette } from './theme';
@@ -34,6 +35,14 @@ export class MatrixView {
   private bytes: Uint8Array[] = [];
   private sizes: number[] = [];
   private levels: (HTMLCanvasElement | undefined)[] = [];
+  /** Buffers of the previous head's coarser levels, reused when T is unchanged. */
+  private spare: Uint8Array[] = [];
+  /** fp16 bits -> colour index, [linear, log]. */
+  private readonly tables: (Uint8Array | undefined)[] = [];
+  /** Level canvases, kept for the next head of the same T. */
+  private readonly canvasPool: (HTMLCanvasElement | undefined)[] = [];
+  /** Colour index -> RGBA of the current palette. */
+  private packed: Uint32Array | undefined;
   /** Top-left cell of the plot (fractional) and css px per cell. */
   private view = { x: 0, y: 0, scale: 1 };
   private fitted = false;
@@ -82,6 +91,7 @@ export class MatrixView {
 
   setPalette(p: Palette): void {
     this.palette = p;
+    this.packed = undefined;
     this.levels = [];
     this.draw();
   }
@@ -142,71 +152,121 @@ export class MatrixView {
     return this.map ? Math.min(this.plotW, this.plotH) / this.map.T : 1;
   }
 
+  /**
+   * Level 0 of the mip chain: [T, T] colour-index bytes (0 masked, 1..255 scale index + 1), built straight from the
+   * engine's fp16 triangle through a 65,536-entry table when it has one. Coarser levels are pooled on demand.
+   */
   private rebuild(): void {
+    const map = this.map;
+    const T = map?.T ?? 0;
+    // same T: reuse the level buffers (the upper triangle stays 0 = masked, every lower cell is rewritten)
+    const reuse = map !== undefined && this.sizes[0] === T;
+    const keep = reuse ? this.bytes : [];
     this.bytes = [];
     this.sizes = [];
     this.levels = [];
-    const map = this.map;
     if (map) {
-      const T = map.T;
-      const b0 = new Uint8Array(T * T); // [T, T]: 0 masked, 1..255 colour index + 1
-      const log = this.log;
-      for (let i = 0; i < T; i++) {
-        const base = (i * (i + 1)) / 2;
-        const rowOff = i * T;
-        for (let j = 0; j <= i; j++) b0[rowOff + j] = 1 + Math.round(weightToT(map.data[base + j], log) * 254);
+      const b0 = keep[0] ?? new Uint8Array(T * T); // [T, T]
+      if (map.bits) {
+        const table = this.indexTable(this.log);
+        const bits = map.bits;
+        for (let i = 0, src = 0; i < T; i++) {
+          const rowOff = i * T;
+          for (let j = 0; j <= i; j++, src++) b0[rowOff + j] = table[bits[src]];
+        }
+      } else {
+        const log = this.log;
+        for (let i = 0, src = 0; i < T; i++) {
+          const rowOff = i * T;
+          for (let j = 0; j <= i; j++, src++) b0[rowOff + j] = 1 + Math.round(weightToT(map.data[src], log) * 254);
+        }
       }
       this.bytes.push(b0);
       this.sizes.push(T);
-      while (this.sizes[this.sizes.length - 1] > 1) this.pushLevel();
+      this.spare = keep.slice(1);
     }
     if (!this.fitted) this.fit();
     else this.draw();
   }
 
-  /** Max-pools the last level 2×2 into a new one. */
+  /** fp16 bits -> colour-index byte (1 + round(t · 254)), one table per scale. */
+  private indexTable(log: boolean): Uint8Array {
+    const have = this.tables[log ? 1 : 0];
+    if (have) return have;
+    const half = halfTable();
+    const t = new Uint8Array(65536);
+    for (let b = 0; b < 65536; b++) t[b] = 1 + Math.round(weightToT(half[b], log) * 254);
+    this.tables[log ? 1 : 0] = t;
+    return t;
+  }
+
+  /** Pools levels until level k exists (only the levels a frame asks for are ever built). */
+  private ensureLevel(k: number): void {
+    while (this.bytes.length <= k && this.sizes[this.sizes.length - 1] > 1) this.pushLevel();
+  }
+
+  /**
+   * Max-pools the last level 2×2 into a new one. Causal maps are zero above the diagonal, so output cell (y, x)
+   * can be non-zero only when x <= y: the rest stays 0 (masked) without being visited.
+   */
   private pushLevel(): void {
     const prev = this.bytes[this.bytes.length - 1];
     const n = this.sizes[this.sizes.length - 1];
     const m = Math.ceil(n / 2);
-    const out = new Uint8Array(m * m);
-    for (let y = 0; y < n; y++) {
-      const oy = (y >> 1) * m;
-      const row = y * n;
-      for (let x = 0; x < n; x++) {
-        const v = prev[row + x];
-        const k = oy + (x >> 1);
-        if (v > out[k]) out[k] = v;
+    const spare = this.spare[this.bytes.length - 1];
+    const out = spare && spare.length === m * m ? spare : new Uint8Array(m * m); // [m, m]
+    for (let y = 0; y < m; y++) {
+      const r0 = 2 * y * n;
+      const r1 = 2 * y + 1 < n ? r0 + n : r0;
+      const o = y * m;
+      for (let x = 0; x <= y; x++) {
+        const c0 = 2 * x;
+        const c1 = c0 + 1 < n ? c0 + 1 : c0;
+        let v = prev[r0 + c0];
+        if (prev[r0 + c1] > v) v = prev[r0 + c1];
+        if (prev[r1 + c0] > v) v = prev[r1 + c0];
+        if (prev[r1 + c1] > v) v = prev[r1 + c1];
+        out[o + x] = v;
       }
     }
     this.bytes.push(out);
     this.sizes.push(m);
   }
 
+  /** Colour-index byte -> packed RGBA (little-endian), for the current palette. */
+  private colours(): Uint32Array {
+    if (this.packed) return this.packed;
+    const lut = this.palette.lut;
+    const [br, bg, bb] = this.palette.backgroundRgb;
+    const out = new Uint32Array(256);
+    const pack = (r: number, g: number, b: number) => ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+    out[0] = pack(br, bg, bb);
+    for (let v = 1; v < 256; v++) {
+      const l = Math.round(((v - 1) * 255) / 254) * 4;
+      out[v] = pack(lut[l], lut[l + 1], lut[l + 2]);
+    }
+    this.packed = out;
+    return out;
+  }
+
   private levelCanvas(k: number): HTMLCanvasElement {
     const have = this.levels[k];
     if (have) return have;
+    this.ensureLevel(k);
     const n = this.sizes[k];
     const src = this.bytes[k];
     const rgba = new Uint8ClampedArray(n * n * 4);
-    const lut = this.palette.lut;
-    const [br, bg, bb] = this.palette.backgroundRgb;
-    for (let p = 0; p < n * n; p++) {
-      const v = src[p];
-      const o = p * 4;
-      if (v === 0) {
-        rgba[o] = br;
-        rgba[o + 1] = bg;
-        rgba[o + 2] = bb;
-      } else {
-        const l = Math.round(((v - 1) * 255) / 254) * 4;
-        rgba[o] = lut[l];
-        rgba[o + 1] = lut[l + 1];
-        rgba[o + 2] = lut[l + 2];
-      }
-      rgba[o + 3] = 255;
-    }
-    const c = pixelCanvas(n, n, rgba);
+    const px = new Uint32Array(rgba.buffer); // one write per pixel
+    const colours = this.colours();
+    for (let p = 0; p < n * n; p++) px[p] = colours[src[p]];
+    // reuse the previous head's canvas of this level (same T, same size): no new canvas or context per switch
+    const old = this.canvasPool[k];
+    let c: HTMLCanvasElement;
+    if (old && old.width === n && old.height === n) {
+      old.getContext('2d')!.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, n, n), 0, 0);
+      c = old;
+    } else c = pixelCanvas(n, n, rgba);
+    this.canvasPool[k] = c;
     this.levels[k] = c;
     return c;
   }
@@ -249,7 +309,7 @@ export class MatrixView {
     const { x, y, scale } = this.view;
     const dpr = window.devicePixelRatio || 1;
     // the finest level with at most one level pixel per device pixel: nearest sampling then drops no cell
-    const k = Math.max(0, Math.min(this.sizes.length - 1, Math.ceil(Math.log2(1 / (scale * dpr)) - 1e-9)));
+    const k = Math.max(0, Math.min(Math.ceil(Math.log2(Math.max(1, T))), Math.ceil(Math.log2(1 / (scale * dpr)) - 1e-9)));
     const f = 2 ** k;
     const c0 = Math.max(0, Math.floor(x));
     const r0 = Math.max(0, Math.floor(y));

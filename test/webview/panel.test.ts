@@ -210,6 +210,58 @@ describe('attention panel (Chromium)', () => {
     await page2.close();
   });
 
+  it('T=1024 at fit: the matrix shows a max-pooled level, each pixel the strongest weight of its block', async () => {
+    const page = await h.open('panel', { width: 1200, height: 800 });
+    const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page.evaluate(() => {
+      window.harness.source.headScores = { nLayer: 12, nHead: 12, scores: {}, badges: {} };
+      window.harness.source.setRun(window.harness.synthetic(1024), 1);
+    });
+    await painted;
+    await page.waitForFunction(() => /layer 0, head 0/.test(document.querySelector('.matrix-base')?.getAttribute('aria-label') ?? ''));
+    const samples = await page.evaluate(() => {
+      const half = (b: number) => {
+        const e = (b >> 10) & 31;
+        const f = b & 1023;
+        return e === 0 ? f * 2 ** -24 : (1 + f / 1024) * 2 ** (e - 15);
+      };
+      const T = 1024;
+      const tri = window.harness.source.data!.triangle(0, 0);
+      const c = document.querySelector('.matrix-base') as HTMLCanvasElement;
+      const r = c.parentElement!.getBoundingClientRect();
+      const scale = Math.min(Math.floor(r.width) - 78 - 8, Math.floor(r.height) - 64 - 8) / T;
+      const k = Math.ceil(Math.log2(1 / scale) - 1e-9);
+      const f = 2 ** k;
+      const img = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const out: [number, number[], number[]][] = [];
+      // every 7th device pixel along rows and columns inside the plot, lower triangle only
+      for (let py = 64 + 1; py < 64 + T * scale - 1; py += 7) {
+        for (let px = 78 + 1; px < 78 + T * scale - 1; px += 7) {
+          const cy = Math.floor((py + 0.5 - 64) / (f * scale));
+          const cx = Math.floor((px + 0.5 - 78) / (f * scale));
+          const fx = (px + 0.5 - 78) / (f * scale) - cx;
+          const fy = (py + 0.5 - 64) / (f * scale) - cy;
+          if (cx > cy || Math.min(fx, fy, 1 - fx, 1 - fy) < 0.02) continue; // on a cell edge either cell may be sampled
+          let w = 0;
+          for (let i = cy * f; i < Math.min(T, (cy + 1) * f); i++) for (let j = cx * f; j < Math.min(i + 1, (cx + 1) * f); j++) w = Math.max(w, half(tri[(i * (i + 1)) / 2 + j]));
+          const o = (py * c.width + px) * 4;
+          out.push([w, [img[o], img[o + 1], img[o + 2]], [px, py]]);
+        }
+      }
+      return { k, out };
+    });
+    assert.ok(samples.k >= 1, `a pooled level is shown (level ${samples.k})`);
+    assert.ok(samples.out.length > 1000, `${samples.out.length} samples`);
+    const lut = scaleLut('dark');
+    const bad = samples.out.filter(([w, px]) => {
+      const k = Math.round(Math.min(1, w) * 255) * 4;
+      return [0, 1, 2].some((c) => Math.abs(px[c] - lut[k + c]) > 4);
+    });
+    assert.equal(bad.length, 0, `${bad.length} of ${samples.out.length} pixels differ, e.g. ${JSON.stringify(bad.slice(0, 3))}`);
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
   it('exports PNG, SVG and JSON through the host', async () => {
     const page = await openPanel(h);
     for (const label of ['PNG', 'SVG', 'JSON']) await page.click(`vscode-button:has-text("${label}")`);
