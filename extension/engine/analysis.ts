@@ -252,6 +252,7 @@ export class Run {
     const s = this.state;
     this.engine.checkHead(layer, head);
     const P = this.engine.config.nPositions;
+    if (!s.vnorm[layer]) return new Float32Array(0); // nothing analysed yet
     return s.vnorm[layer].slice(head * P, head * P + this.length);
   }
 
