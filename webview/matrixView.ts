@@ -380,14 +380,17 @@ export class MatrixView {
     ctx.strokeStyle = this.palette.focus;
     ctx.lineWidth = 1;
     ctx.setLineDash([3, 3]);
+    // the lines stop at the matrix's edge when it is smaller than the plot area
+    const right = LEFT + Math.min(this.plotW, (map.T - x) * scale);
+    const bottom = TOP + Math.min(this.plotH, (map.T - y) * scale);
     ctx.beginPath();
-    if (cy >= TOP && cy <= TOP + this.plotH) {
+    if (cy >= TOP && cy <= bottom) {
       ctx.moveTo(LEFT, Math.round(cy) + 0.5);
-      ctx.lineTo(LEFT + this.plotW, Math.round(cy) + 0.5);
+      ctx.lineTo(right, Math.round(cy) + 0.5);
     }
-    if (cx >= LEFT && cx <= LEFT + this.plotW) {
+    if (cx >= LEFT && cx <= right) {
       ctx.moveTo(Math.round(cx) + 0.5, TOP);
-      ctx.lineTo(Math.round(cx) + 0.5, TOP + this.plotH);
+      ctx.lineTo(Math.round(cx) + 0.5, bottom);
     }
     ctx.stroke();
     ctx.setLineDash([]);

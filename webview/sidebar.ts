@@ -111,8 +111,7 @@ class SidebarApp {
     // heatmap [L, H]
     this.cell = Math.max(6, Math.min(22, Math.floor((width - LABEL_W) / H)));
     const ctx = fitCanvas(this.heat, LABEL_W + H * this.cell, LABEL_H + L * this.cell);
-    ctx.fillStyle = p.background;
-    ctx.fillRect(0, 0, LABEL_W + H * this.cell, LABEL_H + L * this.cell);
+    ctx.clearRect(0, 0, LABEL_W + H * this.cell, LABEL_H + L * this.cell); // the view's own background shows through
     ctx.font = `9px ${p.font}`;
     ctx.fillStyle = p.muted;
     ctx.textBaseline = 'middle';
@@ -169,8 +168,7 @@ class SidebarApp {
     this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}${roles.length ? ` (${roles.join(', ')})` : ''}: weights over the window` : 'Mean over heads: weights over the window';
     const n = f.row.length;
     const ctx = fitCanvas(this.strip, width, 16);
-    ctx.fillStyle = p.background;
-    ctx.fillRect(0, 0, width, 16);
+    ctx.clearRect(0, 0, width, 16);
     const cols = Math.min(n, Math.round(width * (window.devicePixelRatio || 1)));
     const lut = p.lut;
     for (let c = 0; c < cols; c++) {

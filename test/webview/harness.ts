@@ -22,6 +22,11 @@ export const THEMES: Record<string, Record<string, string>> = {
     'button-secondaryBackground': '#313131', 'button-secondaryForeground': '#cccccc', 'editorHoverWidget-background': '#202020', 'editorHoverWidget-border': '#454545',
     'editorWarning-foreground': '#cca700', 'list-hoverBackground': '#2a2d2e', 'settings-headerBorder': '#2b2b2b', 'panel-background': '#181818',
     'checkbox-background': '#313131', 'checkbox-border': '#3c3c3c', 'checkbox-foreground': '#cccccc',
+    // read by @vscode-elements (checkbox, tabs, buttons); VS Code defines every theme colour in a webview
+    'settings-checkboxBackground': '#313131', 'settings-checkboxBorder': '#3c3c3c', 'settings-checkboxForeground': '#cccccc',
+    'panelTitle-activeForeground': '#cccccc', 'panelTitle-inactiveForeground': '#9d9d9d', 'panelTitle-activeBorder': '#0078d4',
+    'activityBarBadge-background': '#0078d4', 'activityBarBadge-foreground': '#ffffff', 'button-hoverBackground': '#026ec1',
+    'button-secondaryHoverBackground': '#3c3c3c', 'button-border': '#ffffff12', 'editorWidget-background': '#202020', 'widget-shadow': '#0000005c',
   },
   'vscode-light': {
     'editor-background': '#ffffff', 'editor-foreground': '#3b3b3b', foreground: '#3b3b3b', 'sideBar-background': '#f8f8f8',
@@ -31,6 +36,10 @@ export const THEMES: Record<string, Record<string, string>> = {
     'button-secondaryBackground': '#e5e5e5', 'button-secondaryForeground': '#3b3b3b', 'editorHoverWidget-background': '#f8f8f8', 'editorHoverWidget-border': '#c8c8c8',
     'editorWarning-foreground': '#bf8803', 'list-hoverBackground': '#f2f2f2', 'settings-headerBorder': '#e5e5e5', 'panel-background': '#f8f8f8',
     'checkbox-background': '#f8f8f8', 'checkbox-border': '#cecece', 'checkbox-foreground': '#3b3b3b',
+    'settings-checkboxBackground': '#f8f8f8', 'settings-checkboxBorder': '#cecece', 'settings-checkboxForeground': '#3b3b3b',
+    'panelTitle-activeForeground': '#3b3b3b', 'panelTitle-inactiveForeground': '#3b3b3b', 'panelTitle-activeBorder': '#005fb8',
+    'activityBarBadge-background': '#005fb8', 'activityBarBadge-foreground': '#ffffff', 'button-hoverBackground': '#0258a8',
+    'button-secondaryHoverBackground': '#cccccc', 'button-border': '#0000001a', 'editorWidget-background': '#f8f8f8', 'widget-shadow': '#00000029',
   },
   'vscode-high-contrast': {
     'editor-background': '#000000', 'editor-foreground': '#ffffff', foreground: '#ffffff', 'sideBar-background': '#000000',
@@ -40,6 +49,10 @@ export const THEMES: Record<string, Record<string, string>> = {
     'button-secondaryBackground': '#000000', 'button-secondaryForeground': '#ffffff', 'editorHoverWidget-background': '#0c141f', 'editorHoverWidget-border': '#6fc3df',
     'editorWarning-foreground': '#ffd700', 'list-hoverBackground': '#000000', 'settings-headerBorder': '#6fc3df', 'panel-background': '#000000',
     'checkbox-background': '#000000', 'checkbox-border': '#6fc3df', 'checkbox-foreground': '#ffffff',
+    'settings-checkboxBackground': '#000000', 'settings-checkboxBorder': '#6fc3df', 'settings-checkboxForeground': '#ffffff',
+    'panelTitle-activeForeground': '#ffffff', 'panelTitle-inactiveForeground': '#ffffff', 'panelTitle-activeBorder': '#6fc3df',
+    'activityBarBadge-background': '#000000', 'activityBarBadge-foreground': '#ffffff', 'button-border': '#6fc3df',
+    'button-hoverBackground': '#000000', 'button-secondaryHoverBackground': '#000000', 'editorWidget-background': '#0c141f',
   },
 };
 

@@ -201,6 +201,17 @@ describe('attention panel (Chromium)', () => {
     assert.deepEqual(await badgePx(1, 2), [0x61, 0x61, 0x61]);
     assert.deepEqual(await badgePx(2, 3), [0x61, 0x61, 0x61]);
     assert.notDeepEqual(await badgePx(1, 1), [0x61, 0x61, 0x61]);
+    // README pictures: a selected token (crosshair), then the same in the light theme
+    await page2.evaluate(() => window.harness.source.setCursor(30));
+    await page2.waitForFunction(() => !document.querySelector('.matrix .tooltip')?.hasAttribute('hidden'));
+    await page2.screenshot({ path: join(ART, 'panel-model-dark.png') });
+    await page2.evaluate(() => window.harness.setTheme('vscode-light'));
+    await page2.waitForFunction(() => {
+      const d = document.querySelector<HTMLCanvasElement>('.model canvas')!.getContext('2d')!.getImageData(2, 2, 1, 1).data;
+      return d[0] === 255;
+    });
+    await page2.screenshot({ path: join(ART, 'panel-model-light.png') });
+    await page2.evaluate(() => window.harness.setTheme('vscode-dark'));
     const r2 = await page2.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
     const p2 = (r2.width - 30) / H;
     await page2.mouse.move(r2.x + 30 + 2 * p2 + 8, r2.y + 16 + 1 * p2 + 12);
