@@ -10,6 +10,7 @@ import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { engineEnv } from '../extension/host/engineClient';
 
 const SHAPE = { seed: 124, nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024 };
 const V = 50257;
@@ -41,38 +42,76 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function worker(dir: string, T: number, reps: number): Promise<void> {
+/**
+ * A bench worker: one engine process, as the extension runs it. `analysis` keeps every map, surprisal and top-k;
+ * `baseline` is the same network built to return only logits. The parent sends jobs so that both engines' runs
+ * alternate in one loop (side by side on the same noisy machine).
+ */
+async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void> {
   const { loadEngine } = await import('../extension/engine/load');
-  const { engine } = await loadEngine(dir, { threads: 2 });
-  let seed = 7;
-  const ids = Array.from({ length: T }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % V));
-  const times: Record<string, number[]> = { baseline: [], full: [], incremental16: [], hover: [] };
-  // Warm-up: one of each shape.
-  await engine.forwardLogits(ids);
-  await engine.analyzeIds(ids);
-  for (let r = 0; r < reps; r++) {
-    let t = performance.now();
-    await engine.forwardLogits(ids);
-    times.baseline.push(performance.now() - t);
-    t = performance.now();
-    await engine.analyzeIds(ids);
-    times.full.push(performance.now() - t);
-    await engine.analyzeIds(ids.slice(0, T - 16));
-    t = performance.now();
-    const run = await engine.analyzeIds(ids, { incremental: true });
-    times.incremental16.push(performance.now() - t);
-    if (run.stats.computed > 17) throw new Error(`incremental run computed ${run.stats.computed} tokens`);
-    for (let q = 0; q < 20; q++) {
-      t = performance.now();
-      const i = T - 1 - q;
-      run.topSources({ layer: 5, head: q % 12 }, i, 5);
-      run.row({ layer: 5, head: 'mean' }, i);
-      times.hover.push(performance.now() - t);
+  const { engine } = await loadEngine(dir, { threads: 2, logitsOnly: kind === 'baseline' });
+  const ids = (T: number) => {
+    let seed = 7;
+    return Array.from({ length: T }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % V));
+  };
+  process.on('message', async (job: { case: string; T: number }) => {
+    const x = ids(job.T);
+    const t0 = performance.now();
+    let ms = 0;
+    if (job.case === 'baseline') {
+      await engine.forwardLogits(x);
+      ms = performance.now() - t0;
+    } else if (job.case === 'full') {
+      await engine.analyzeIds(x);
+      ms = performance.now() - t0;
+    } else if (job.case === 'incremental16') {
+      await engine.analyzeIds(x.slice(0, job.T - 16));
+      const t = performance.now();
+      const run = await engine.analyzeIds(x, { incremental: true });
+      ms = performance.now() - t;
+      if (run.stats.computed > 17) throw new Error(`incremental run computed ${run.stats.computed} tokens`);
+    } else if (job.case === 'hover') {
+      const run = await engine.analyzeIds(x, { incremental: true });
+      const times: number[] = [];
+      for (let q = 0; q < 20; q++) {
+        const t = performance.now();
+        run.topSources({ layer: 5, head: q % 12 }, job.T - 1 - q, 5);
+        run.row({ layer: 5, head: 'mean' }, job.T - 1 - q);
+        times.push(performance.now() - t);
+      }
+      ms = median(times);
+    } else if (job.case === 'exit') {
+      const peak = process.resourceUsage().maxRSS / 1024;
+      await engine.dispose();
+      process.send!({ peak });
+      return;
     }
-  }
-  const peak = process.resourceUsage().maxRSS / 1024;
-  await engine.dispose();
-  process.send!({ T, times, peak });
+    process.send!({ ms });
+  });
+  process.send!({ ready: true });
+}
+
+function startWorker(dir: string, kind: 'analysis' | 'baseline', mallocDefault = false) {
+  const child = fork(__filename, ['--worker', kind, '--dir', dir], {
+    execArgv: ['--import', 'tsx'],
+    serialization: 'advanced',
+    // The extension's engine environment (allocator settings included); `--malloc default` drops GLIBC_TUNABLES.
+    env: engineEnv(process.env, mallocDefault ? { GLIBC_TUNABLES: undefined } : {}),
+  });
+  let failed: Error | undefined;
+  child.once('exit', (code) => code && (failed = new Error(`bench ${kind} worker exited with ${code}`)));
+  const ask = (job: { case: string; T: number }) =>
+    new Promise<{ ms?: number; peak?: number }>((res, rej) => {
+      if (failed) return rej(failed);
+      child.once('message', (m) => res(m as never));
+      child.once('exit', () => rej(failed ?? new Error(`bench ${kind} worker exited`)));
+      child.send(job);
+    });
+  const ready = new Promise<void>((res, rej) => {
+    child.once('message', () => res());
+    child.once('exit', () => rej(failed ?? new Error(`bench ${kind} worker exited before it was ready`)));
+  });
+  return { ask, ready };
 }
 
 async function main(): Promise<void> {
@@ -81,11 +120,12 @@ async function main(): Promise<void> {
       json: { type: 'string' },
       reps: { type: 'string', default: '5' },
       T: { type: 'string', default: '128,512,1024' },
-      worker: { type: 'boolean' },
+      worker: { type: 'string' },
       dir: { type: 'string' },
+      malloc: { type: 'string', default: 'engine' },
     },
   });
-  if (values.worker) return worker(values.dir!, Number(values.T), Number(values.reps));
+  if (values.worker) return worker(values.dir!, values.worker as 'analysis' | 'baseline');
 
   const dir = resolve('.bench', `gpt2-small-random-${SHAPE.seed}`);
   if (!existsSync(join(dir, 'model.safetensors'))) {
@@ -96,29 +136,36 @@ async function main(): Promise<void> {
     console.log(`generated a GPT-2-small-shaped random checkpoint in ${((performance.now() - t) / 1000).toFixed(1)} s: ${dir}`);
   }
   const results: Result[] = [];
+  const reps = Number(values.reps);
   for (const T of values.T!.split(',').map(Number)) {
-    const child = fork(__filename, ['--worker', '--dir', dir, '--T', String(T), '--reps', values.reps!], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295' },
-      serialization: 'advanced',
-    });
-    const msg = await new Promise<{ T: number; times: Record<string, number[]>; peak: number }>((res, rej) => {
-      child.once('message', (m) => res(m as never));
-      child.once('exit', (code) => code && rej(new Error(`bench worker for T=${T} exited with ${code}`)));
-    });
-    const base = median(msg.times.baseline);
+    // Fresh engine processes per T, so each T's peak RSS is its own.
+    const analysis = startWorker(dir, 'analysis', values.malloc === 'default');
+    const baseline = startWorker(dir, 'baseline', values.malloc === 'default');
+    await Promise.all([analysis.ready, baseline.ready]);
+    const times: Record<string, number[]> = { baseline: [], full: [], incremental16: [], hover: [] };
+    await baseline.ask({ case: 'baseline', T }); // warm-up of both shapes
+    await analysis.ask({ case: 'full', T });
+    for (let r = 0; r < reps; r++) {
+      times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
+      times.full.push((await analysis.ask({ case: 'full', T })).ms!);
+      times.incremental16.push((await analysis.ask({ case: 'incremental16', T })).ms!);
+      times.hover.push((await analysis.ask({ case: 'hover', T })).ms!);
+    }
+    const peak = (await analysis.ask({ case: 'exit', T })).peak!;
+    const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
+    const base = median(times.baseline);
     for (const c of ['baseline', 'full', 'incremental16', 'hover'] as const) {
-      const ms = median(msg.times[c]);
+      const ms = median(times[c]);
       const gflops = c === 'hover' ? undefined : c === 'incremental16' ? forwardGflop(16, T - 16) : forwardGflop(T);
       results.push({
         T,
         case: c,
         median_ms: round(ms, 3),
-        min_ms: round(Math.min(...msg.times[c]), 3),
-        runs: msg.times[c].length,
+        min_ms: round(Math.min(...times[c]), 3),
+        runs: times[c].length,
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
-        peak_rss_mb: Math.round(msg.peak),
+        peak_rss_mb: Math.round(c === 'baseline' ? basePeak : peak),
         ratio_to_baseline: c === 'full' ? round(ms / base, 3) : undefined,
       });
     }

@@ -48,6 +48,8 @@ export interface EngineOptions extends SessionOptions {
   precision?: Precision;
   /** Also able to return full [T, vocab] logits (`analyze(…, {logits: true})`, `forwardLogits`). Costs memory. */
   logits?: boolean;
+  /** Only logits (no attention, caches or predictions): the plain forward pass the benchmark compares against. */
+  logitsOnly?: boolean;
   /**
    * Hand weights to onnxruntime as external data in a scratch file (default) rather than inside the model bytes:
    * onnxruntime maps the file instead of copying a protobuf, which halved the engine's resident memory after
@@ -321,19 +323,22 @@ export class Gpt2Engine {
     readonly hasLogits: boolean,
   ) {
     this.headMask = new Float32Array(config.nLayer * config.nHead).fill(1);
+    this.headMean = new Float32Array(config.nLayer * config.nEmbd);
     this.state = this.emptyState();
   }
 
   /** Builds the graph from weights and starts an onnxruntime session. The weights may be dropped afterwards. */
   static async create(config: Gpt2Config, weights: Gpt2Weights<Weight>, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
     const precision = opts.precision ?? 'fp16';
-    const graphOpts = { attention: precision, logits: opts.logits } as const;
+    const graphOpts = opts.logitsOnly
+      ? ({ attention: 'none', analysis: false, logits: true } as const)
+      : ({ attention: precision, logits: opts.logits } as const);
     if (!(opts.externalData ?? process.env.HEADLIGHT_EXTERNAL_DATA !== '0')) {
       let graph: BuiltGraph | undefined = await buildGpt2Graph(config, weights, graphOpts);
       const inputs = new Set(graph.inputs);
       const session = await ModelSession.create(graph.bytes, opts);
       graph = undefined; // the model's bytes (as large as the weights) are garbage from here on
-      return new Gpt2Engine(config, tokenizer, session, precision, inputs, opts.logits ?? false);
+      return new Gpt2Engine(config, tokenizer, session, precision, inputs, (opts.logits || opts.logitsOnly) ?? false);
     }
     // Weights as external data in a scratch folder, mapped by onnxruntime; the folder goes once the session holds them.
     const dir = await fsp.mkdtemp(join(tmpdir(), 'headlight-model-'));
@@ -341,7 +346,7 @@ export class Gpt2Engine {
       const graph = await buildGpt2Graph(config, weights, { ...graphOpts, externalDir: dir });
       await fsp.writeFile(join(dir, 'model.onnx'), graph.bytes);
       const session = await ModelSession.create(join(dir, 'model.onnx'), opts);
-      return new Gpt2Engine(config, tokenizer, session, precision, new Set(graph.inputs), opts.logits ?? false);
+      return new Gpt2Engine(config, tokenizer, session, precision, new Set(graph.inputs), (opts.logits || opts.logitsOnly) ?? false);
     } finally {
       await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
