@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Token } from '../common/tokens';
+import type { QkBreakdown } from '../common/engineProtocol';
 import { HeadlightError } from '../common/errors';
 import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
 import { AttentionStore, type Precision } from './attentionStore';
@@ -85,26 +86,8 @@ export interface RunStats {
 
 const LN2 = Math.log(2);
 
-/** One query's row of one head taken apart: the vectors and the scores before and after the softmax. */
-export interface QkBreakdown {
-  layer: number;
-  head: number;
-  /** Query position within the window; keys are positions 0..index. */
-  index: number;
-  /** The factor on q·k (1/√d, over layer+1 when the model scales by layer). */
-  scale: number;
-  query: Float32Array; // [D]
-  keys: Float32Array; // [index+1, D]
-  values: Float32Array; // [index+1, D]
-  /** q·k_j·scale, before the softmax. */
-  scores: Float32Array; // [index+1]
-  /** softmax(scores), recomputed here. */
-  probs: Float32Array; // [index+1]
-  /** The row as the engine stored it (fp16 or fp32). */
-  attention: Float32Array; // [index+1]
-  /** ‖v_j·W_O^h‖: what key j adds through this head per unit of attention. */
-  valueNorms: Float32Array; // [index+1]
-}
+/** One query's row of one head taken apart (the same shape crosses the engine protocol). */
+export type { QkBreakdown } from '../common/engineProtocol';
 
 export interface AblationSpec {
   heads: HeadRef[];
