@@ -3,6 +3,7 @@
  * zero and mean ablation agree to 1e-4, a layer with every head ablated leaves only its c_proj bias, the cache is
  * never reused across masks, and the "which heads matter" ranking matches single ablations and can be cancelled.
  */
+import { maxDiff } from '../reference/compare';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,15 +20,6 @@ import { EngineService } from '../../extension/engine/server';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'length');
-  let d = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue;
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-  }
-  return d;
-}
 
 /** [L][H] mask with 0 on the given heads. */
 function maskOf(L: number, H: number, heads: [number, number][]): number[][] {

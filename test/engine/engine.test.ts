@@ -2,6 +2,7 @@
  * The engine against the naive reference (test/reference/gpt2.ts) on random tiny checkpoints with fixed seeds:
  * attention, logits and log-probabilities agree to 1e-4; incremental runs equal full ones to 1e-5.
  */
+import { maxDiff } from '../reference/compare';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,15 +16,6 @@ import { HeadlightError } from '../../extension/common/errors';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # 👋 café\r\nprint(greet("world"))';
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'length');
-  let d = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue;
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-  }
-  return d;
-}
 
 /** Every head's full map of a run, [L, H, T, T]. */
 function allMaps(run: Run, L: number, H: number): Float32Array {
