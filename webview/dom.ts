@@ -19,3 +19,13 @@ export function el(tag: string, attrs: Attrs = {}, ...children: (Node | string)[
 export function painted(view: string, ms: number): void {
   window.dispatchEvent(new CustomEvent('headlight:painted', { detail: { view, ms, at: performance.now() } }));
 }
+
+/** A hidden tooltip div, shown by the view that owns it. */
+export function tooltip(): HTMLDivElement {
+  return el('div', { className: 'tooltip', hidden: true }) as HTMLDivElement;
+}
+
+/** A screen-reader-only region that announces what the pointer or keyboard points at. */
+export function liveRegion(): HTMLDivElement {
+  return el('div', { className: 'sr-only', 'aria-live': 'polite' }) as HTMLDivElement;
+}

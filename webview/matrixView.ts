@@ -6,6 +6,7 @@
  * max-pooled into a mip chain, so when T exceeds the pixels a sharp diagonal or a single strong key still shows
  * (averaging would wash them out). Each frame draws the one level whose cells are at least a device pixel.
  */
+import { tooltip, liveRegion } from './dom';
 import { weightToT } from '../extension/common/colorScale';
 import { halfTable } from '../extension/common/half';
 import type { HeadMap } from './attention';
@@ -66,12 +67,8 @@ export class MatrixView {
     this.overlay.setAttribute('role', 'application');
     this.overlay.setAttribute('aria-roledescription', 'attention matrix');
     this.overlay.setAttribute('aria-label', 'Head matrix. Arrow keys move the crosshair (up and down: query token; left and right: key token); plus and minus zoom; 0 fits; Enter selects the query token.');
-    this.tip = document.createElement('div');
-    this.tip.className = 'tooltip';
-    this.tip.hidden = true;
-    this.live = document.createElement('div');
-    this.live.className = 'sr-only';
-    this.live.setAttribute('aria-live', 'polite');
+    this.tip = tooltip();
+    this.live = liveRegion();
     this.element.append(this.base, this.overlay, this.tip, this.live);
     this.bindEvents();
     new ResizeObserver(() => this.resize()).observe(this.element);

@@ -3,6 +3,7 @@
  * makes other tools slow). Click selects a head; shift+click adds it to the compared heads of the text view.
  * Keyboard: arrows move the selected head; shift+Enter toggles comparing it.
  */
+import { tooltip, liveRegion } from './dom';
 import type { Thumbnails } from '../extension/common/engineProtocol';
 import type { HeadFinderView } from '../extension/common/webviewProtocol';
 import { fitCanvas, pixelCanvas } from './canvas';
@@ -45,12 +46,8 @@ export class ModelView {
     this.canvas.setAttribute('role', 'application');
     this.canvas.setAttribute('aria-roledescription', 'grid of attention heads');
     this.canvas.setAttribute('aria-label', 'Model view: one thumbnail per layer and head. Arrow keys move the selected head; shift+Enter compares it in the text view.');
-    this.tip = document.createElement('div');
-    this.tip.className = 'tooltip';
-    this.tip.hidden = true;
-    this.live = document.createElement('div');
-    this.live.className = 'sr-only';
-    this.live.setAttribute('aria-live', 'polite');
+    this.tip = tooltip();
+    this.live = liveRegion();
     this.legend = document.createElement('div');
     this.legend.className = 'roles-legend';
     this.legend.hidden = true;

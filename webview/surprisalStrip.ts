@@ -2,6 +2,7 @@
  * Tokens coloured by surprisal (bits), one cell per token across the width; when tokens outnumber pixels each pixel
  * shows the most surprising token it covers. Hover shows the token, its surprisal and what the model expected.
  */
+import { tooltip } from './dom';
 import type { Prediction } from '../extension/common/engineProtocol';
 import type { Token } from '../extension/common/tokens';
 import { fitCanvas, tokenLabel } from './canvas';
@@ -34,9 +35,7 @@ export class SurprisalStrip {
     this.canvas = document.createElement('canvas');
     this.canvas.setAttribute('role', 'img');
     this.canvas.setAttribute('aria-label', 'Surprisal of each token, from low (start of the colour scale) to high.');
-    this.tip = document.createElement('div');
-    this.tip.className = 'tooltip';
-    this.tip.hidden = true;
+    this.tip = tooltip();
     this.element.append(this.canvas, this.tip);
     this.canvas.addEventListener('pointermove', (e) => void this.hover(e.offsetX));
     this.canvas.addEventListener('pointerleave', () => {

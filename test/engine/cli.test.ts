@@ -1,11 +1,10 @@
 /** The `headlight` CLI end to end (in-process `main`), on a random tiny checkpoint, against the naive reference. */
+import { runCli } from './runCli';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../extension/cli';
 import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
 import { gpt2 } from '../reference/gpt2';
 
@@ -20,14 +19,6 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
-  return { code, out, err };
-}
-
 const f32 = (path: string) => {
   const b = readFileSync(path);
   return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
@@ -35,7 +26,7 @@ const f32 = (path: string) => {
 
 test('analyze --dump writes tokens, attention, log-probabilities and logits that match the reference', async () => {
   const dump = join(root, 'dump');
-  const r = await cli('analyze', '--model', ck.dir, '--file', join(root, 'main.rs'), '--dump', dump, '--logits');
+  const r = await runCli('analyze', '--model', ck.dir, '--file', join(root, 'main.rs'), '--dump', dump, '--logits');
   assert.equal(r.code, 0, r.err);
   const meta = JSON.parse(readFileSync(join(dump, 'tokens.json'), 'utf8'));
   assert.deepEqual(meta.model, { n_layer: 2, n_head: 2, n_embd: 16, n_positions: 64, vocab_size: 50257 });
@@ -65,7 +56,7 @@ test('analyze --dump writes tokens, attention, log-probabilities and logits that
 
 test('analyze --window analyses only that token window and says so', async () => {
   const dump = join(root, 'dump-window');
-  const r = await cli('analyze', '--model', ck.dir, '--text', 'a b c d e f g h i j', '--window', '2:6', '--dump', dump);
+  const r = await runCli('analyze', '--model', ck.dir, '--text', 'a b c d e f g h i j', '--window', '2:6', '--dump', dump);
   assert.equal(r.code, 0, r.err);
   const meta = JSON.parse(readFileSync(join(dump, 'tokens.json'), 'utf8'));
   assert.deepEqual(meta.window, { start: 2, end: 6 });
@@ -74,7 +65,7 @@ test('analyze --window analyses only that token window and says so', async () =>
 });
 
 test('tokenize prints ids and UTF-16 offsets', async () => {
-  const r = await cli('tokenize', '--model', ck.dir, '--text', 'Hello world');
+  const r = await runCli('tokenize', '--model', ck.dir, '--text', 'Hello world');
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(JSON.parse(r.out).tokens, [
     { id: 15496, text: 'Hello', start: 0, end: 5 },
@@ -83,14 +74,14 @@ test('tokenize prints ids and UTF-16 offsets', async () => {
 });
 
 test('explain names the token, its surprisal, guesses and sources per layer', async () => {
-  const r = await cli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '2:5');
+  const r = await runCli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '2:5');
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^token \d+ " println" \(id 44872\) at 2:4/m);
   assert.match(r.out, /surprisal: \d+\.\d\d bits/);
   assert.match(r.out, /model expected: (".*" \d+\.\d%(, )?){5}/);
   assert.match(r.out, /layer  0: /);
   assert.match(r.out, /layer  1: /);
-  const head = await cli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '1:1', '--head', '1.0');
+  const head = await runCli('explain', '--model', ck.dir, '--file', join(root, 'main.rs'), '--at', '1:1', '--head', '1.0');
   assert.match(head.out, /surprisal: n\/a \(first token of the window\)/);
   assert.match(head.out, /attends to \(head 1\.0\): "fn"@0 1\.00/);
 });
@@ -107,7 +98,7 @@ test('bad input: one clear line on stderr and a non-zero exit', async () => {
     [['analyze', '--bogus'], /bogus/],
   ];
   for (const [args, message] of cases) {
-    const r = await cli(...args);
+    const r = await runCli(...args);
     assert.notEqual(r.code, 0, args.join(' '));
     assert.match(r.err, message, args.join(' '));
     assert.match(r.err, /^headlight: /);
@@ -116,7 +107,7 @@ test('bad input: one clear line on stderr and a non-zero exit', async () => {
 });
 
 test('heads prints a score row and badges for every head', async () => {
-  const r = await cli('heads', '--model', ck.dir, '--text', 'one two three one two three one two three four five');
+  const r = await runCli('heads', '--model', ck.dir, '--text', 'one two three one two three one two three four five');
   assert.equal(r.code, 0, r.err);
   const rows = r.out.split('\n').filter((l) => /^\d+\.\d+ /.test(l));
   assert.deepEqual(rows.map((l) => l.split(/\s+/)[0]), ['0.0', '0.1', '1.0', '1.1']);

@@ -3,10 +3,10 @@
  * and the reference's queries/keys/values, value-weighted attention equals a direct computation from q, k, v and
  * W_O written here with plain loops, and both survive incremental runs.
  */
+import { runCli } from './runCli';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
@@ -14,7 +14,6 @@ import { gpt2, layerNorm, linear, matrix } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, QkBreakdown, Run } from '../../extension/engine/analysis';
 import { qkProducts } from '../../extension/engine/inspect';
-import { main } from '../../extension/cli';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. Then the fox naps, and the dog naps too.';
 
@@ -184,16 +183,8 @@ describe('CLI: ablate and qk', () => {
     writeFileSync(file, 'def f(x):\n    return x + 1\n\nprint(f(2))\n');
   });
 
-  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-    const code = await main(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
-    return { code, out, err };
-  }
-
   test('ablate prints the reference\'s loss change and the most affected tokens', async () => {
-    const r = await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1,1.0', '--mode', 'zero');
+    const r = await runCli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1,1.0', '--mode', 'zero');
     assert.equal(r.code, 0, r.err);
     const ids = (await loadEngine(ck.dir, { threads: 1 }).then(async ({ engine }) => { const t = engine.tokenizer.encode(readFileSync(file, 'utf8')); await engine.dispose(); return t; })).map((t) => t.id);
     const plain = gpt2(ck.config, ck.weights, ids);
@@ -203,12 +194,12 @@ describe('CLI: ablate and qk', () => {
     assert.ok(m, r.out);
     assert.ok(Math.abs(Number(m[1]) - loss(plain.logprobs)) < 1e-3 && Math.abs(Number(m[2]) - loss(ab.logprobs)) < 1e-3, r.out);
     assert.match(r.out, /most affected tokens/);
-    assert.equal((await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '7.0')).code, 2);
-    assert.equal((await cli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1', '--mode', 'half')).code, 2);
+    assert.equal((await runCli('ablate', '--model', ck.dir, '--file', file, '--heads', '7.0')).code, 2);
+    assert.equal((await runCli('ablate', '--model', ck.dir, '--file', file, '--heads', '0.1', '--mode', 'half')).code, 2);
   });
 
   test('qk prints the query and the top keys with scores before and after the softmax', async () => {
-    const r = await cli('qk', '--model', ck.dir, '--file', file, '--at', '4:7', '--head', '1.1');
+    const r = await runCli('qk', '--model', ck.dir, '--file', file, '--at', '4:7', '--head', '1.1');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^query token \d+ "f" at 4:7, head 1\.1 \(d = 8/);
     const rows = r.out.split('\n').filter((l) => /^ {2}".*"@\d+ /.test(l));
@@ -216,6 +207,6 @@ describe('CLI: ablate and qk', () => {
     const probs = rows.map((l) => Number(/"@\d+\s+(\S+)\s+(\S+)/.exec(l)![2]));
     assert.ok(probs.every((p) => p >= 0 && p <= 1) && probs[0] > 0.05, r.out);
     for (let k = 1; k < probs.length; k++) assert.ok(probs[k - 1] >= probs[k], 'sorted by attention');
-    assert.equal((await cli('qk', '--model', ck.dir, '--file', file, '--at', '4:7')).code, 2);
+    assert.equal((await runCli('qk', '--model', ck.dir, '--file', file, '--at', '4:7')).code, 2);
   });
 });
