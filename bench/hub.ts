@@ -25,8 +25,8 @@ async function serve(sizeMB: number): Promise<void> {
 }
 
 /** CPU ms of this process (all threads, user + system) spent in `f`, beside its wall time. */
-const cpu: { raw: number[]; ours: number[] } = { raw: [], ours: [] };
-async function timed(kind: 'raw' | 'ours', f: () => Promise<number>): Promise<number> {
+const cpu: { raw: number[]; rawFile: number[]; ours: number[] } = { raw: [], rawFile: [], ours: [] };
+async function timed(kind: keyof typeof cpu, f: () => Promise<number>): Promise<number> {
   const c0 = process.cpuUsage();
   const wall = await f();
   const c = process.cpuUsage(c0);
@@ -34,12 +34,13 @@ async function timed(kind: 'raw' | 'ours', f: () => Promise<number>): Promise<nu
   return wall;
 }
 
-function rawGet(url: string): Promise<number> {
+/** A plain GET of the CDN URL into `target` (/dev/null: the transfer alone; a file: the transfer plus the write). */
+function rawGet(url: string, target = '/dev/null'): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     http
       .get(url, { agent: false }, (res) => {
-        const sink = createWriteStream('/dev/null');
+        const sink = createWriteStream(target);
         res.pipe(sink);
         sink.on('finish', () => resolve(performance.now() - t0));
         res.on('error', reject);
@@ -76,19 +77,30 @@ async function main(): Promise<void> {
     await rawGet(cdnUrl); // warm up both paths once
     await ours(endpoint);
     const raw: number[] = [];
+    const rawFile: number[] = [];
     const mine: number[] = [];
+    const scratch = mkdtempSync(join(tmpdir(), 'headlight-benchraw-'));
     for (let i = 0; i < runs; i++) {
       raw.push(await timed('raw', () => rawGet(cdnUrl)));
+      rawFile.push(await timed('rawFile', () => rawGet(cdnUrl, join(scratch, `raw-${i}`))));
+      rmSync(join(scratch, `raw-${i}`));
       mine.push(await timed('ours', () => ours(endpoint)));
     }
+    rmSync(scratch, { recursive: true, force: true });
     const r = median(raw);
     const m = median(mine);
     const fmt = (ms: number): string => `${ms.toFixed(0)} ms (${((sizeMB * MB) / 1e6 / (ms / 1000)).toFixed(0)} MB/s)`;
     console.log(`file ${sizeMB} MiB, ${runs} runs each, medians`);
     console.log(`  raw http.get -> /dev/null           ${fmt(r)}   runs: ${raw.map((x) => x.toFixed(0)).join(' ')}`);
+    const rf = median(rawFile);
+    console.log(`  raw http.get -> file (no verify)    ${fmt(rf)}   runs: ${rawFile.map((x) => x.toFixed(0)).join(' ')}`);
     console.log(`  downloadHubFile (verify+cache)      ${fmt(m)}   runs: ${mine.map((x) => x.toFixed(0)).join(' ')}`);
-    console.log(`  overhead                            ${(((m - r) / r) * 100).toFixed(1)}%`);
-    console.log(`  client CPU (median, all threads)    raw ${median(cpu.raw).toFixed(0)} ms, ours ${median(cpu.ours).toFixed(0)} ms`);
+    console.log(`  overhead vs /dev/null               ${(((m - r) / r) * 100).toFixed(1)}%`);
+    console.log(`  overhead vs raw to file             ${(((m - rf) / rf) * 100).toFixed(1)}%`);
+    console.log(
+      `  client CPU (median, all threads)    raw ${median(cpu.raw).toFixed(0)} ms, raw to file ${median(cpu.rawFile).toFixed(0)} ms, ` +
+        `ours ${median(cpu.ours).toFixed(0)} ms`,
+    );
     console.log(`  machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
     server.disconnect();
