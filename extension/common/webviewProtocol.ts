@@ -6,7 +6,7 @@
  * the same thing. Binary data (triangles, thumbnails, rows) is asked for on demand and crosses as typed arrays
  * (`.slice()` copies, never views of a bigger buffer); the whole [L, H, T, T] never crosses.
  */
-import type { HeadScoresAnswer, HeadSelector, HeadTriangle, Prediction, Source, Thumbnails } from './engineProtocol';
+import type { AblationMode, AblationSummary, AttentionMode, HeadRankingSummary, HeadRef, HeadScoresAnswer, HeadSelector, HeadTriangle, Prediction, QkBreakdown, Source, Thumbnails } from './engineProtocol';
 import type { Token } from './tokens';
 
 /** A run as the views show it: the tokens of the window and per-token surprisal. */
@@ -32,6 +32,12 @@ export type HeadFinderView = HeadScoresAnswer & { version: number };
 
 export type SaveKind = 'png' | 'svg' | 'json';
 
+/** An ablation of the run `version`: its surprisal arrays are index-aligned with that run's tokens. */
+export type AblationView = AblationSummary & { version: number };
+
+/** "Which heads matter here" for the run `version`. */
+export type RankingView = HeadRankingSummary & { version: number };
+
 // ---------------------------------------------------------------- panel
 
 /** Requests the panel webview makes and the host serves. */
@@ -41,6 +47,14 @@ export type PanelHostRequests = {
   predictions: [{ version: number; index: number; k: number }, Prediction[]];
   /** The host shows a save dialog and writes the file; `saved: false` when the user cancelled. */
   save: [{ kind: SaveKind; suggestedName: string; data: Uint8Array | string }, { saved: boolean; path?: string }];
+  /** ‖v_j·W_O^h‖ for every token j of the run [T]: the webview weighs a head's map by it in value-weighted mode. */
+  valueNorms: [{ version: number; layer: number; head: number }, Float32Array];
+  /** Query `index` of one head taken apart (q, keys, scores before/after softmax, value norms). */
+  qk: [{ version: number; layer: number; head: number; index: number }, QkBreakdown];
+  /** Re-runs the run's text with heads removed; the result is also sent as an `ablation` event (editor colours too). */
+  ablate: [{ version: number; heads: HeadRef[]; mode: AblationMode; at?: number }, AblationView];
+  /** Ablates every head alone; progress comes as `rankProgress` events. Cancel with the request's signal. */
+  rankHeads: [{ version: number; mode: AblationMode }, RankingView];
 };
 
 /** Events the host sends to the panel. */
@@ -54,6 +68,14 @@ export type PanelHostEvents = {
   heads: HeadFinderView;
   /** Nothing to show (no run yet, or the engine failed): a message and a hint. */
   empty: { message: string; hint?: string };
+  /** What attention weights mean everywhere (setting `headlight.attentionMode`). */
+  attentionMode: { mode: AttentionMode };
+  /** The latest ablation (from the panel or the `headlight.ablateHeads` command); `undefined`: cleared. */
+  ablation: { result: AblationView | undefined };
+  /** Progress of a head ranking in flight (from the panel or the `headlight.rankHeads` command). */
+  rankProgress: { version: number; done: number; total: number };
+  /** A ranking finished (from either place). */
+  ranking: RankingView;
 };
 
 /** Events the panel sends to the host. */
@@ -62,6 +84,10 @@ export type PanelWebviewEvents = {
   select: HeadSelector;
   /** The user picked a token in the panel: move the editor's cursor there. */
   revealToken: { index: number };
+  /** The user flipped the attention / value-weighted toggle (the host writes the setting). */
+  setAttentionMode: { mode: AttentionMode };
+  /** Remove the ablation's colours from the panel and the editor. */
+  clearAblation: Record<string, never>;
 };
 
 // ---------------------------------------------------------------- sidebar
@@ -81,6 +107,8 @@ export interface SidebarFocus {
   sink: Float32Array;
   /** The selected head's row: weights of this token over tokens 0..index. */
   sel: HeadSelector;
+  /** What `row` and `topSources` weigh: attention probabilities or value-weighted attention. */
+  mode: AttentionMode;
   row: Float32Array;
   topSources: Source[];
 }

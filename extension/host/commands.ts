@@ -1,12 +1,14 @@
 /** The palette commands, all `headlight.`-prefixed. Each is a thin handler over the controller and the engine. */
 import * as vscode from 'vscode';
-import type { HeadSelector, ModelInfo } from '../common/engineProtocol';
+import type { AblationMode, HeadRef, HeadSelector, ModelInfo } from '../common/engineProtocol';
 import { HeadlightError } from '../common/errors';
 import { halfTable } from '../common/half';
 import type { AnalysisController } from './controller';
+import type { CurrentAnalysis } from './analysisSource';
+import type { HeadExperiments } from './headExperiments';
 import type { EngineClient } from './engineClient';
 import type { HeadlightConfig } from './config';
-import { setUserSetting } from './config';
+import { attentionModeSetting, setUserSetting } from './config';
 import { selectorLabel } from './hoverMarkdown';
 import { pickModel } from './modelPicker';
 
@@ -18,6 +20,8 @@ export interface CommandDeps {
   bundledDir: string;
   /** Opens the attention panel on the current run (from the webview helper); undefined until it exists. */
   showPanel?: (focusToken?: number) => void;
+  /** Ablations, head rankings and the attention mode, shared with the panel and the editor highlights. */
+  experiments?: HeadExperiments;
   log: (message: string) => void;
 }
 
@@ -29,6 +33,10 @@ export const COMMANDS = {
   toggleSurprisal: 'headlight.toggleSurprisal',
   export: 'headlight.exportAttention',
   restart: 'headlight.restartEngine',
+  ablate: 'headlight.ablateHeads',
+  rank: 'headlight.rankHeads',
+  clearAblation: 'headlight.clearAblation',
+  toggleMode: 'headlight.toggleValueWeighted',
 } as const;
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable {
@@ -41,7 +49,92 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     reg(COMMANDS.toggleSurprisal, () => setUserSetting('surprisal.enabled', !deps.config().surprisalEnabled)),
     reg(COMMANDS.export, (target?: vscode.Uri) => exportAttention(deps, target)),
     reg(COMMANDS.restart, () => restartEngine(deps)),
+    reg(COMMANDS.ablate, (args?: { heads?: HeadRef[]; mode?: AblationMode; at?: number }) => ablateHeads(deps, args)),
+    reg(COMMANDS.rank, (args?: { mode?: AblationMode }) => rankHeads(deps, args)),
+    reg(COMMANDS.clearAblation, () => experimentsOf(deps).clearAblation()),
+    reg(COMMANDS.toggleMode, () => setUserSetting('attentionMode', attentionModeSetting(deps.config().attentionMode === 'value-weighted' ? 'attention' : 'value-weighted'))),
   );
+}
+
+/** The characters of a run's window in its document, or undefined when the document changed or is closed. */
+export function runText(cur: CurrentAnalysis): string | undefined {
+  const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === cur.document.toString());
+  const tokens = cur.run.tokens;
+  if (!doc || doc.version !== cur.documentVersion || tokens.length === 0) return undefined;
+  return doc.getText(new vscode.Range(doc.positionAt(tokens[0].start), doc.positionAt(tokens[tokens.length - 1].end)));
+}
+
+function experimentsOf(deps: CommandDeps): HeadExperiments {
+  if (!deps.experiments) throw new HeadlightError('internal', 'Head experiments are not available in this window.');
+  return deps.experiments;
+}
+
+async function pickAblationMode(given?: AblationMode): Promise<AblationMode | undefined> {
+  if (given === 'zero' || given === 'mean') return given;
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: 'Zero ablation', description: "the head's output becomes 0", mode: 'zero' as const },
+      { label: 'Mean ablation', description: "the head's output becomes its mean over the window", mode: 'mean' as const },
+    ],
+    { title: 'Headlight: how to remove a head' },
+  );
+  return picked?.mode;
+}
+
+/**
+ * Removes heads and re-runs the analysed text: the editor colours each token's surprisal change, the panel shows
+ * the details. Arguments (for keybindings and tests): `{heads: [{layer, head}], mode: 'zero' | 'mean', at?}`.
+ */
+async function ablateHeads(deps: CommandDeps, args?: { heads?: HeadRef[]; mode?: AblationMode; at?: number }): Promise<unknown> {
+  const experiments = experimentsOf(deps);
+  const cur = deps.controller.current;
+  if (!cur) throw new HeadlightError('no-run', 'Nothing has been analysed yet.', 'Run Headlight: Explain Attention first.');
+  let heads = args?.heads;
+  if (!heads?.length) {
+    const sel = deps.controller.selection;
+    const items: (vscode.QuickPickItem & { ref: HeadRef })[] = [];
+    for (let l = 0; l < cur.model.nLayer; l++) for (let h = 0; h < cur.model.nHead; h++) items.push({ label: `Layer ${l}, head ${h}`, ref: { layer: l, head: h }, picked: sel.layer === l && sel.head === h });
+    const picked = await vscode.window.showQuickPick(items, { title: 'Headlight: heads to ablate', canPickMany: true });
+    heads = picked?.map((p) => p.ref);
+    if (!heads?.length) return undefined;
+  }
+  const mode = await pickAblationMode(args?.mode);
+  if (!mode) return undefined;
+  const at = args?.at ?? (deps.controller.cursorToken !== undefined ? deps.controller.cursorToken + 1 : undefined);
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Headlight: ablating' }, () => experiments.ablate({ version: cur.run.version, heads, mode, at }));
+  const sign = result.lossDelta > 0 ? '+' : '';
+  deps.log(`ablated ${heads.map((h) => `L${h.layer}H${h.head}`).join(', ')} (${mode}): loss ${result.lossBefore.toFixed(3)} → ${result.lossAfter.toFixed(3)} nats (${sign}${result.lossDelta.toFixed(3)})`);
+  return { lossBefore: result.lossBefore, lossAfter: result.lossAfter, lossDelta: result.lossDelta, version: result.version };
+}
+
+/** Ablates every head alone, with a cancellable notification; the panel shows the ranking when it is open. */
+async function rankHeads(deps: CommandDeps, args?: { mode?: AblationMode }): Promise<unknown> {
+  const experiments = experimentsOf(deps);
+  const cur = deps.controller.current;
+  if (!cur) throw new HeadlightError('no-run', 'Nothing has been analysed yet.', 'Run Headlight: Explain Attention first.');
+  const mode = await pickAblationMode(args?.mode);
+  if (!mode) return undefined;
+  const ranking = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'Headlight: which heads matter here', cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      let last = 0;
+      const sub = experiments.onDidRankProgress((p) => {
+        if (p.total <= 0) return;
+        progress.report({ message: `${p.done} of ${p.total} heads`, increment: ((p.done - last) / p.total) * 100 });
+        last = p.done;
+      });
+      try {
+        return await experiments.rankHeads({ version: cur.run.version, mode }, controller.signal);
+      } finally {
+        sub.dispose();
+      }
+    },
+  );
+  const top = ranking.ranking.slice(0, 3).map((r) => `L${r.layer}H${r.head} ${r.lossDelta > 0 ? '+' : ''}${r.lossDelta.toFixed(3)}`);
+  void vscode.window.showInformationMessage(`Headlight: heads that matter most here (${mode} ablation, loss change in nats): ${top.join(', ')}.`);
+  return ranking.ranking;
 }
 
 /** Runs a command; a HeadlightError becomes a notification with its hint. Returns the command's result. */

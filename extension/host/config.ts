@@ -1,5 +1,6 @@
 /** Headlight's settings, read in one place into a typed, immutable object that is passed to whoever needs it. */
 import * as vscode from 'vscode';
+import type { AttentionMode } from '../common/engineProtocol';
 
 export type HighlightDirection = 'sources' | 'targets';
 
@@ -17,6 +18,16 @@ export interface HeadlightConfig {
   readonly windowTokens: number;
   /** Engine threads; 0 = onnxruntime's default. */
   readonly threads: number;
+  /** What every surface shows as a weight: attention probabilities or value-weighted attention. */
+  readonly attentionMode: AttentionMode;
+}
+
+/** The setting's values ("attention" | "valueWeighted") <-> the engine protocol's modes. */
+export function attentionModeOf(setting: string | undefined): AttentionMode {
+  return setting === 'valueWeighted' ? 'value-weighted' : 'attention';
+}
+export function attentionModeSetting(mode: AttentionMode): 'attention' | 'valueWeighted' {
+  return mode === 'value-weighted' ? 'valueWeighted' : 'attention';
 }
 
 export const SECTION = 'headlight';
@@ -39,6 +50,7 @@ export function readConfig(trusted = vscode.workspace.isTrusted): HeadlightConfi
     surprisalEnabled: c.get<boolean>('surprisal.enabled', false),
     windowTokens: Math.round(num('window.tokens', 1024, 16, 8192)),
     threads: Math.round(num('threads', 0, 0, 256)),
+    attentionMode: attentionModeOf(c.get<string>('attentionMode')),
   });
 }
 

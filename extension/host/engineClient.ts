@@ -76,6 +76,7 @@ export class EngineClient {
   private lastCrash: Connection | undefined;
   private readonly crashListeners = new Set<(c: CrashInfo) => void>();
   private readonly startListeners = new Set<(pid: number) => void>();
+  private readonly progressListeners = new Set<(p: EngineEvents['rankProgress']) => void>();
   private readonly opts: Required<Omit<EngineClientOptions, 'env' | 'execArgv'>> & Pick<EngineClientOptions, 'env' | 'execArgv'>;
 
   constructor(options: EngineClientOptions) {
@@ -99,6 +100,12 @@ export class EngineClient {
   onDidStart(listener: (pid: number) => void): { dispose(): void } {
     this.startListeners.add(listener);
     return { dispose: () => this.startListeners.delete(listener) };
+  }
+
+  /** Fired for every `rankProgress` event of the engine (a head ranking in flight; match its `progressId`). */
+  onDidRankProgress(listener: (p: EngineEvents['rankProgress']) => void): { dispose(): void } {
+    this.progressListeners.add(listener);
+    return { dispose: () => this.progressListeners.delete(listener) };
   }
 
   /** The running process's id, if one runs. */
@@ -174,6 +181,7 @@ export class EngineClient {
     this.stop();
     this.crashListeners.clear();
     this.startListeners.clear();
+    this.progressListeners.clear();
   }
 
   // ------------------------------------------------------------------ process lifecycle
@@ -228,7 +236,12 @@ export class EngineClient {
         return () => child.off('message', listener);
       },
     };
-    const rpc: Rpc = new RpcEndpoint(channel, {}, { log: ({ level, message }) => log(level, `engine: ${message}`) });
+    const rpc: Rpc = new RpcEndpoint(channel, {}, {
+      log: ({ level, message }) => log(level, `engine: ${message}`),
+      rankProgress: (p) => {
+        for (const l of this.progressListeners) l(p);
+      },
+    });
     const conn: Connection = { child, rpc, ready: Promise.resolve(), exited: false };
     this.conn = conn;
     pipeLines(child.stdout, (line) => log('info', `engine: ${line}`));

@@ -34,7 +34,8 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
     try {
       const signal = toAbortSignal(token);
       const headLine = typeof selection.head === 'number' ? this.headLine(cur.run.version, selection, signal) : Promise.resolve(undefined);
-      const info = await this.source.query('tokenInfo', { version: cur.run.version, sel: selection, index, k: TOP_K }, signal);
+      const mode = this.config().attentionMode;
+      const info = await this.source.query('tokenInfo', { version: cur.run.version, sel: selection, index, k: TOP_K, mode }, signal);
       const args = encodeURIComponent(JSON.stringify([{ token: index }]));
       const md = new vscode.MarkdownString(
         hoverMarkdown({
@@ -46,6 +47,7 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
           headLine: await headLine,
         }),
       );
+      if (mode === 'value-weighted' && info.sources.length) md.appendMarkdown('\n\n_Weights are value-weighted: α·‖v·W_O‖ per source, normalized (setting `headlight.attentionMode`)._');
       md.isTrusted = { enabledCommands: ['headlight.explainAttention'] };
       this.stats.lastHoverMs = performance.now() - t0;
       const t = tokens[index];

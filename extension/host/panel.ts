@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import type { Channel } from '../common/rpc';
 import type { SaveKind } from '../common/webviewProtocol';
 import type { AnalysisSource } from './analysisSource';
+import type { HeadExperiments } from './headExperiments';
 import { webviewHtml } from './webviewHtml';
 import { PanelSession, type SaveFile } from './webviewSession';
 
@@ -75,7 +76,7 @@ export class AttentionPanel implements vscode.Disposable {
   private readonly session: PanelSession;
 
   /** Opens the panel (or reveals the open one) for a source. */
-  static show(context: vscode.ExtensionContext, source: AnalysisSource): AttentionPanel {
+  static show(context: vscode.ExtensionContext, source: AnalysisSource, experiments: HeadExperiments): AttentionPanel {
     const open = AttentionPanel.current;
     if (open && open.source === source) {
       open.panel.reveal(vscode.ViewColumn.Beside, true);
@@ -87,7 +88,7 @@ export class AttentionPanel implements vscode.Disposable {
       localResourceRoots: webviewRoots(context),
       retainContextWhenHidden: false,
     });
-    AttentionPanel.current = new AttentionPanel(panel, context, source);
+    AttentionPanel.current = new AttentionPanel(panel, context, source, experiments);
     return AttentionPanel.current;
   }
 
@@ -95,12 +96,13 @@ export class AttentionPanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
     readonly source: AnalysisSource,
+    experiments: HeadExperiments,
   ) {
     const folder = () => {
       const doc = source.current?.document;
       return doc && doc.scheme === 'file' ? vscode.Uri.joinPath(doc, '..') : vscode.workspace.workspaceFolders?.[0]?.uri;
     };
-    this.session = new PanelSession(source, webviewChannel(panel.webview, this.disposables), saveWithDialog(folder));
+    this.session = new PanelSession(source, webviewChannel(panel.webview, this.disposables), saveWithDialog(folder), experiments);
     panel.webview.html = renderHtml(panel.webview, context, 'panel', 'Headlight: Attention');
     // A hidden-then-shown panel reloads its page (no retained context): it says `ready` again and gets a replay.
     vscode.workspace.onDidChangeTextDocument((e) => {

@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { AnalysisSource } from './analysisSource';
+import type { HeadExperiments } from './headExperiments';
 import { renderHtml, webviewChannel, webviewRoots } from './panel';
 import { SidebarSession } from './webviewSession';
 
@@ -16,11 +17,12 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly source: AnalysisSource,
+    private readonly experiments?: HeadExperiments,
   ) {}
 
   /** Registers the provider; the view keeps no context when hidden (state is replayed on `ready`). */
-  static register(context: vscode.ExtensionContext, source: AnalysisSource): SidebarView {
-    const view = new SidebarView(context, source);
+  static register(context: vscode.ExtensionContext, source: AnalysisSource, experiments?: HeadExperiments): SidebarView {
+    const view = new SidebarView(context, source, experiments);
     context.subscriptions.push(vscode.window.registerWebviewViewProvider(SidebarView.viewType, view), view);
     return view;
   }
@@ -29,7 +31,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
     this.session?.dispose();
     const local: vscode.Disposable[] = [];
     view.webview.options = { enableScripts: true, localResourceRoots: webviewRoots(this.context) };
-    const session = new SidebarSession(this.source, webviewChannel(view.webview, local));
+    const session = new SidebarSession(this.source, webviewChannel(view.webview, local), this.experiments);
     this.session = session;
     view.webview.html = renderHtml(view.webview, this.context, 'sidebar', 'Headlight');
     view.onDidChangeVisibility(() => session.setVisible(view.visible), null, local);

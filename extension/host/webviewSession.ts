@@ -4,10 +4,11 @@
  * VS Code wrappers (panel.ts, sidebar.ts) add the WebviewPanel/WebviewView and the save dialog; the webview tests
  * drive these classes directly with a recorded run.
  */
-import type { HeadSelector } from '../common/engineProtocol';
+import type { AttentionMode, HeadSelector, QkBreakdown } from '../common/engineProtocol';
 import { RpcEndpoint, type Channel } from '../common/rpc';
-import type { HeadFinderView, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
+import type { AblationView, HeadFinderView, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
+import type { HeadExperiments } from './headExperiments';
 
 export type SaveFile = (kind: SaveKind, suggestedName: string, data: Uint8Array | string) => Promise<{ saved: boolean; path?: string }>;
 
@@ -88,10 +89,20 @@ abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; st
   }
 }
 
+/** Every typed array of a q·k breakdown as its own buffer. */
+function ownQk(b: QkBreakdown): QkBreakdown {
+  const { query, keys, values, scores, probs, attention, valueNorms } = b;
+  return { ...b, query: ownBuffer(query), keys: ownBuffer(keys), values: ownBuffer(values), scores: ownBuffer(scores), probs: ownBuffer(probs), attention: ownBuffer(attention), valueNorms: ownBuffer(valueNorms) };
+}
+
+function ownAblation(a: AblationView): AblationView {
+  return { ...a, surprisalBefore: ownBuffer(a.surprisalBefore), surprisalAfter: ownBuffer(a.surprisalAfter), surprisalDelta: ownBuffer(a.surprisalDelta) };
+}
+
 export class PanelSession extends SessionBase<PanelHostEvents> {
   private readonly endpoint: RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>;
 
-  constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile) {
+  constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile, private readonly experiments: HeadExperiments) {
     super(source);
     this.endpoint = new RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>(
       channel,
@@ -106,14 +117,32 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
         },
         predictions: (p, signal) => source.query('predictions', p, signal),
         save: ({ kind, suggestedName, data }) => this.saveFile(kind, suggestedName, data),
+        // The norms come with a q·k breakdown of the last token, whose keys 0..T−1 are every token of the run.
+        valueNorms: async ({ version, layer, head }, signal) => {
+          const T = source.current?.run.version === version ? source.current.run.tokens.length : 0;
+          if (T === 0) return new Float32Array(0);
+          return ownBuffer((await source.query('qk', { version, layer, head, index: T - 1 }, signal)).valueNorms);
+        },
+        qk: async (p, signal) => ownQk(await source.query('qk', p, signal)),
+        ablate: async (p, signal) => ownAblation(await experiments.ablate(p, signal)),
+        rankHeads: async (p, signal) => {
+          const r = await experiments.rankHeads(p, signal);
+          return { ...r, deltas: ownBuffer(r.deltas) };
+        },
       },
       {
         ready: () => this.replay(),
         select: (sel) => source.setSelection(sel),
         revealToken: ({ index }) => source.revealToken(index),
+        setAttentionMode: ({ mode }) => experiments.requestAttentionMode(mode),
+        clearAblation: () => experiments.clearAblation(),
       },
     );
     source.onDidChangeCursorToken((index) => this.ready && this.emit('cursor', { index }), null, this.disposables);
+    experiments.onDidChangeAttentionMode((mode) => this.ready && this.emit('attentionMode', { mode }), null, this.disposables);
+    experiments.onDidChangeAblation((a) => this.ready && this.emit('ablation', { result: a && ownAblation(a) }), null, this.disposables);
+    experiments.onDidRankProgress((p) => this.ready && this.emit('rankProgress', p), null, this.disposables);
+    experiments.onDidRank((r) => this.ready && this.emit('ranking', { ...r, deltas: ownBuffer(r.deltas) }), null, this.disposables);
   }
 
   protected emit<K extends keyof PanelHostEvents & string>(name: K, payload: PanelHostEvents[K]): void {
@@ -132,9 +161,12 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
       this.emit('empty', { message: 'Nothing analysed yet.', hint: 'Run "Headlight: Explain Attention" in an editor.' });
       return;
     }
+    this.emit('attentionMode', { mode: this.experiments.attentionMode });
     this.emit('selection', this.source.selection);
     this.emit('run', runView(cur, this.stale));
     this.emit('cursor', { index: this.source.cursorToken });
+    const ablation = this.experiments.lastAblation;
+    if (ablation?.version === cur.run.version) this.emit('ablation', { result: ownAblation(ablation) });
     this.sendHeads();
   }
 
@@ -153,7 +185,8 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
   private inflight: AbortController | undefined;
   private visible = true;
 
-  constructor(source: AnalysisSource, channel: Channel) {
+  /** `experiments`: the attention mode to show (plain attention without it). */
+  constructor(source: AnalysisSource, channel: Channel, private readonly experiments?: HeadExperiments) {
     super(source);
     this.endpoint = new RpcEndpoint<Record<string, never>, SidebarHostRequests, SidebarHostEvents, SidebarWebviewEvents>(channel, {}, {
       ready: () => {
@@ -171,6 +204,11 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
     });
     source.onDidChangeCursorToken(() => this.schedule(), null, this.disposables);
     source.onDidChangeSelection(() => this.schedule(), null, this.disposables);
+    experiments?.onDidChangeAttentionMode(() => this.schedule(), null, this.disposables);
+  }
+
+  private get mode(): AttentionMode {
+    return this.experiments?.attentionMode ?? 'attention';
   }
 
   protected emit<K extends keyof SidebarHostEvents & string>(name: K, payload: SidebarHostEvents[K]): void {
@@ -221,15 +259,16 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
   private async computeFocus(cur: CurrentAnalysis, index: number, signal: AbortSignal): Promise<SidebarFocus> {
     const version = cur.run.version;
     const sel = this.source.selection;
+    const mode = this.mode;
     const [summary, row] = await Promise.all([
       this.source.query('cursorSummary', { version, index }, signal),
-      this.source.query('row', { version, sel, index }, signal),
+      this.source.query('row', { version, sel, index, mode }, signal),
     ]);
     const topSources = Array.from(row.keys())
       .sort((a, b) => row[b] - row[a] || a - b)
       .slice(0, 8)
       .map((i) => ({ index: i, weight: row[i] }));
-    return { version, index, peak: ownBuffer(summary.peak), peakIndex: ownBuffer(summary.peakIndex), sink: ownBuffer(summary.sink), sel, row: ownBuffer(row), topSources };
+    return { version, index, peak: ownBuffer(summary.peak), peakIndex: ownBuffer(summary.peakIndex), sink: ownBuffer(summary.sink), sel, mode, row: ownBuffer(row), topSources };
   }
 
   override dispose(): void {

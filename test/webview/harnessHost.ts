@@ -3,7 +3,7 @@
  * host sessions (extension/host/webviewSession.ts) against a fake AnalysisSource that answers from a run recorded
  * from the real engine (or synthetic GPT-2-small shapes for the benchmark), and counts the bytes sent to the page.
  */
-import type { EngineRequests, HeadScoresAnswer, HeadSelector, Prediction, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
+import type { AblationMode, AblationSummary, EngineEvents, EngineRequests, HeadRankingSummary, HeadRef, HeadScoresAnswer, HeadSelector, Prediction, QkBreakdown, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
 import type { AttentionStore } from '../../extension/engine/attentionStore';
 import { cursorSummary } from '../../extension/engine/cursorSummary';
 import { badges, scoreText } from '../../extension/engine/headFinder';
@@ -14,6 +14,7 @@ import type { Channel } from '../../extension/common/rpc';
 import type { Token } from '../../extension/common/tokens';
 import type { AnalysisSource, CurrentAnalysis } from '../../extension/host/analysisSource';
 import { PanelSession, SidebarSession } from '../../extension/host/webviewSession';
+import { HeadExperiments } from '../../extension/host/headExperiments';
 
 type Listener<T> = (e: T) => unknown;
 interface Disposable { dispose(): void }
@@ -112,6 +113,28 @@ export function syntheticData(T: number, L = 12, H = 12): RunData {
   };
 }
 
+/** What "Inside a head" needs, recorded from the real engine (test/webview/recordInside.ts). */
+interface InsideFixture {
+  text: string;
+  qk: Record<string, { scale: number; query: string; keys: string; values: string; scores: string; probs: string; attention: string; valueNorms: string }>;
+  valueNorms: string[];
+  ablations: { heads: HeadRef[]; mode: AblationMode; window: { start: number; end: number }; lossBefore: number; lossAfter: number; lossDelta: number; surprisalBefore: string; surprisalAfter: string; surprisalDelta: string; at: Record<string, { before: Prediction[]; after: Prediction[] }> }[];
+  rankings: { mode: AblationMode; window: { start: number; end: number }; lossBefore: number; deltas: string; ranking: HeadRankingSummary['ranking'] }[];
+}
+
+const f32 = (s: string) => new Float32Array(b64(s).buffer);
+const headsKey = (heads: HeadRef[]) => heads.map((h) => `${h.layer}.${h.head}`).sort().join('+');
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new HeadlightError('cancelled', 'rankHeads was cancelled.'));
+    }, { once: true });
+  });
+}
+
 class FakeSource implements AnalysisSource {
   current: CurrentAnalysis | undefined;
   selection: HeadSelector = { layer: 0, head: 0 };
@@ -127,6 +150,12 @@ class FakeSource implements AnalysisSource {
   data: RunData | undefined;
   /** Head-finder scores the test chooses; otherwise the real scorer runs on the run's triangles (no induction). */
   headScores: HeadScoresAnswer | undefined;
+  inside: InsideFixture | undefined;
+  /** Pause between the head runs of a ranking (the real engine takes a forward pass per head). */
+  rankStepMs = 40;
+  readonly rankProgress = new Emitter<EngineEvents['rankProgress']>();
+  /** Ablation and ranking requests as the engine got them (text checked against the recording). */
+  experiments: { method: string; heads?: HeadRef[]; mode: AblationMode; at?: number }[] = [];
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -180,8 +209,43 @@ class FakeSource implements AnalysisSource {
     return { nLayer, nHead, length, row } as unknown as AttentionStore;
   }
 
-  async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0]): Promise<EngineRequests[K][1]> {
+  private valueNorms(l: number, h: number): Float32Array {
+    if (!this.inside) throw new HeadlightError('not-recorded', 'No inside-a-head recording was given to the harness.');
+    return f32(this.inside.valueNorms[l * this.data!.model.nHead + h]);
+  }
+
+  /** The engine's answers that do not name a run version: ablations and rankings, from the recording. */
+  private async experiment(method: 'ablate' | 'rankHeads', params: unknown, signal?: AbortSignal): Promise<unknown> {
+    const ins = this.inside;
+    if (!ins) throw new HeadlightError('not-recorded', 'No inside-a-head recording was given to the harness.');
+    const p = params as { text: string; heads?: HeadRef[]; mode: AblationMode; at?: number; progressId?: string };
+    if (p.text !== ins.text) throw new HeadlightError('bad-text', `The host sent text that is not the recorded one (${JSON.stringify(p.text.slice(0, 40))}…).`);
+    this.experiments.push({ method, heads: p.heads, mode: p.mode, at: p.at });
+    if (method === 'ablate') {
+      const a = ins.ablations.find((x) => x.mode === p.mode && headsKey(x.heads) === headsKey(p.heads ?? []));
+      const T = this.data!.tokens.length;
+      const at = p.at ?? T;
+      const preds = a?.at[String(at)];
+      if (!a || !preds) throw new HeadlightError('not-recorded', `No recorded ablation of ${headsKey(p.heads ?? [])} (${p.mode}) at ${at}.`);
+      const summary: AblationSummary = {
+        heads: p.heads!, mode: p.mode, window: a.window, surprisalBefore: f32(a.surprisalBefore), surprisalAfter: f32(a.surprisalAfter), surprisalDelta: f32(a.surprisalDelta),
+        lossBefore: a.lossBefore, lossAfter: a.lossAfter, lossDelta: a.lossDelta, at, predictionsBefore: preds.before, predictionsAfter: preds.after,
+      };
+      return summary;
+    }
+    const r = ins.rankings.find((x) => x.mode === p.mode)!;
+    const total = r.ranking.length;
+    for (let done = 0; done <= total; done++) {
+      if (done > 0) await sleep(this.rankStepMs, signal);
+      if (p.progressId) this.rankProgress.fire({ progressId: p.progressId, done, total });
+    }
+    const summary: HeadRankingSummary = { mode: p.mode, window: r.window, lossBefore: r.lossBefore, deltas: f32(r.deltas), ranking: r.ranking };
+    return summary;
+  }
+
+  async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0], signal?: AbortSignal): Promise<EngineRequests[K][1]> {
     this.queries.push(method);
+    if (method === 'ablate' || method === 'rankHeads') return (await this.experiment(method, params, signal)) as EngineRequests[K][1];
     const p = params as { version: number; layer?: number; head?: number; index?: number; sel?: HeadSelector };
     const cur = this.current;
     const data = this.data;
@@ -209,10 +273,25 @@ class FakeSource implements AnalysisSource {
       case 'cursorSummary':
         result = cursorSummary(this.store(), p.index!);
         break;
+      case 'qk': {
+        const q = this.inside?.qk[`${p.layer}.${p.head}.${p.index}`];
+        if (!q) throw new HeadlightError('not-recorded', `No recorded q·k breakdown of head ${p.layer}.${p.head} at query ${p.index}.`);
+        const b: QkBreakdown = { layer: p.layer!, head: p.head!, index: p.index!, scale: q.scale, query: f32(q.query), keys: f32(q.keys), values: f32(q.values), scores: f32(q.scores), probs: f32(q.probs), attention: f32(q.attention), valueNorms: f32(q.valueNorms) };
+        result = b;
+        break;
+      }
       case 'row': {
         const sel = p.sel!;
         const i = p.index!;
-        if (typeof sel.layer === 'number' && typeof sel.head === 'number') result = this.rowOf(sel.layer, sel.head, i);
+        const mode = (params as { mode?: string }).mode;
+        if (mode === 'value-weighted' && typeof sel.layer === 'number' && typeof sel.head === 'number') {
+          // one head: α_ij·n_j normalized, as the engine's valueWeightedRow
+          const a = this.rowOf(sel.layer, sel.head, i);
+          const n = this.valueNorms(sel.layer, sel.head);
+          const w = a.map((x, j) => x * n[j]);
+          const total = w.reduce((s, x) => s + x, 0);
+          result = total > 0 ? w.map((x) => x / total) : w;
+        } else if (typeof sel.layer === 'number' && typeof sel.head === 'number') result = this.rowOf(sel.layer, sel.head, i);
         else {
           const out = new Float32Array(i + 1);
           const layers = sel.layer === 'mean' ? [...Array(nLayer).keys()] : [sel.layer];
@@ -248,6 +327,11 @@ declare global {
 
 interface Harness {
   source: FakeSource;
+  experiments: HeadExperiments;
+  /** Attention modes the panel asked the host to save (the setting). */
+  modeWrites: string[];
+  /** The recorded inside-a-head answers (parsed JSON of recorded-inside.json). */
+  setInside(f: unknown): void;
   session: PanelSession | SidebarSession;
   saves: { kind: string; suggestedName: string; data: Uint8Array | string }[];
   bytesToWebview: number;
@@ -261,8 +345,21 @@ interface Harness {
 
 const toWebview = new Set<(m: unknown) => void>();
 const toHost = new Set<(m: unknown) => void>();
+const source = new FakeSource();
 const harness: Harness = {
-  source: new FakeSource(),
+  source,
+  experiments: new HeadExperiments({
+    source,
+    textOf: () => source.inside?.text,
+    onRankProgress: (l) => source.rankProgress.event(l),
+    attentionMode: 'attention',
+    writeAttentionMode: (mode) => {
+      harness.modeWrites.push(mode);
+      harness.experiments.setAttentionMode(mode); // VS Code: the setting's change event does this
+    },
+  }),
+  modeWrites: [],
+  setInside: (f) => (source.inside = f as InsideFixture),
   session: undefined as unknown as PanelSession,
   saves: [],
   bytesToWebview: 0,
@@ -304,8 +401,8 @@ void toWebview;
 const kind = new URLSearchParams(location.search).get('view') ?? 'panel';
 harness.session =
   kind === 'sidebar'
-    ? new SidebarSession(harness.source, hostChannel)
+    ? new SidebarSession(harness.source, hostChannel, harness.experiments)
     : new PanelSession(harness.source, hostChannel, async (k, suggestedName, data) => {
         harness.saves.push({ kind: k, suggestedName, data });
         return { saved: true, path: `/tmp/${suggestedName}` };
-      });
+      }, harness.experiments);
