@@ -6,7 +6,7 @@
  * max-pooled into a mip chain, so when T exceeds the pixels a sharp diagonal or a single strong key still shows
  * (averaging would wash them out). Each frame draws the one level whose cells are at least a device pixel.
  */
-import { tooltip, liveRegion } from './dom';
+import { liveRegion, placeTooltip, toClient, tooltip } from './dom';
 import { weightToT } from '../extension/common/colorScale';
 import { halfTable } from '../extension/common/half';
 import type { HeadMap } from './attention';
@@ -47,7 +47,12 @@ export class MatrixView {
   /** Top-left cell of the plot (fractional) and css px per cell. */
   private view = { x: 0, y: 0, scale: 1 };
   private fitted = false;
+  /** The crosshair's cell: where the pointer or the arrow keys are (starts on the selected query's diagonal). */
   private cursor: { i: number; j: number } | undefined;
+  /** The selected query token: marked by a row line while the crosshair is not in use. */
+  private query: number | undefined;
+  /** Who shows the crosshair and its tooltip: the pointer over the plot, or the arrow keys; nobody before either. */
+  private active: 'pointer' | 'keys' | undefined;
   private width = 0;
   private height = 0;
   private drag: { x: number; y: number; vx: number; vy: number; moved: boolean } | undefined;
@@ -106,6 +111,7 @@ export class MatrixView {
     this.map = map;
     this.labels = labels;
     if (this.cursor && map && (this.cursor.i >= map.T || this.cursor.j >= map.T)) this.cursor = undefined;
+    if (this.query !== undefined && map && this.query >= map.T) this.query = undefined;
     this.base.setAttribute('aria-label', map ? `Attention matrix of layer ${map.layer}, head ${map.head}: ${map.T} query tokens by ${map.T} key tokens.` : 'No head selected.');
     this.rebuild();
     this.cb.onPainted?.(performance.now() - t0);
@@ -114,6 +120,7 @@ export class MatrixView {
   /** Puts the crosshair on a query row (the selected token), keeping its key column when possible. */
   setQuery(i: number | undefined): void {
     if (!this.map || i === undefined) return;
+    this.query = i;
     const j = Math.min(this.cursor?.j ?? i, i);
     this.cursor = { i, j };
     this.drawOverlay();
@@ -366,8 +373,11 @@ export class MatrixView {
     ctx.clearRect(0, 0, this.width, this.height);
     const map = this.map;
     const c = this.cursor;
-    if (!map || !c) {
+    this.overlay.dataset.query = this.query === undefined ? '' : String(this.query);
+    this.overlay.dataset.crosshair = this.active && c ? `${c.i},${c.j}` : '';
+    if (!map || !this.active || !c) {
       this.tip.hidden = true;
+      if (map && this.query !== undefined) this.drawQueryRow(ctx, map.T, this.query);
       return;
     }
     const { x, y, scale } = this.view;
@@ -391,18 +401,31 @@ export class MatrixView {
     }
     ctx.stroke();
     ctx.setLineDash([]);
-    if (inside) {
-      const s = Math.max(4, scale);
-      ctx.lineWidth = 2;
-      ctx.strokeRect(cx - s / 2, cy - s / 2, s, s);
+    if (!inside) {
+      this.tip.hidden = true;
+      return;
     }
+    const s = Math.max(4, scale);
+    ctx.lineWidth = 2;
+    ctx.strokeRect(cx - s / 2, cy - s / 2, s, s);
     this.tip.textContent = this.describe(c.i, c.j);
-    this.tip.hidden = !inside;
-    if (inside) {
-      const left = Math.min(cx + 12, this.width - 260);
-      this.tip.style.left = `${Math.max(0, left)}px`;
-      this.tip.style.top = `${cy + 12 > this.height - 40 ? cy - 36 : cy + 12}px`;
-    }
+    placeTooltip(this.tip, toClient(this.overlay, { x: cx + 8, y: cy - s / 2, width: s / 2, height: s }));
+  }
+
+  /** The selected query's row as a dashed line across the matrix (no tooltip: nothing is pointed at). */
+  private drawQueryRow(ctx: CanvasRenderingContext2D, T: number, i: number): void {
+    const { x, y, scale } = this.view;
+    const cy = TOP + (i - y + 0.5) * scale;
+    const bottom = TOP + Math.min(this.plotH, (T - y) * scale);
+    if (cy < TOP || cy > bottom) return;
+    ctx.strokeStyle = this.palette.focus;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(LEFT, Math.round(cy) + 0.5);
+    ctx.lineTo(LEFT + Math.min(this.plotW, (T - x) * scale), Math.round(cy) + 0.5);
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
 
   describe(i: number, j: number): string {
@@ -449,6 +472,10 @@ export class MatrixView {
       const cell = this.cellAt(e);
       if (cell) {
         this.cursor = cell;
+        this.active = 'pointer';
+        this.drawOverlay();
+      } else if (this.active === 'pointer') {
+        this.active = undefined; // over the labels or the empty part of the plot
         this.drawOverlay();
       }
     });
@@ -461,7 +488,14 @@ export class MatrixView {
       }
     });
     o.addEventListener('pointerleave', () => {
-      this.tip.hidden = true;
+      if (this.active !== 'pointer') return;
+      this.active = undefined;
+      this.drawOverlay();
+    });
+    o.addEventListener('blur', () => {
+      if (this.active !== 'keys') return;
+      this.active = undefined;
+      this.drawOverlay();
     });
     o.addEventListener('keydown', (e) => this.onKey(e));
   }
@@ -484,6 +518,7 @@ export class MatrixView {
     }
     e.preventDefault();
     this.cursor = { i, j };
+    this.active = 'keys';
     this.scrollIntoView(i, j);
     this.drawOverlay();
     this.live.textContent = this.describe(i, j);

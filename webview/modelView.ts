@@ -3,7 +3,7 @@
  * makes other tools slow). Click selects a head; shift+click adds it to the compared heads of the text view.
  * Keyboard: arrows move the selected head; shift+Enter toggles comparing it.
  */
-import { tooltip, liveRegion } from './dom';
+import { liveRegion, placeTooltip, toClient, tooltip } from './dom';
 import type { Thumbnails } from '../extension/common/engineProtocol';
 import type { HeadFinderView } from '../extension/common/webviewProtocol';
 import { fitCanvas, pixelCanvas } from './canvas';
@@ -17,6 +17,8 @@ const GAP = 3;
 export interface ModelCallbacks {
   onSelect(layer: number, head: number): void;
   onToggleCompare(layer: number, head: number): void;
+  /** Ctrl/⌘+click: add the head to (or remove it from) the heads to ablate. */
+  onToggleAblate?(layer: number, head: number): void;
   onPainted?(ms: number): void;
 }
 
@@ -246,18 +248,20 @@ export class ModelView {
     c.addEventListener('click', (e) => {
       const hit = this.headAt(e);
       if (!hit) return;
-      if (e.shiftKey) this.cb.onToggleCompare(hit.layer, hit.head);
+      if ((e.ctrlKey || e.metaKey) && this.cb.onToggleAblate) this.cb.onToggleAblate(hit.layer, hit.head);
+      else if (e.shiftKey) this.cb.onToggleCompare(hit.layer, hit.head);
       else this.cb.onSelect(hit.layer, hit.head);
     });
     c.addEventListener('pointermove', (e) => {
       const hit = this.headAt(e);
-      this.tip.hidden = !hit;
-      if (!hit) return;
+      if (!hit) {
+        this.tip.hidden = true;
+        return;
+      }
       const scores = scoreLine(this.heads, hit.layer, hit.head);
       this.tip.textContent = `${this.describe(hit.layer, hit.head)} (click: select; shift+click: compare)${scores ? `\n${scores}` : ''}`;
       const r = this.headRect(hit.layer, hit.head);
-      this.tip.style.left = `${Math.min(r.x, Math.max(0, this.width - 240))}px`;
-      this.tip.style.top = `${r.y + r.size + 4}px`;
+      placeTooltip(this.tip, toClient(this.canvas, { x: r.x, y: r.y, width: r.size, height: r.size }));
     });
     c.addEventListener('pointerleave', () => (this.tip.hidden = true));
     c.addEventListener('keydown', (e) => {

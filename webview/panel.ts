@@ -21,6 +21,7 @@ import { TextView, type HeadWeights } from './textView';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
 import { connectToHost, loadState } from './vscodeApi';
 import { el, painted } from './dom';
+import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
 
 interface PanelState {
   layer: number;
@@ -48,6 +49,8 @@ class PanelApp {
   private readonly loading = new Map<string, Promise<HeadMap | undefined>>();
   private readonly predictionCache = new Map<string, Promise<Prediction[]>>();
   private focusToken: number | undefined;
+  /** What the editor and the sidebar show (the host's selection): one head or a mean. */
+  private hostSelection: HeadSelector = { layer: 'mean', head: 'mean' };
   private lastView: 'model' | 'matrix' | 'text' = 'matrix';
   private readonly endpoint: Endpoint;
   private readonly model: ModelView;
@@ -98,9 +101,13 @@ class PanelApp {
 
   private buildUi() {
     const s = this.state;
-    const title = el('span', { className: 'title' }, 'Headlight');
+    // two lines, each cut with an ellipsis when narrow (the full text is the title attribute): file, then model and size
+    const title = el('div', { className: 'title' }, el('span', { className: 'doc-name' }, 'Headlight'), el('span', { className: 'subtitle' }));
     const stale = el('vscode-badge', { className: 'stale', hidden: true, title: 'The document changed since this analysis; the panel updates when the new one is ready.' }, 'stale');
-    const status = el('div', { className: 'status', role: 'status', 'aria-live': 'polite' });
+    // the status line: what the editor and sidebar show (always), then the last message (`status`: loads, exports)
+    const shown = el('span', { className: 'shown' });
+    const status = el('span', { className: 'note' });
+    const statusLine = el('div', { className: 'status', role: 'status', 'aria-live': 'polite' }, shown, status);
     const empty = el('div', { className: 'empty', hidden: true });
     const btn = (label: string, aria: string, onClick: () => void) => {
       const b = el('vscode-button', { secondary: true, 'aria-label': aria, title: aria }, label);
@@ -118,7 +125,7 @@ class PanelApp {
       btn('SVG', 'Save the head matrix as SVG', () => void this.export('svg')),
       btn('JSON', "Save the selected head's attention map as JSON", () => void this.export('json')),
     );
-    const header = el('header', { className: 'toolbar' }, title, stale, el('span', { className: 'spacer' }), exportBar);
+    const header = el('header', { className: 'toolbar' }, title, stale, exportBar);
 
     const modelPane = el('section', { className: 'model-pane', 'aria-label': 'Model view' },
       el('h2', {}, 'Heads'), el('p', { className: 'hint' }, 'Click: select · shift+click: compare in text view'), this.model.element);
@@ -171,19 +178,28 @@ class PanelApp {
     this.matrix.element.addEventListener('pointerdown', () => (this.lastView = 'matrix'));
     this.text.element.addEventListener('pointerdown', () => (this.lastView = 'text'));
     const main = el('main', { className: 'layout' }, modelPane, tabs);
-    document.body.replaceChildren(header, empty, main, status);
+    document.body.replaceChildren(header, empty, main, statusLine);
     this.lastView = s.tab === 0 ? 'matrix' : 'text';
-    return { title, stale, status, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
+    return { title, stale, status, shown, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
   }
 
   private renderStatus(): void {
     const r = this.run;
     if (!r) return;
     const { layer, head } = this.state;
-    this.ui.title.textContent = `${r.documentLabel} · ${r.model.ref} · ${r.model.nLayer}×${r.model.nHead} heads · ${r.tokens.length} tokens${r.totalTokens > r.tokens.length ? ` (window ${r.window.start}–${r.window.end} of ${r.totalTokens})` : ''}`;
+    const parts = [modelDisplayName(r.model.ref), `${r.model.nLayer}×${r.model.nHead} heads`, `${r.tokens.length} tokens`];
+    if (r.totalTokens > r.tokens.length) parts.push(`window ${r.window.start}–${r.window.end} of ${r.totalTokens}`);
+    const details = parts.join(' · ');
+    const [docName, subtitle] = this.ui.title.children as unknown as [HTMLElement, HTMLElement];
+    docName.textContent = r.documentLabel;
+    subtitle.replaceChildren(...parts.flatMap((part, k) => [...(k ? [' · '] : []), el('span', {}, part)])); // wraps between parts only
+    this.ui.title.title = `${r.documentLabel}\n${details}`;
     this.ui.stale.hidden = !r.stale;
     document.body.classList.toggle('is-stale', r.stale);
     this.ui.headLabel.textContent = `Layer ${layer}, head ${head}`;
+    const shown = selectorLabel(this.hostSelection);
+    const matrix = selectorLabel({ layer, head });
+    this.ui.shown.textContent = `Editor and sidebar: ${shown}${shown === matrix ? '' : ` · head matrix: ${matrix}`}`;
     this.renderLegend();
     this.renderChips();
   }
@@ -274,8 +290,9 @@ class PanelApp {
   }
 
   private onSelection(sel: HeadSelector): void {
+    this.hostSelection = sel;
     if (typeof sel.layer !== 'number' || typeof sel.head !== 'number') {
-      this.ui.status.textContent = 'The editor shows a mean over heads; pick one head here to see its matrix.';
+      this.renderStatus(); // a mean: the matrix keeps its head, the status line says what the editor shows
       return;
     }
     this.selectHead(sel.layer, sel.head, false);

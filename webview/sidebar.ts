@@ -8,14 +8,21 @@ import type { HeadSelector } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
 import type { HeadFinderView, RunView, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../extension/common/webviewProtocol';
 import { fitCanvas, tokenLabel } from './canvas';
-import { el, painted } from './dom';
+import { el, painted, placeTooltip, toClient } from './dom';
 import { headBadges, roleLetter, scoreLine } from './headRoles';
 import { formatWeight } from './matrixView';
+import { selectorLabel } from '../extension/common/displayNames';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
 import { connectToHost } from './vscodeApi';
 
-const LABEL_W = 28;
-const LABEL_H = 14;
+/** The heatmap's layout in css px: label margins, then H columns × L rows of cells filling the view's width. */
+interface HeatGrid {
+  x0: number;
+  y0: number;
+  cellW: number;
+  cellH: number;
+  font: number;
+}
 
 class SidebarApp {
   private palette: Palette = readPalette();
@@ -23,7 +30,7 @@ class SidebarApp {
   private focus: SidebarFocus | undefined;
   private heads: HeadFinderView | undefined;
   private sel: HeadSelector = { layer: 0, head: 0 };
-  private cell = 12;
+  private grid: HeatGrid = { x0: 28, y0: 14, cellW: 12, cellH: 12, font: 10 };
   private readonly endpoint: RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>;
   private readonly heading = el('div', { className: 'focus-token', role: 'status', 'aria-live': 'polite' }, 'Waiting for an analysis…');
   private readonly stale = el('vscode-badge', { hidden: true, title: 'The document changed since this analysis.' }, 'stale');
@@ -97,7 +104,6 @@ class SidebarApp {
     const t0 = performance.now();
     const f = this.focus;
     const run = this.run;
-    const p = this.palette;
     const width = Math.max(120, document.body.clientWidth - 16);
     const { L, H } = this.dims;
     if (!f || !run || f.version !== run.version || !L) {
@@ -108,42 +114,82 @@ class SidebarApp {
     }
     const tok = run.tokens[f.index];
     this.heading.textContent = `Token #${f.index} “${tokenLabel(tok?.text ?? '', 24)}”`;
-    // heatmap [L, H]
-    this.cell = Math.max(6, Math.min(22, Math.floor((width - LABEL_W) / H)));
-    const ctx = fitCanvas(this.heat, LABEL_W + H * this.cell, LABEL_H + L * this.cell);
-    ctx.clearRect(0, 0, LABEL_W + H * this.cell, LABEL_H + L * this.cell); // the view's own background shows through
-    ctx.font = `9px ${p.font}`;
-    ctx.fillStyle = p.muted;
-    ctx.textBaseline = 'middle';
-    ctx.textAlign = 'right';
-    for (let l = 0; l < L; l += this.cell < 10 ? 2 : 1) ctx.fillText(`L${l}`, LABEL_W - 3, LABEL_H + (l + 0.5) * this.cell);
-    ctx.textAlign = 'center';
-    for (let h = 0; h < H; h += this.cell < 12 ? 2 : 1) ctx.fillText(String(h), LABEL_W + (h + 0.5) * this.cell, LABEL_H / 2);
-    const lut = p.lut;
-    for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) {
-        const k = Math.round(Math.min(1, f.peak[l * H + h]) * 255) * 4;
-        ctx.fillStyle = `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]})`;
-        ctx.fillRect(LABEL_W + h * this.cell, LABEL_H + l * this.cell, this.cell - (this.cell > 8 ? 1 : 0), this.cell - (this.cell > 8 ? 1 : 0));
-      }
-    }
-    const mark = (layer: number, head: number, color: string, w: number) => {
-      ctx.strokeStyle = color;
-      ctx.lineWidth = w;
-      ctx.strokeRect(LABEL_W + head * this.cell - w / 2, LABEL_H + layer * this.cell - w / 2, this.cell + w - 1, this.cell + w - 1);
-    };
-    if (this.cell >= 12) this.drawBadges(ctx, L, H);
-    if (typeof this.sel.layer === 'number' && typeof this.sel.head === 'number') mark(this.sel.layer, this.sel.head, p.focus, 2);
-    if (this.keyCursor && document.activeElement === this.heat) mark(this.keyCursor.layer, this.keyCursor.head, p.foreground, 1);
+    this.drawHeat(f, L, H, width);
     this.drawStrip(f, width);
     this.drawList(f, run);
     painted('sidebar', performance.now() - t0);
   }
 
+  /**
+   * Cells as wide as the view allows (labels in a margin sized to their font), at most square and short enough that
+   * a tall model still leaves room for the list below.
+   */
+  private layoutHeat(L: number, H: number, width: number): HeatGrid {
+    const font = Math.max(10, Math.min(12, this.palette.fontSize - 1));
+    const ctx = this.heat.getContext('2d')!;
+    ctx.font = `${font}px ${this.palette.font}`;
+    const x0 = Math.ceil(ctx.measureText(`L${L - 1}`).width) + 6;
+    const y0 = font + 4;
+    const cellW = (width - x0) / H;
+    const maxH = Math.max(160, window.innerHeight * 0.45);
+    const cellH = Math.max(6, Math.min(cellW, Math.floor(maxH / L)));
+    return { x0, y0, cellW, cellH, font };
+  }
+
+  /**
+   * The layer × head heatmap [L, H]. Cell edges are rounded to device pixels, so every cell is one flat colour with
+   * no blended seams at any devicePixelRatio.
+   */
+  private drawHeat(f: SidebarFocus, L: number, H: number, width: number): void {
+    const p = this.palette;
+    const dpr = window.devicePixelRatio || 1;
+    const g = (this.grid = this.layoutHeat(L, H, width));
+    const cssW = Math.floor(width * dpr) / dpr;
+    const cssH = Math.ceil((g.y0 + L * g.cellH) * dpr) / dpr;
+    const ctx = fitCanvas(this.heat, cssW, cssH);
+    ctx.clearRect(0, 0, cssW, cssH); // the view's own background shows through
+    this.heat.dataset.grid = JSON.stringify(g);
+    ctx.font = `${g.font}px ${p.font}`;
+    ctx.fillStyle = p.muted;
+    ctx.textBaseline = 'middle';
+    ctx.textAlign = 'right';
+    const rowStep = Math.ceil((g.font + 1) / g.cellH);
+    for (let l = 0; l < L; l += rowStep) ctx.fillText(`L${l}`, g.x0 - 4, g.y0 + (l + 0.5) * g.cellH);
+    ctx.textAlign = 'center';
+    const colStep = Math.ceil(ctx.measureText(String(H - 1)).width / Math.max(1, g.cellW - 4));
+    for (let h = 0; h < H; h += colStep) ctx.fillText(String(h), g.x0 + (h + 0.5) * g.cellW, g.y0 / 2);
+    // cells in device pixels: [x(h), x(h+1) - gap) × [y(l), y(l+1) - gap)
+    const xs = Array.from({ length: H + 1 }, (_, h) => Math.round((g.x0 + h * g.cellW) * dpr));
+    const ys = Array.from({ length: L + 1 }, (_, l) => Math.round((g.y0 + l * g.cellH) * dpr));
+    const gap = Math.min(g.cellW, g.cellH) > 8 ? Math.max(1, Math.round(dpr)) : 0;
+    const lut = p.lut;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    for (let l = 0; l < L; l++) {
+      for (let h = 0; h < H; h++) {
+        const k = Math.round(Math.min(1, f.peak[l * H + h]) * 255) * 4;
+        ctx.fillStyle = `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]})`;
+        ctx.fillRect(xs[h], ys[l], xs[h + 1] - xs[h] - gap, ys[l + 1] - ys[l] - gap);
+      }
+    }
+    ctx.restore();
+    const mark = (layer: number, head: number, color: string, w: number) => {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = w;
+      const x = xs[head] / dpr;
+      const y = ys[layer] / dpr;
+      ctx.strokeRect(x - w / 2, y - w / 2, xs[head + 1] / dpr - x + w - 1, ys[layer + 1] / dpr - y + w - 1);
+    };
+    if (g.cellH >= 12 && g.cellW >= 12) this.drawBadges(ctx, L, H);
+    if (typeof this.sel.layer === 'number' && typeof this.sel.head === 'number') mark(this.sel.layer, this.sel.head, p.focus, 2);
+    if (this.keyCursor && document.activeElement === this.heat) mark(this.keyCursor.layer, this.keyCursor.head, p.foreground, 1);
+  }
+
   /** The strongest role's letter in the corner of each badged head's cell. */
   private drawBadges(ctx: CanvasRenderingContext2D, L: number, H: number): void {
     const p = this.palette;
-    const size = Math.min(10, this.cell - 4);
+    const g = this.grid;
+    const size = Math.min(14, Math.floor(Math.min(g.cellW, g.cellH) / 2), Math.max(10, Math.floor(g.cellH) - 4));
     ctx.font = `bold ${size - 2}px ${p.font}`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
@@ -151,8 +197,8 @@ class SidebarApp {
       for (let h = 0; h < H; h++) {
         const roles = headBadges(this.heads, l, h);
         if (!roles.length) continue;
-        const x = LABEL_W + (h + 1) * this.cell - 1 - size;
-        const y = LABEL_H + l * this.cell;
+        const x = g.x0 + (h + 1) * g.cellW - 1 - size;
+        const y = g.y0 + l * g.cellH;
         ctx.fillStyle = p.badgeBackground;
         ctx.fillRect(x, y, size, size);
         ctx.fillStyle = p.badgeForeground;
@@ -165,7 +211,7 @@ class SidebarApp {
     const p = this.palette;
     const sel = f.sel;
     const roles = typeof sel.layer === 'number' && typeof sel.head === 'number' ? headBadges(this.heads, sel.layer, sel.head) : [];
-    this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}${roles.length ? ` (${roles.join(', ')})` : ''}: weights over the window` : 'Mean over heads: weights over the window';
+    this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}${roles.length ? ` (${roles.join(', ')})` : ''}: weights over the window` : `${selectorLabel(sel)}: weights over the window`;
     const n = f.row.length;
     const ctx = fitCanvas(this.strip, width, 16);
     ctx.clearRect(0, 0, width, 16);
@@ -197,8 +243,9 @@ class SidebarApp {
 
   private headAt(e: MouseEvent): { layer: number; head: number } | undefined {
     const { L, H } = this.dims;
-    const h = Math.floor((e.offsetX - LABEL_W) / this.cell);
-    const l = Math.floor((e.offsetY - LABEL_H) / this.cell);
+    const g = this.grid;
+    const h = Math.floor((e.offsetX - g.x0) / g.cellW);
+    const l = Math.floor((e.offsetY - g.y0) / g.cellH);
     return h >= 0 && l >= 0 && h < H && l < L ? { layer: l, head: h } : undefined;
   }
 
@@ -220,11 +267,13 @@ class SidebarApp {
     });
     this.heat.addEventListener('pointermove', (e) => {
       const hit = this.headAt(e);
-      this.tip.hidden = !hit;
-      if (!hit) return;
+      if (!hit) {
+        this.tip.hidden = true;
+        return;
+      }
       this.tip.textContent = this.describe(hit.layer, hit.head);
-      this.tip.style.left = `${Math.max(0, Math.min(e.offsetX + 8, document.body.clientWidth - 220))}px`;
-      this.tip.style.top = `${e.offsetY + 14}px`;
+      const g = this.grid;
+      placeTooltip(this.tip, toClient(this.heat, { x: e.offsetX + 8, y: g.y0 + hit.layer * g.cellH, width: 1, height: g.cellH }));
     });
     this.heat.addEventListener('pointerleave', () => (this.tip.hidden = true));
     this.heat.addEventListener('keydown', (e) => {

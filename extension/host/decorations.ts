@@ -8,7 +8,7 @@ import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 import type { HeadlightConfig } from './config';
 import type { HostStats } from './hostStats';
 import { isBenign } from './cancellation';
-import { attentionEdges, groupByBucket, LEVELS, SURPRISAL_EDGES_BITS } from './intensity';
+import { attentionLevels, groupByBucket, LEVELS, SURPRISAL_EDGES_BITS } from './intensity';
 
 interface DecorationTypes {
   attention: vscode.TextEditorDecorationType[];
@@ -126,7 +126,7 @@ export class EditorHighlights implements vscode.Disposable {
     try {
       const weights = await this.source.query(method, { version: cur.run.version, sel: this.source.selection, index }, controller.signal);
       if (seq !== this.seq) return empty;
-      return groupByBucket(weights, attentionEdges(this.config.highlightThreshold), (i) => i === index);
+      return attentionLevels(weights, this.config.highlightThreshold, (i) => i === index); // relative to this row
     } catch (err) {
       if (isBenign(err)) return empty;
       throw err;

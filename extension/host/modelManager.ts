@@ -4,10 +4,14 @@
  */
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../common/engineProtocol';
+import { modelDisplayName } from '../common/displayNames';
 import { HeadlightError } from '../common/errors';
 import type { EngineClient } from './engineClient';
 import type { HeadlightConfig } from './config';
 import { toAbortSignal } from './cancellation';
+
+/** The download prompt's second answer: names the bundled model as the status bar and the panel do. */
+const USE_BUNDLED = `Use the bundled ${modelDisplayName('bundled')}`;
 
 export interface ModelManagerDeps {
   client: EngineClient;
@@ -50,7 +54,8 @@ export class ModelManager implements vscode.Disposable {
     const dir = await this.resolve(ref);
     const info = await this.deps.client.load({ ref, dir, threads: threads || undefined });
     this.loaded = { ref, info };
-    this.deps.log(`model ${ref} loaded from ${dir} in ${Math.round(info.loadMs)} ms (${info.nLayer} layers × ${info.nHead} heads, context ${info.nPositions})`);
+    const name = modelDisplayName(ref);
+    this.deps.log(`model ${name}${name === ref ? '' : ` (${ref})`} loaded from ${dir} in ${Math.round(info.loadMs)} ms (${info.nLayer} layers × ${info.nHead} heads, context ${info.nPositions})`);
     this.emitter.fire(info);
     return info;
   }
@@ -62,9 +67,9 @@ export class ModelManager implements vscode.Disposable {
       return (await store.resolveModel(ref, { bundledDir: this.deps.bundledDir, download: false })).dir;
     } catch (err) {
       if (!(err instanceof HeadlightError) || err.code !== 'model-not-cached') throw err;
-      const choice = await vscode.window.showInformationMessage(`Headlight: ${ref} is not downloaded yet. Download it now?`, 'Download', 'Use the bundled model');
+      const choice = await vscode.window.showInformationMessage(`Headlight: ${ref} is not downloaded yet. Download it now?`, 'Download', USE_BUNDLED);
       if (choice === 'Download') return (await downloadWithProgress(ref, this.deps.bundledDir)).dir;
-      if (choice === 'Use the bundled model') {
+      if (choice === USE_BUNDLED) {
         await vscode.workspace.getConfiguration('headlight').update('model', 'bundled', vscode.ConfigurationTarget.Global);
         return (await store.resolveModel('bundled', { bundledDir: this.deps.bundledDir })).dir;
       }

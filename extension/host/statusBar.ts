@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { CurrentAnalysis } from './analysisSource';
 import type { ModelInfo } from '../common/engineProtocol';
+import { modelDisplayName } from '../common/displayNames';
 import type { RunEvent } from './controller';
 
 export class StatusBar implements vscode.Disposable {
@@ -43,13 +44,13 @@ export class StatusBar implements vscode.Disposable {
   }
 
   private render(icon = '$(eye)', problem?: string): void {
-    const name = modelName(this.modelRef);
+    const name = modelDisplayName(this.modelRef);
     const r = this.run?.run;
     const parts = [`${icon} Headlight: ${name}`];
     if (r) parts.push(`${r.tokens.length} tok`, `${Math.round(r.stats.totalMs)} ms`);
     this.item.text = parts.join(' · ');
     const tip = new vscode.MarkdownString();
-    tip.appendMarkdown(`**Headlight** — model \`${this.modelRef}\``);
+    tip.appendMarkdown(`**Headlight** — model \`${name}\`${name === this.modelRef ? '' : ` (setting: \`${this.modelRef}\`)`}`);
     if (this.model) tip.appendMarkdown(` (${this.model.nLayer} layers × ${this.model.nHead} heads, context ${this.model.nPositions})`);
     if (r) {
       tip.appendMarkdown(`\n\nLast run: ${r.tokens.length} tokens, window ${r.window.start}–${r.window.end} of ${r.totalTokens}, `);
@@ -65,10 +66,4 @@ export class StatusBar implements vscode.Disposable {
   dispose(): void {
     this.item.dispose();
   }
-}
-
-function modelName(ref: string): string {
-  if (ref === 'bundled') return 'headlight-tiny';
-  const parts = ref.split(/[\\/]/).filter(Boolean);
-  return parts[parts.length - 1] ?? ref;
 }

@@ -203,7 +203,7 @@ describe('attention panel (Chromium)', () => {
     assert.notDeepEqual(await badgePx(1, 1), [0x61, 0x61, 0x61]);
     // README pictures: a selected token (crosshair), then the same in the light theme
     await page2.evaluate(() => window.harness.source.setCursor(30));
-    await page2.waitForFunction(() => !document.querySelector('.matrix .tooltip')?.hasAttribute('hidden'));
+    await page2.waitForSelector('.tok.selected[data-i="30"]', { state: 'attached' }); // the matrix marks its row (its tooltip waits for the pointer)
     await page2.screenshot({ path: join(ART, 'panel-model-dark.png') });
     await page2.evaluate(() => window.harness.setTheme('vscode-light'));
     await page2.waitForFunction(() => {

@@ -51,14 +51,24 @@ async function openSidebar(h: Harness, theme = 'vscode-dark'): Promise<Page> {
   return page;
 }
 
-/** Colour of the middle of cell (l, h) of the heatmap, and the cell size. */
-function cellPixel(page: Page, l: number, hd: number): Promise<number[]> {
-  return page.evaluate(([l, hd, H]) => {
+/** The heatmap's grid in css px (label margins x0, y0 and the cell size), as the sidebar laid it out. */
+interface Grid { x0: number; y0: number; cellW: number; cellH: number }
+function heatGrid(page: Page): Promise<Grid & { x: number; y: number }> {
+  return page.evaluate(() => {
     const c = document.querySelector('.heat canvas') as HTMLCanvasElement;
-    const cell = (c.getBoundingClientRect().width - 28) / H;
-    const d = c.getContext('2d')!.getImageData(Math.floor((28 + (hd + 0.3) * cell) * devicePixelRatio), Math.floor((14 + (l + 0.7) * cell) * devicePixelRatio), 1, 1).data;
+    const r = c.getBoundingClientRect();
+    return { ...JSON.parse(c.dataset.grid!), x: r.x, y: r.y };
+  });
+}
+
+/** Colour of cell (l, h) of the heatmap, away from its corner badge. */
+function cellPixel(page: Page, l: number, hd: number): Promise<number[]> {
+  return page.evaluate(([l, hd]) => {
+    const c = document.querySelector('.heat canvas') as HTMLCanvasElement;
+    const g = JSON.parse(c.dataset.grid!);
+    const d = c.getContext('2d')!.getImageData(Math.floor((g.x0 + (hd + 0.3) * g.cellW) * devicePixelRatio), Math.floor((g.y0 + (l + 0.7) * g.cellH) * devicePixelRatio), 1, 1).data;
     return [d[0], d[1], d[2]];
-  }, [l, hd, H]);
+  }, [l, hd]);
 }
 
 describe('sidebar (Chromium)', () => {
@@ -108,10 +118,10 @@ describe('sidebar (Chromium)', () => {
 
   it('clicking a cell selects that head through the host; the list and label follow; a source click moves the cursor', async () => {
     const page = await openSidebar(h);
-    const rect = await page.evaluate(() => document.querySelector('.heat canvas')!.getBoundingClientRect().toJSON());
-    const cell = (rect.width - 28) / H;
+    const g = await heatGrid(page);
+    const at = (l: number, hd: number) => [g.x + g.x0 + (hd + 0.5) * g.cellW, g.y + g.y0 + (l + 0.5) * g.cellH] as const;
     const painted = nextPaint(page);
-    await page.mouse.click(rect.x + 28 + 1.5 * cell, rect.y + 14 + 2.5 * cell);
+    await page.mouse.click(...at(2, 1));
     await page.waitForFunction(() => JSON.stringify(window.harness.source.selection) === JSON.stringify({ layer: 2, head: 1 }));
     await painted;
     await page.waitForFunction(() => /Layer 2, head 1/.test(document.body.textContent ?? ''));
@@ -119,12 +129,12 @@ describe('sidebar (Chromium)', () => {
     const first = w.indexOf(Math.max(...w));
     await page.waitForFunction((j) => document.querySelector('.sources .tok-text')?.textContent?.startsWith(`#${j} `), first);
     // the tooltip names the head's peak token and its scores
-    await page.mouse.move(rect.x + 28 + 2.5 * cell, rect.y + 14 + 1.5 * cell);
+    await page.mouse.move(...at(1, 2));
     const tip = (await page.textContent('.heat .tooltip')) ?? '';
     assert.match(tip, /^L1 H2 \(previous-token\): /);
     assert.match(tip, /previous-token 0\.94 · induction 0\.02/);
     // a selected head with a badge names its role
-    await page.mouse.click(rect.x + 28 + 2.5 * cell, rect.y + 14 + 1.5 * cell);
+    await page.mouse.click(...at(1, 2));
     await page.waitForFunction(() => /Layer 1, head 2 \(previous-token\)/.test(document.body.textContent ?? ''));
     // clicking a source reveals it in the editor
     await page.click('.sources li:nth-child(2) button');
