@@ -2,14 +2,15 @@
 // Activation is cheap: the engine process starts on first use (a command, or a live run after one).
 import * as vscode from 'vscode';
 import { join } from 'node:path';
-import { readConfig, onDidChangeConfig, type HeadlightConfig } from './host/config';
+import { readConfig, onDidChangeConfig, setUserSetting, attentionModeSetting, type HeadlightConfig } from './host/config';
 import { EngineClient } from './host/engineClient';
 import { ModelManager } from './host/modelManager';
 import { AnalysisController } from './host/controller';
 import { StatusBar } from './host/statusBar';
 import { EditorHighlights } from './host/decorations';
 import { AttentionHoverProvider } from './host/hoverProvider';
-import { registerCommands, COMMANDS } from './host/commands';
+import { registerCommands, COMMANDS, runText } from './host/commands';
+import { HeadExperiments } from './host/headExperiments';
 import { newHostStats, type HostStats } from './host/hostStats';
 import { AttentionPanel } from './host/panel';
 import { SidebarView } from './host/sidebar';
@@ -19,6 +20,7 @@ export interface HeadlightApi {
   controller: AnalysisController;
   client: EngineClient;
   highlights: EditorHighlights;
+  experiments: HeadExperiments;
   stats: HostStats;
   config: () => HeadlightConfig;
 }
@@ -35,7 +37,14 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
   const models = new ModelManager({ client, bundledDir, config: getConfig, log: (m) => log.info(m) });
   const controller = new AnalysisController({ client, ensureModel: () => models.ensure(), config: getConfig, log: (m) => log.warn(m) });
   const status = new StatusBar(config.model);
-  const highlights = new EditorHighlights(controller, config, stats, (m) => log.warn(m));
+  const experiments = new HeadExperiments({
+    source: controller,
+    textOf: runText,
+    onRankProgress: (l) => client.onDidRankProgress(l),
+    attentionMode: config.attentionMode,
+    writeAttentionMode: (mode) => setUserSetting('attentionMode', attentionModeSetting(mode)),
+  });
+  const highlights = new EditorHighlights(controller, config, stats, (m) => log.warn(m), experiments);
   let started = 0;
 
   context.subscriptions.push(
@@ -44,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
     models,
     controller,
     status,
+    experiments,
     highlights,
     registerCommands({
       controller,
@@ -51,8 +61,9 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
       config: getConfig,
       model: () => models.info,
       bundledDir,
+      experiments,
       showPanel: (focusToken) => {
-        AttentionPanel.show(context, controller);
+        AttentionPanel.show(context, controller, experiments);
         if (focusToken !== undefined) controller.revealToken(focusToken);
       },
       log: (m) => log.info(m),
@@ -86,15 +97,16 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
         controller.modelChanged();
       }
       controller.configChanged(prev, next);
+      experiments.setAttentionMode(next.attentionMode);
       highlights.configChanged(next);
     }),
   );
 
-  SidebarView.register(context, controller);
+  SidebarView.register(context, controller, experiments);
 
   stats.activationMs = performance.now() - t0;
   log.info(`activated in ${stats.activationMs.toFixed(1)} ms`);
-  return { controller, client, highlights, stats, config: getConfig };
+  return { controller, client, highlights, experiments, stats, config: getConfig };
 }
 
 export function deactivate(): void {
