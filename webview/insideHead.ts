@@ -156,7 +156,7 @@ export class InsideHead {
 
     // Ablation
     const heads = el('span', { className: 'heads', role: 'list', 'aria-label': 'Heads to ablate' });
-    const addSelected = btn('Add selected head', 'Add the selected head to the heads to ablate', () => this.toggleAblate(this.layer, this.head, true));
+    const addSelected = btn(`Add L${this.layer} H${this.head}`, 'Add the selected head to the heads to ablate', () => this.toggleAblate(this.layer, this.head, true));
     const modeGroup = el('vscode-radio-group', { 'aria-label': 'Ablation mode', className: 'ablation-mode' },
       el('vscode-radio', { name: 'ablation-mode', value: 'zero', label: 'Zero', checked: true, title: "The head's output becomes 0" }),
       el('vscode-radio', { name: 'ablation-mode', value: 'mean', label: 'Mean', title: "The head's output becomes its mean over the window" }),

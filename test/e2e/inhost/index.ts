@@ -4,6 +4,7 @@
 import Mocha from 'mocha';
 import { writeFileSync } from 'node:fs';
 import { FIGURES, suite } from './extension.test';
+import { experimentsSuite } from './experiments.test';
 
 export function run(): Promise<void> {
   const lines: string[] = [];
@@ -15,6 +16,7 @@ export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', timeout: 120_000, color: false, reporter: 'spec' });
   mocha.suite.emit('pre-require', globalThis, 'inhost', mocha);
   suite();
+  experimentsSuite();
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
       console.log = log;
