@@ -9,7 +9,7 @@ import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { HeadSelector, Prediction } from '../extension/common/engineProtocol';
+import type { AttentionMode, HeadSelector, Prediction } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
 import type { PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind } from '../extension/common/webviewProtocol';
 import { HeadMap } from './attention';
@@ -21,6 +21,8 @@ import { TextView, type HeadWeights } from './textView';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
 import { connectToHost, loadState } from './vscodeApi';
 import { el, painted } from './dom';
+import { InsideHead } from './insideHead';
+import { valueWeightedTriangle } from './valueWeighted';
 import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
 
 interface PanelState {
@@ -57,6 +59,9 @@ class PanelApp {
   private readonly matrix: MatrixView;
   private readonly text: TextView;
   private readonly strip: SurprisalStrip;
+  private readonly inside: InsideHead;
+  /** Plain or value-weighted attention (the host's setting `headlight.attentionMode`). */
+  private attentionMode: AttentionMode = 'attention';
   private readonly ui: ReturnType<PanelApp['buildUi']>;
 
   constructor(
@@ -67,6 +72,7 @@ class PanelApp {
     this.model = new ModelView(this.palette, {
       onSelect: (l, h) => this.selectHead(l, h, true),
       onToggleCompare: (l, h) => this.toggleCompare(l, h),
+      onToggleAblate: (l, h) => this.inside.toggleAblate(l, h),
       onPainted: (ms) => painted('model', ms),
     });
     this.matrix = new MatrixView(this.palette, {
@@ -75,6 +81,14 @@ class PanelApp {
     });
     this.text = new TextView({ onPoint: (i) => this.point(i), onPick: (i) => this.pickToken(i) });
     this.strip = new SurprisalStrip(this.palette, { onPick: (i) => this.pickToken(i), predictions: (i) => this.predictions(i) });
+    this.inside = new InsideHead(this.palette, {
+      qk: (layer, head, index) => this.endpoint.request('qk', { version: this.runVersion(), layer, head, index }),
+      ablate: (heads, mode, at) => this.endpoint.request('ablate', { version: this.runVersion(), heads, mode, at }),
+      rankHeads: (mode, signal) => this.endpoint.request('rankHeads', { version: this.runVersion(), mode }, signal),
+      selectHead: (l, h) => void this.selectHead(l, h, true),
+      pickToken: (i) => this.pickToken(i),
+      clearAblation: () => this.endpoint.emit('clearAblation', {}),
+    });
     this.ui = this.buildUi();
     this.endpoint = new RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebviewEvents, PanelHostEvents>(channel, {}, {
       run: (r) => void this.onRun(r),
@@ -90,6 +104,10 @@ class PanelApp {
         if (this.run?.version === h.version) this.model.setHeads(h);
       },
       empty: ({ message, hint }) => this.showEmpty(message, hint),
+      attentionMode: ({ mode }) => this.setAttentionMode(mode),
+      ablation: ({ result }) => this.inside.setAblation(result),
+      rankProgress: ({ version, done, total }) => this.inside.setRankProgress(version, done, total),
+      ranking: (r) => this.inside.setRanking(r),
     });
     watchTheme((p) => this.setPalette(p));
     watchPixelRatio(() => this.setPalette(readPalette()));
@@ -125,7 +143,10 @@ class PanelApp {
       btn('SVG', 'Save the head matrix as SVG', () => void this.export('svg')),
       btn('JSON', "Save the selected head's attention map as JSON", () => void this.export('json')),
     );
-    const header = el('header', { className: 'toolbar' }, title, stale, exportBar);
+    const modeBox = check('Value-weighted', false, (v) => this.endpoint.emit('setAttentionMode', { mode: v ? 'value-weighted' : 'attention' }));
+    modeBox.classList.add('mode-toggle');
+    modeBox.title = 'Weigh each attention edge by the norm of what the source token adds through the head, α·‖v·W_O‖ (everywhere: panel, sidebar, hover, editor)';
+    const header = el('header', { className: 'toolbar' }, title, stale, modeBox, exportBar);
 
     const modelPane = el('section', { className: 'model-pane', 'aria-label': 'Model view' },
       el('h2', {}, 'Heads'), el('p', { className: 'hint' }, 'Click: select · shift+click: compare in text view'), this.model.element);
@@ -167,10 +188,14 @@ class PanelApp {
       el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, matrixControls, this.matrix.element)),
       el('vscode-tab-header', { slot: 'header' }, 'Text'),
       el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, this.strip.element, this.text.element)),
+      el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
+      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, this.inside.element)),
     );
+    this.inside.setVisible(s.tab === 2);
     tabs.addEventListener('vsc-tabs-select', (e) => {
       this.state.tab = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
       this.lastView = this.state.tab === 0 ? 'matrix' : 'text';
+      this.inside.setVisible(this.state.tab === 2);
       this.save();
     });
     modelPane.addEventListener('pointerdown', () => (this.lastView = 'model'));
@@ -180,7 +205,7 @@ class PanelApp {
     const main = el('main', { className: 'layout' }, modelPane, tabs);
     document.body.replaceChildren(header, empty, main, statusLine);
     this.lastView = s.tab === 0 ? 'matrix' : 'text';
-    return { title, stale, status, shown, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
+    return { modeBox, title, stale, status, shown, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
   }
 
   private renderStatus(): void {
@@ -249,6 +274,7 @@ class PanelApp {
     this.model.setPalette(p);
     this.matrix.setPalette(p);
     this.strip.setPalette(p);
+    this.inside.setPalette(p);
     this.renderStatus();
     this.repaintText();
   }
@@ -273,6 +299,9 @@ class PanelApp {
     this.focusToken = undefined;
     this.text.setTokens(run.tokens);
     this.strip.setRun(run.tokens, run.surprisal);
+    this.inside.setRun(run);
+    this.inside.setHead(this.state.layer, this.state.head);
+    this.inside.setToken(this.state.token);
     this.renderStatus();
     this.model.setSelection({ layer: this.state.layer, head: this.state.head });
     const version = run.version;
@@ -308,6 +337,7 @@ class PanelApp {
     this.state.head = head;
     this.save();
     this.model.setSelection({ layer, head });
+    this.inside.setHead(layer, head);
     this.renderStatus();
     if (fromUser && changed) this.endpoint.emit('select', { layer, head });
     if (!this.run) return;
@@ -351,12 +381,29 @@ class PanelApp {
     if (!this.run || i < 0 || i >= this.run.tokens.length) return;
     this.state.token = i;
     this.save();
+    this.inside.setToken(i);
     this.matrix.setQuery(i);
     this.repaintText();
     if (fromUser) this.endpoint.emit('revealToken', { index: i });
   }
 
   // ------------------------------------------------------------ data
+
+  private runVersion(): number {
+    if (!this.run) throw new Error('Nothing is analysed yet.');
+    return this.run.version;
+  }
+
+  /** Plain or value-weighted: the maps are re-made (value-weighted ones from the triangle and the value norms). */
+  private setAttentionMode(mode: AttentionMode): void {
+    (this.ui.modeBox as HTMLElement & { checked: boolean }).checked = mode === 'value-weighted';
+    document.body.classList.toggle('value-weighted', mode === 'value-weighted');
+    if (mode === this.attentionMode) return;
+    this.attentionMode = mode;
+    this.maps.clear();
+    this.loading.clear();
+    if (this.run) void this.selectHead(this.state.layer, this.state.head, false);
+  }
 
   private ensureMap(layer: number, head: number): Promise<HeadMap | undefined> {
     const run = this.run;
@@ -370,17 +417,23 @@ class PanelApp {
     }
     const pending = this.loading.get(key);
     if (pending) return pending;
-    const p = this.endpoint.request('headTriangle', { version: run.version, layer, head }).then(
+    const mode = this.attentionMode;
+    const triangle = this.endpoint.request('headTriangle', { version: run.version, layer, head });
+    const weights =
+      mode === 'value-weighted'
+        ? Promise.all([triangle, this.endpoint.request('valueNorms', { version: run.version, layer, head })]).then(([tri, norms]) => valueWeightedTriangle(tri, norms))
+        : triangle;
+    const p = weights.then(
       (tri) => {
         const map = HeadMap.fromTriangle(layer, head, tri);
-        this.loading.delete(key);
-        if (this.run?.version !== run.version) return map;
+        if (this.loading.get(key) === p) this.loading.delete(key);
+        if (this.run?.version !== run.version || this.attentionMode !== mode) return map;
         this.maps.set(key, map);
         while (this.maps.size > MAP_CACHE) this.maps.delete(this.maps.keys().next().value!);
         return map;
       },
       (err: Error) => {
-        this.loading.delete(key);
+        if (this.loading.get(key) === p) this.loading.delete(key);
         this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`;
         return undefined;
       },
