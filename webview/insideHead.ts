@@ -111,6 +111,8 @@ export class InsideHead {
   private ranking: RankingView | undefined;
   private rankAbort: AbortController | undefined;
   private visible = false;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private ablationSeq = 0;
   private readonly ui: ReturnType<InsideHead['build']>;
 
   constructor(
@@ -226,7 +228,10 @@ export class InsideHead {
   /** The tab was shown or hidden: the Q·K breakdown is fetched only while it is visible. */
   setVisible(visible: boolean): void {
     this.visible = visible;
-    if (visible) this.refreshQk();
+    if (visible) {
+      this.refreshQk();
+      this.followToken();
+    }
   }
 
   setHead(layer: number, head: number): void {
@@ -243,6 +248,15 @@ export class InsideHead {
     this.token = index;
     this.refreshQk();
     this.renderAblation();
+    this.followToken();
+  }
+
+  /** The predictions before/after are for the selected token: re-run the shown ablation there (debounced). */
+  private followToken(): void {
+    clearTimeout(this.refreshTimer);
+    const a = this.ablation;
+    if (!this.visible || !a || a.version !== this.run?.version || a.at === (this.at() ?? this.run.tokens.length)) return;
+    this.refreshTimer = setTimeout(() => void this.runAblation(a.heads, a.mode), 300);
   }
 
   /** Adds or removes a head of the ablation set (ctrl+click in the Heads view, the ranking, "Add selected head"). */
@@ -461,14 +475,20 @@ export class InsideHead {
     return this.token === undefined ? undefined : this.token + 1;
   }
 
-  private async runAblation(): Promise<void> {
-    if (!this.run || this.ablateHeads.length === 0) return;
+  /** Runs the ablation (the chosen heads and mode, or those of a shown result to follow the token); latest wins. */
+  private async runAblation(heads: HeadRef[] = this.ablateHeads, mode: AblationMode = this.mode): Promise<void> {
+    if (!this.run || heads.length === 0) return;
+    const seq = ++this.ablationSeq;
+    const following = heads !== this.ablateHeads;
     this.ui.ablationStatus.classList.remove('error');
-    this.ui.ablationStatus.textContent = `Ablating ${this.ablateHeads.map((h) => `L${h.layer}H${h.head}`).join(', ')} (${this.mode})…`;
+    if (!following) this.ui.ablationStatus.textContent = `Ablating ${heads.map((h) => `L${h.layer}H${h.head}`).join(', ')} (${mode})…`;
     try {
-      this.setAblation(await this.host.ablate(this.ablateHeads, this.mode, this.at()));
-      this.ui.ablationStatus.scrollIntoView?.({ block: 'nearest' });
+      const result = await this.host.ablate(heads.slice(), mode, this.at());
+      if (seq !== this.ablationSeq) return;
+      this.setAblation(result);
+      if (!following) this.ui.ablationStatus.scrollIntoView?.({ block: 'nearest' });
     } catch (err) {
+      if (seq !== this.ablationSeq) return;
       this.ui.ablationStatus.classList.add('error');
       this.ui.ablationStatus.textContent = `Ablation failed: ${(err as Error).message}`;
     }

@@ -221,7 +221,7 @@ class PanelApp {
     this.ui.title.title = `${r.documentLabel}\n${details}`;
     this.ui.stale.hidden = !r.stale;
     document.body.classList.toggle('is-stale', r.stale);
-    this.ui.headLabel.textContent = `Layer ${layer}, head ${head}`;
+    this.ui.headLabel.textContent = `Layer ${layer}, head ${head}${this.attentionMode === 'value-weighted' ? ' · value-weighted' : ''}`;
     const shown = selectorLabel(this.hostSelection);
     const matrix = selectorLabel({ layer, head });
     this.ui.shown.textContent = `Editor and sidebar: ${shown}${shown === matrix ? '' : ` · head matrix: ${matrix}`}`;
@@ -400,6 +400,7 @@ class PanelApp {
     document.body.classList.toggle('value-weighted', mode === 'value-weighted');
     if (mode === this.attentionMode) return;
     this.attentionMode = mode;
+    this.renderStatus();
     this.maps.clear();
     this.loading.clear();
     if (this.run) void this.selectHead(this.state.layer, this.state.head, false);

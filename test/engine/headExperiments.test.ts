@@ -108,7 +108,7 @@ describe('HeadExperiments over the engine process', () => {
     }
   });
 
-  test('a ranking reports its progress through the client's events and returns every head sorted by |loss change|', async () => {
+  test("a ranking reports its progress through the client's events and returns every head sorted by |loss change|", async () => {
     const progress: number[] = [];
     const sub = experiments.onDidRankProgress((p) => progress.push(p.done));
     const r = await experiments.rankHeads({ mode: 'zero' });

@@ -158,6 +158,13 @@ describe('inside a head (Chromium)', () => {
     assert.equal(await page.evaluate(() => window.harness.experiments.lastAblation?.heads.length), 1);
     await page.screenshot({ path: join(ART, 'inside-ablation-dark.png') });
 
+    // moving the cursor to the last token re-runs the shown ablation there: predictions of the next token
+    await page.evaluate((i) => window.harness.source.setCursor(i), T - 1);
+    await page.waitForFunction((n) => window.harness.source.experiments.length === 2 && document.querySelector('.preds strong')?.textContent?.includes(`after token ${n}`), T - 1);
+    assert.deepEqual((await page.evaluate(() => window.harness.source.experiments))[1], { method: 'ablate', heads: [{ layer: 1, head: 2 }], mode: 'zero', at: T });
+    const beforeEnd = await page.$$eval('.preds ol.before li', (l) => l.map((e) => e.textContent));
+    assert.deepEqual(beforeEnd, rec.at[String(T)].before.map((p: { text: string; logprob: number }) => `“${p.text}” ${pct(p.logprob)}`));
+
     // mean ablation of two heads (the second added with "Add selected head")
     await page.click('vscode-button.clear-ablation');
     await page.waitForSelector('.ablation-text', { state: 'hidden' });
@@ -171,10 +178,11 @@ describe('inside a head (Chromium)', () => {
       await page.waitForFunction((s) => document.querySelector('vscode-button[aria-label^="Add the selected head"]')?.textContent === `Add L${s.layer} H${s.head}`, sel);
       await page.click('vscode-button[aria-label^="Add the selected head"]');
     }
+    await page.evaluate(() => window.harness.source.setCursor(30));
     await page.click('vscode-radio[value="mean"]');
     await page.click('vscode-button.run-ablation');
-    await page.waitForFunction(() => window.harness.source.experiments.length === 2 && document.querySelector('.ablation .loss')?.textContent?.includes('mean'));
-    assert.deepEqual((await page.evaluate(() => window.harness.source.experiments))[1], { method: 'ablate', heads: [{ layer: 0, head: 1 }, { layer: 2, head: 3 }], mode: 'mean', at: 31 });
+    await page.waitForFunction(() => window.harness.source.experiments.length === 3 && document.querySelector('.ablation .loss')?.textContent?.includes('mean'));
+    assert.deepEqual((await page.evaluate(() => window.harness.source.experiments))[2], { method: 'ablate', heads: [{ layer: 0, head: 1 }, { layer: 2, head: 3 }], mode: 'mean', at: 31 });
     assert.deepEqual(problems(page), []);
     await page.close();
   });
