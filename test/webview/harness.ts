@@ -27,6 +27,7 @@ export const THEMES: Record<string, Record<string, string>> = {
     'panelTitle-activeForeground': '#cccccc', 'panelTitle-inactiveForeground': '#9d9d9d', 'panelTitle-activeBorder': '#0078d4',
     'activityBarBadge-background': '#0078d4', 'activityBarBadge-foreground': '#ffffff', 'button-hoverBackground': '#026ec1',
     'button-secondaryHoverBackground': '#3c3c3c', 'button-border': '#ffffff12', 'editorWidget-background': '#202020', 'widget-shadow': '#0000005c',
+    'settings-dropdownBackground': '#313131', 'settings-dropdownBorder': '#3c3c3c', 'settings-dropdownForeground': '#cccccc', 'settings-dropdownListBorder': '#454545', 'list-activeSelectionBackground': '#04395e', 'list-activeSelectionForeground': '#ffffff',
   },
   'vscode-light': {
     'editor-background': '#ffffff', 'editor-foreground': '#3b3b3b', foreground: '#3b3b3b', 'sideBar-background': '#f8f8f8',
@@ -40,6 +41,7 @@ export const THEMES: Record<string, Record<string, string>> = {
     'panelTitle-activeForeground': '#3b3b3b', 'panelTitle-inactiveForeground': '#3b3b3b', 'panelTitle-activeBorder': '#005fb8',
     'activityBarBadge-background': '#005fb8', 'activityBarBadge-foreground': '#ffffff', 'button-hoverBackground': '#0258a8',
     'button-secondaryHoverBackground': '#cccccc', 'button-border': '#0000001a', 'editorWidget-background': '#f8f8f8', 'widget-shadow': '#00000029',
+    'settings-dropdownBackground': '#ffffff', 'settings-dropdownBorder': '#cecece', 'settings-dropdownForeground': '#3b3b3b', 'settings-dropdownListBorder': '#c8c8c8', 'list-activeSelectionBackground': '#e8e8e8', 'list-activeSelectionForeground': '#000000',
   },
   'vscode-high-contrast': {
     'editor-background': '#000000', 'editor-foreground': '#ffffff', foreground: '#ffffff', 'sideBar-background': '#000000',
@@ -53,6 +55,7 @@ export const THEMES: Record<string, Record<string, string>> = {
     'panelTitle-activeForeground': '#ffffff', 'panelTitle-inactiveForeground': '#ffffff', 'panelTitle-activeBorder': '#6fc3df',
     'activityBarBadge-background': '#000000', 'activityBarBadge-foreground': '#ffffff', 'button-border': '#6fc3df',
     'button-hoverBackground': '#000000', 'button-secondaryHoverBackground': '#000000', 'editorWidget-background': '#0c141f',
+    'settings-dropdownBackground': '#000000', 'settings-dropdownBorder': '#6fc3df', 'settings-dropdownForeground': '#ffffff', 'settings-dropdownListBorder': '#6fc3df', 'list-activeSelectionBackground': '#000000', 'list-activeSelectionForeground': '#ffffff',
   },
 };
 
