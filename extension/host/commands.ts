@@ -9,7 +9,7 @@ import type { HeadExperiments } from './headExperiments';
 import type { EngineClient } from './engineClient';
 import type { HeadlightConfig } from './config';
 import { attentionModeSetting, setUserSetting } from './config';
-import { selectorLabel } from './hoverMarkdown';
+import { selectorLabel } from '../common/displayNames';
 import { pickModel } from './modelPicker';
 
 export interface CommandDeps {

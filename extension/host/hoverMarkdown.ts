@@ -4,13 +4,8 @@
  */
 import type { HeadScoresAnswer, HeadSelector, TokenInfo } from '../common/engineProtocol';
 import type { Token } from '../common/tokens';
+import { selectorLabel } from '../common/displayNames';
 import { bar } from './intensity';
-
-export function selectorLabel(sel: HeadSelector): string {
-  if (sel.layer === 'mean') return 'mean of all layers and heads';
-  if (sel.head === 'mean') return `layer ${sel.layer}, mean of its heads`;
-  return `layer ${sel.layer}, head ${sel.head}`;
-}
 
 /** Whitespace made visible: spaces as ·, tabs as →, line breaks as ↵. */
 export function visibleText(s: string): string {

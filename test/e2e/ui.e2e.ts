@@ -131,7 +131,7 @@ test('a user explains attention, reads it in the panel, editor, hover and sideba
     assert.match(text, /Headlight/);
     assert.match(text, /Surprisal: [\d.]+ bits/);
     assert.match(text, /Model's guesses here: \S+/);
-    assert.match(text, /Looks at \(layer \d+, head \d+|Looks at \(mean/);
+    assert.match(text, /Looks at \((L\d+ H\d+|layer \d+ mean|mean of all layers)\)/);
     assert.match(text, /\d\.\d{3}/, 'no weight in the sources table');
     console.log(`  hover: ${text.split('\n').filter(Boolean).slice(0, 4).join(' | ')}`);
     await wb!.screenshot('ui-03-hover');

@@ -3,7 +3,8 @@ import { test, describe, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { attentionEdges, bar, bucketOf, groupByBucket, SURPRISAL_EDGES_BITS } from '../../extension/host/intensity';
 import { Debouncer } from '../../extension/host/debounce';
-import { escapeMarkdown, hoverMarkdown, selectorLabel, visibleText } from '../../extension/host/hoverMarkdown';
+import { escapeMarkdown, hoverMarkdown, visibleText } from '../../extension/host/hoverMarkdown';
+import { selectorLabel } from '../../extension/common/displayNames';
 import type { TokenInfo } from '../../extension/common/engineProtocol';
 
 describe('buckets', () => {
@@ -65,7 +66,7 @@ describe('hover markdown', () => {
     assert.match(md, /piece \*\*Ċ\*\*/);
     assert.match(md, /3\.00 bits\*\* \(p = 12\.5%\)/);
     assert.match(md, /·the 25\.0%/);
-    assert.match(md, /layer 1, head 0/);
+    assert.match(md, /Looks at \(L1 H0\):/);
     assert.match(md, /\| Hello \| 1 \| 0\.750 \| ██████ \|/);
     assert.match(md, /\| ↵ \(itself\) \| 1 \| 0\.250 \| ██ \|/);
     assert.match(md, /\[Open in the attention panel\]\(command:headlight\.explainAttention\)/);
@@ -77,10 +78,13 @@ describe('hover markdown', () => {
   test('first token: no surprisal', () => {
     const md = hoverMarkdown({ info: { ...info, surprisal: NaN }, tokens, selection: { layer: 'mean', head: 'mean' }, lineOf: () => 1, openCommand: 'command:x' });
     assert.match(md, /first token of the window/);
-    assert.match(md, /mean of all layers and heads/);
+    assert.match(md, /Looks at \(mean of all layers\):/);
   });
-  test('selector labels', () => {
-    assert.equal(selectorLabel({ layer: 2, head: 'mean' }), 'layer 2, mean of its heads');
+  test('names the selection as every other view does (selectorLabel)', () => {
+    const sel = { layer: 2, head: 'mean' } as const;
+    assert.equal(selectorLabel(sel), 'layer 2 mean');
+    const md = hoverMarkdown({ info, tokens, selection: sel, lineOf: () => 1, openCommand: 'command:x' });
+    assert.match(md, /Looks at \(layer 2 mean\):/);
   });
 });
 
