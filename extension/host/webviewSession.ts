@@ -156,13 +156,14 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
 
   private replay(): void {
     this.ready = true;
+    // the selection and the mode hold without a run: a panel opened before the first run shows them once it comes
+    this.emit('attentionMode', { mode: this.experiments.attentionMode });
+    this.emit('selection', this.source.selection);
     const cur = this.source.current;
     if (!cur) {
       this.emit('empty', { message: 'Nothing analysed yet.', hint: 'Run "Headlight: Explain Attention" in an editor.' });
       return;
     }
-    this.emit('attentionMode', { mode: this.experiments.attentionMode });
-    this.emit('selection', this.source.selection);
     this.emit('run', runView(cur, this.stale));
     this.emit('cursor', { index: this.source.cursorToken });
     const ablation = this.experiments.lastAblation;

@@ -69,7 +69,8 @@ function themeCss(): string {
 export interface Harness {
   browser: Browser;
   url: string;
-  open(view: 'panel' | 'sidebar', opts?: { theme?: string; width?: number; height?: number; dpr?: number }): Promise<Page>;
+  /** `selection`: the host's selection before the webview starts ("L.H"). */
+  open(view: 'panel' | 'sidebar', opts?: { theme?: string; width?: number; height?: number; dpr?: number; selection?: string }): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -126,7 +127,7 @@ export async function startHarness(): Promise<Harness> {
       await page.addInitScript(() => {
         document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
       });
-      await page.goto(`${origin}/${view}.html?view=${view}&theme=${opts.theme ?? 'vscode-dark'}`);
+      await page.goto(`${origin}/${view}.html?view=${view}&theme=${opts.theme ?? 'vscode-dark'}${opts.selection ? `&selection=${opts.selection}` : ''}`);
       return page;
     },
     async close() {

@@ -398,7 +398,11 @@ const hostChannel: Channel = {
 };
 void toWebview;
 
-const kind = new URLSearchParams(location.search).get('view') ?? 'panel';
+const params = new URLSearchParams(location.search);
+const kind = params.get('view') ?? 'panel';
+// `selection=L.H`: the host's selection before the webview says ready (a panel opened before any run)
+const initial = params.get('selection')?.split('.').map(Number);
+if (initial?.length === 2 && initial.every(Number.isInteger)) source.selection = { layer: initial[0], head: initial[1] };
 harness.session =
   kind === 'sidebar'
     ? new SidebarSession(harness.source, hostChannel, harness.experiments)

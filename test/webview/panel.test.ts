@@ -155,6 +155,19 @@ describe('attention panel (Chromium)', () => {
     await page.close();
   });
 
+  it('opened before any run: shows the host selection once the first run arrives', async () => {
+    const page = await h.open('panel', { selection: '1.2' }); // the host selects L1 H2, then the panel opens, then a run comes
+    await page.waitForSelector('.empty:not([hidden])');
+    const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page.evaluate((f) => window.harness.source.setRun(window.harness.fromFixture(f), 1), FIXTURE);
+    await painted;
+    await page.waitForFunction(() => /layer 1, head 2/.test(document.querySelector('.matrix-base')?.getAttribute('aria-label') ?? ''));
+    assert.equal(await page.textContent('.status .shown'), 'Editor and sidebar: L1 H2');
+    assert.deepEqual(await page.evaluate(() => window.harness.source.selection), { layer: 1, head: 2 });
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
   it('shows the head finder: computed scores in the tooltip, badges on thumbnails, a legend', async () => {
     // Without an override the harness runs the engine's own scorer on the recorded triangles.
     const page = await openPanel(h);
