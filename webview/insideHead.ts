@@ -16,7 +16,7 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { AblationMode, HeadRef, Prediction, QkBreakdown } from '../extension/common/engineProtocol';
 import type { AblationView, RankingView, RunView } from '../extension/common/webviewProtocol';
 import { fitCanvas, tokenLabel } from './canvas';
-import { el, liveRegion, tooltip } from './dom';
+import { el, liveRegion, placeTooltip, toClient, tooltip } from './dom';
 import type { Palette, Rgb } from './theme';
 
 export interface InsideHeadHost {
@@ -454,9 +454,7 @@ export class InsideHead {
     const d = Math.floor((x - QK.labelW) / cellW);
     const dim = d >= 0 && d < D ? `\ndim ${d}: q ${fmt(b.query[d])} × k ${fmt(b.keys[j * D + d])} = ${fmt(b.query[d] * b.keys[j * D + d], 4)}` : '';
     tip.textContent = `key ${j} “${this.run?.tokens[j]?.text ?? ''}”\nscore ${fmt(b.scores[j], 4)} · α ${fmt(b.probs[j], 4)} · ‖v‖ ${fmt(b.valueNorms[j])} · α‖v‖ ${fmt(b.probs[j] * b.valueNorms[j], 4)}${dim}`;
-    tip.hidden = false;
-    tip.style.left = `${Math.min(x + 12, Math.max(0, (this.element.clientWidth || 400) - 260))}px`;
-    tip.style.top = `${y + 12}px`;
+    placeTooltip(tip, toClient(this.ui.qkCanvas, { x: x + 12, y: y - QK.rowH / 2, width: 1, height: QK.rowH })); // kept on screen
   }
 
   // ------------------------------------------------------------ ablation

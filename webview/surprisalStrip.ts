@@ -2,7 +2,7 @@
  * Tokens coloured by surprisal (bits), one cell per token across the width; when tokens outnumber pixels each pixel
  * shows the most surprising token it covers. Hover shows the token, its surprisal and what the model expected.
  */
-import { tooltip } from './dom';
+import { placeTooltip, toClient, tooltip } from './dom';
 import type { Prediction } from '../extension/common/engineProtocol';
 import type { Token } from '../extension/common/tokens';
 import { fitCanvas, tokenLabel } from './canvas';
@@ -105,16 +105,17 @@ export class SurprisalStrip {
     const seq = ++this.hoverSeq;
     const s = this.surprisal[i];
     const head = `#${i} “${tokenLabel(this.tokens[i].text, 20)}”: ${Number.isNaN(s) ? 'first token, no surprisal' : `${s.toFixed(1)} bits`}`;
+    // below the strip at the pointer, kept on screen (fixed, flipped above, clamped); placed again when it grows
+    const anchor = toClient(this.canvas, { x, y: 0, width: 1, height: HEIGHT });
     this.tip.textContent = head;
-    this.tip.hidden = false;
-    this.tip.style.left = `${Math.max(0, Math.min(x, this.width - 260))}px`;
-    this.tip.style.top = `${HEIGHT + 4}px`;
+    placeTooltip(this.tip, anchor);
     if (i === 0) return;
     try {
       const preds = await this.cb.predictions(i);
       if (seq !== this.hoverSeq) return;
       const list = preds.map((p) => `“${tokenLabel(p.text, 14)}” ${(Math.exp(p.logprob) * 100).toFixed(1)}%`).join(', ');
       this.tip.textContent = `${head} · expected: ${list}`;
+      placeTooltip(this.tip, anchor);
     } catch {
       // a stale run: the next run event redraws
     }

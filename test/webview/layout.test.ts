@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { halfTable } from '../../extension/common/half';
@@ -12,6 +12,7 @@ import { scaleLut } from '../../extension/common/colorScale';
 import { FIXTURE, problems, startHarness, type Harness } from './harness';
 
 const ART = join(import.meta.dirname, '..', '..', 'artifacts', 'webview');
+const INSIDE = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'recorded-inside.json'), 'utf8'));
 const T: number = FIXTURE.run.tokens.length;
 const L: number = FIXTURE.model.nLayer;
 const H: number = FIXTURE.model.nHead;
@@ -144,6 +145,58 @@ describe('layout of the panel and sidebar (Chromium)', () => {
       await page.close();
     });
   }
+
+  it('surprisal strip: the tooltip of the last token, guesses included, stays whole on screen', async () => {
+    const page = await openPanel(h, { height: 340 }); // a short panel: the strip ends at the bottom of its tab
+    await page.click('vscode-tab-header:nth-of-type(2)');
+    await page.waitForSelector('.strip canvas', { state: 'visible' });
+    await page.evaluate(() => document.querySelector('.strip')!.scrollIntoView({ block: 'end' }));
+    const r = await page.evaluate(() => document.querySelector('.strip canvas')!.getBoundingClientRect().toJSON());
+    for (const x of [r.right - 1, r.left + (1.5 * r.width) / T]) { // the last token, then the second (the first has no guesses)
+      await page.mouse.move(x, r.y + r.height / 2);
+      await page.waitForFunction(() => /expected: /.test(document.querySelector('.strip .tooltip:not([hidden])')?.textContent ?? ''));
+      const { box, visible } = await visibleBox(page, '.strip .tooltip');
+      assert.ok(box.bottom - box.top > 10, 'the tooltip has a height');
+      assertInside(box, visible, `strip tooltip at x=${Math.round(x)}`);
+    }
+    await page.screenshot({ path: join(ART, 'layout-strip-tooltip.png') });
+    await page.mouse.move(r.left + 1, r.bottom + 200);
+    await page.waitForSelector('.strip .tooltip[hidden]', { state: 'attached' });
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
+  it('Inside a head: the Q·K tooltip of the last key row, at the right edge, stays whole on screen', async () => {
+    const page = await h.open('panel', { width: 510, height: 560 });
+    const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page.evaluate(([f, ins]) => {
+      window.harness.setInside(ins);
+      window.harness.source.setRun(window.harness.fromFixture(f), 1);
+    }, [FIXTURE, INSIDE]);
+    await painted;
+    await page.evaluate(() => {
+      window.harness.source.setSelection({ layer: 1, head: 2 });
+      window.harness.source.setCursor(30);
+    });
+    await page.click('vscode-tab-header.inside-tab');
+    await page.waitForFunction(() => document.querySelector('#qk-title')?.textContent?.includes('layer 1, head 2, query 30'));
+    await page.waitForFunction(() => document.querySelectorAll('.sr-table tr[data-j]').length > 0);
+    // the canvas's last key row scrolled to the bottom of the view, then pointed at near the right edge
+    await page.evaluate(() => document.querySelector('.qk-canvas')!.scrollIntoView({ block: 'end' }));
+    const c = await page.evaluate(() => document.querySelector('.qk-canvas')!.getBoundingClientRect().toJSON());
+    const vw = await page.evaluate(() => document.documentElement.clientWidth);
+    for (const [x, y] of [[Math.min(c.right, vw) - 3, c.bottom - 6], [c.left + 100, c.bottom - 6]]) {
+      await page.mouse.move(x, y);
+      await page.waitForSelector('.qk-wrap .tooltip:not([hidden])');
+      assert.match((await page.textContent('.qk-wrap .tooltip')) ?? '', /^key \d+ /);
+      const { box, visible } = await visibleBox(page, '.qk-wrap .tooltip');
+      assert.ok(box.bottom - box.top > 10, 'the tooltip has a height');
+      assertInside(box, visible, `Q·K tooltip at (${Math.round(x)}, ${Math.round(y)})`);
+    }
+    await page.screenshot({ path: join(ART, 'layout-qk-tooltip.png') });
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
 
   it('head matrix: no crosshair or tooltip until the pointer or the keys move it; then they show inside the view', async () => {
     const page = await openPanel(h);
