@@ -65,7 +65,7 @@ export function matrixSvg(map: HeadMap, labels: string[], palette: Palette, log:
   return parts.join('\n');
 }
 
-/** The selected head's map as JSON: tokens and rows (row i has i+1 weights). */
+/** The selected head's map as JSON: tokens and rows (row i has i+1 weights); `meta` says what they are (model, mode). */
 export function headJson(map: HeadMap, tokens: { text: string; start: number; end: number }[], meta: Record<string, unknown>): string {
   const rows: number[][] = [];
   for (let i = 0; i < map.T; i++) {

@@ -485,7 +485,8 @@ class PanelApp {
     const run = this.run;
     const map = this.matrix.head;
     if (!run) return;
-    const base = `${run.documentLabel.replace(/\.[^.]*$/, '')}-L${this.state.layer}H${this.state.head}`;
+    const vw = this.attentionMode === 'value-weighted'; // the maps shown (and exported) are value-weighted
+    const base = `${run.documentLabel.replace(/\.[^.]*$/, '')}-L${this.state.layer}H${this.state.head}${vw ? '-value-weighted' : ''}`;
     let data: Uint8Array | string;
     let suggestedName: string;
     try {
@@ -496,11 +497,11 @@ class PanelApp {
         suggestedName = `${base}-${view}.png`;
       } else if (kind === 'svg') {
         if (!map) throw new Error('No head is loaded.');
-        data = matrixSvg(map, this.labels(), this.palette, this.state.log, `Layer ${map.layer}, head ${map.head}: ${run.documentLabel}`);
+        data = matrixSvg(map, this.labels(), this.palette, this.state.log, `Layer ${map.layer}, head ${map.head}${vw ? ' (value-weighted)' : ''}: ${run.documentLabel}`);
         suggestedName = `${base}.svg`;
       } else {
         if (!map) throw new Error('No head is loaded.');
-        data = headJson(map, run.tokens.map(({ text, start, end }) => ({ text, start, end })), { model: run.model.ref, document: run.documentLabel, version: run.version, window: run.window });
+        data = headJson(map, run.tokens.map(({ text, start, end }) => ({ text, start, end })), { model: run.model.ref, document: run.documentLabel, version: run.version, window: run.window, mode: this.attentionMode });
         suggestedName = `${base}.json`;
       }
       const res = await this.endpoint.request('save', { kind, suggestedName, data });

@@ -34,11 +34,13 @@ class SidebarApp {
   private readonly endpoint: RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>;
   private readonly heading = el('div', { className: 'focus-token', role: 'status', 'aria-live': 'polite' }, 'Waiting for an analysis…');
   private readonly stale = el('vscode-badge', { hidden: true, title: 'The document changed since this analysis.' }, 'stale');
+  /** Shown while the row and sources are value-weighted (headlight.attentionMode). */
+  private readonly modeBadge = el('vscode-badge', { className: 'mode', hidden: true, title: 'Value-weighted attention: α times the norm of what each source adds through the head, normalized per row (setting headlight.attentionMode). The heatmap stays plain attention.' }, 'value-weighted');
   private readonly heat = el('canvas', { tabindex: '0', role: 'application', 'aria-roledescription': 'heatmap of heads', 'aria-label': 'Where the token looks, per layer and head: the peak weight on a token other than the first. Arrow keys move, Enter selects the head.' }) as HTMLCanvasElement;
   private readonly strip = el('canvas', { role: 'img', 'aria-label': "The selected head's weights over the window" }) as HTMLCanvasElement;
   private readonly list = el('ol', { className: 'sources', 'aria-label': 'Top sources of the selected head' });
   private readonly tip = el('div', { className: 'tooltip', hidden: true });
-  private readonly selLabel = el('h2', {}, 'Selected head');
+  private readonly selLabel = el('h2', { className: 'sel-label' }, 'Selected head');
   private keyCursor: { layer: number; head: number } | undefined;
 
   constructor(channel: ReturnType<typeof connectToHost>['channel']) {
@@ -72,7 +74,7 @@ class SidebarApp {
     });
     const heatWrap = el('div', { className: 'heat' }, this.heat, this.tip);
     document.body.replaceChildren(
-      el('div', { className: 'row' }, this.heading, this.stale),
+      el('div', { className: 'row' }, this.heading, this.modeBadge, this.stale),
       el('h2', {}, 'Where it looks, per head'),
       el('p', { className: 'hint' }, 'Peak weight on a token other than the first. Click a cell to select the head. Letters: the head finder’s roles (P previous-token, I induction, S first-token sink, D duplicate-token, L local).'),
       heatWrap,
@@ -211,7 +213,9 @@ class SidebarApp {
     const p = this.palette;
     const sel = f.sel;
     const roles = typeof sel.layer === 'number' && typeof sel.head === 'number' ? headBadges(this.heads, sel.layer, sel.head) : [];
-    this.selLabel.textContent = typeof sel.head === 'number' ? `Layer ${sel.layer}, head ${sel.head}${roles.length ? ` (${roles.join(', ')})` : ''}: weights over the window` : `${selectorLabel(sel)}: weights over the window`;
+    const vw = f.mode === 'value-weighted';
+    this.modeBadge.hidden = !vw;
+    this.selLabel.textContent = `${selectorLabel(sel)}${roles.length ? ` (${roles.join(', ')})` : ''}${vw ? ' · value-weighted' : ''}: weights over the window`;
     const n = f.row.length;
     const ctx = fitCanvas(this.strip, width, 16);
     ctx.clearRect(0, 0, width, 16);

@@ -249,6 +249,15 @@ describe('inside a head (Chromium)', () => {
     }, { j: want.indexOf(Math.max(...want)), v: Math.max(...want) });
     const lit = new Map(await page.$$eval('.tok[data-w]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.i), Number((e as HTMLElement).dataset.w)] as [number, number])));
     for (let j = 0; j <= 30; j++) if (want[j] >= 0.001) assert.ok(Math.abs((lit.get(j) ?? 0) - want[j]) < 2e-3, `token ${j}: ${lit.get(j)} vs engine ${want[j]}`);
+    // the JSON export says which mode its weights are, and they are the value-weighted map's
+    await page.click('vscode-button:has-text("JSON")');
+    await page.waitForFunction(() => window.harness.saves.some((s) => s.kind === 'json'));
+    const save = await page.evaluate(() => window.harness.saves.find((s) => s.kind === 'json')!);
+    assert.match(save.suggestedName, /-L1H2-value-weighted\.json$/);
+    const json = JSON.parse(save.data as string);
+    assert.equal(json.mode, 'value-weighted');
+    assert.deepEqual([json.layer, json.head], [1, 2]);
+    for (let j = 0; j <= 30; j++) assert.ok(Math.abs(json.weights[30][j] - want[j]) < 2e-3, `exported weight ${j}: ${json.weights[30][j]} vs engine ${want[j]}`);
     // and back
     await page.click('vscode-checkbox.mode-toggle');
     await page.waitForFunction(() => !document.body.classList.contains('value-weighted'));

@@ -296,6 +296,7 @@ describe('attention panel (Chromium)', () => {
     assert.match(saves[1].head as string, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.equal(((saves[1].head as string).match(/<rect x=/g) ?? []).length, (T * (T + 1)) / 2);
     const json = JSON.parse(saves[2].head as string);
+    assert.equal(json.mode, 'attention');
     assert.equal(json.layer, 0);
     assert.equal(json.weights.length, T);
     assert.ok(Math.abs(json.weights[T - 1][3] - row(0, 0, T - 1)[3]) < 1e-5);

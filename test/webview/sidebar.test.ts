@@ -1,7 +1,7 @@
 /** The real sidebar bundle in headless Chromium, on the harness's host session and the recorded run. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { halfTable } from '../../extension/common/half';
@@ -12,6 +12,11 @@ const ART = join(import.meta.dirname, '..', '..', 'artifacts', 'webview');
 const L: number = FIXTURE.model.nLayer;
 const H: number = FIXTURE.model.nHead;
 const CURSOR = 30;
+const INSIDE = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'recorded-inside.json'), 'utf8'));
+function f32(b64: string): Float32Array {
+  const buf = Buffer.from(b64, 'base64');
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
 
 function row(l: number, h: number, i: number): number[] {
   const buf = Buffer.from(FIXTURE.triangles[l * H + h], 'base64');
@@ -124,7 +129,7 @@ describe('sidebar (Chromium)', () => {
     await page.mouse.click(...at(2, 1));
     await page.waitForFunction(() => JSON.stringify(window.harness.source.selection) === JSON.stringify({ layer: 2, head: 1 }));
     await painted;
-    await page.waitForFunction(() => /Layer 2, head 1/.test(document.body.textContent ?? ''));
+    await page.waitForFunction(() => /^L2 H1: weights over the window$/.test(document.querySelector('.sel-label')?.textContent ?? ''));
     const w = row(2, 1, CURSOR);
     const first = w.indexOf(Math.max(...w));
     await page.waitForFunction((j) => document.querySelector('.sources .tok-text')?.textContent?.startsWith(`#${j} `), first);
@@ -135,11 +140,37 @@ describe('sidebar (Chromium)', () => {
     assert.match(tip, /previous-token 0\.94 · induction 0\.02/);
     // a selected head with a badge names its role
     await page.mouse.click(...at(1, 2));
-    await page.waitForFunction(() => /Layer 1, head 2 \(previous-token\)/.test(document.body.textContent ?? ''));
+    await page.waitForFunction(() => /^L1 H2 \(previous-token\): weights/.test(document.querySelector('.sel-label')?.textContent ?? ''));
+    assert.equal(await page.isHidden('vscode-badge.mode'), true, 'plain attention: no mode badge');
     // clicking a source reveals it in the editor
     await page.click('.sources li:nth-child(2) button');
     await page.waitForFunction(() => window.harness.source.revealed.length === 1);
     await page.screenshot({ path: join(ART, 'sidebar-select-dark.png') });
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
+  it('value-weighted mode: the header and the label say so, and the list is the engine\'s value-weighted row', async () => {
+    const page = await openSidebar(h);
+    await page.evaluate((ins) => window.harness.setInside(ins), INSIDE);
+    await page.evaluate(() => window.harness.source.setSelection({ layer: 1, head: 2 }));
+    await page.waitForFunction(() => /^L1 H2 \(previous-token\): weights over the window$/.test(document.querySelector('.sel-label')?.textContent ?? ''));
+    await page.evaluate(() => window.harness.experiments.setAttentionMode('value-weighted'));
+    await page.waitForFunction(() => /^L1 H2 \(previous-token\) · value-weighted: weights over the window$/.test(document.querySelector('.sel-label')?.textContent ?? ''));
+    assert.equal(await page.isVisible('vscode-badge.mode'), true);
+    assert.equal((await page.textContent('vscode-badge.mode'))?.trim(), 'value-weighted');
+    // the list shows the engine's value-weighted row (recorded), which differs from the plain one
+    const want = f32(INSIDE.vwRows[`1.2.${CURSOR}`]);
+    const plain = row(1, 2, CURSOR);
+    const top = Array.from(want, (x, j) => [j, x] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 8).map(([j]) => j);
+    const topPlain = plain.map((x, j) => [j, x] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 8).map(([j]) => j);
+    assert.notDeepEqual(top, topPlain, 'the recording tells the two modes apart');
+    await page.waitForFunction((t) => JSON.stringify(Array.from(document.querySelectorAll('.sources .tok-text'), (e) => Number(/^#(\d+)/.exec(e.textContent ?? '')![1]))) === JSON.stringify(t), top);
+    await page.screenshot({ path: join(ART, 'sidebar-value-weighted-dark.png') });
+    // back to plain attention
+    await page.evaluate(() => window.harness.experiments.setAttentionMode('attention'));
+    await page.waitForFunction(() => /^L1 H2 \(previous-token\): weights over the window$/.test(document.querySelector('.sel-label')?.textContent ?? ''));
+    assert.equal(await page.isHidden('vscode-badge.mode'), true);
     assert.deepEqual(problems(page), []);
     await page.close();
   });
