@@ -134,6 +134,9 @@ test('a user explains attention, reads it in the panel, editor, hover and sideba
     assert.match(text, /Looks at \((L\d+ H\d+|layer \d+ mean|mean of all layers)\)/);
     assert.match(text, /\d\.\d{3}/, 'no weight in the sources table');
     console.log(`  hover: ${text.split('\n').filter(Boolean).slice(0, 4).join(' | ')}`);
+    // the screenshot waits for the hover to be whole: its last line rendered, fully faded in, no part still loading
+    const shown = await hoverShown(page);
+    console.log(`  hover shown: ${JSON.stringify(shown)}`);
     await wb!.screenshot('ui-03-hover');
     await page.mouse.move(5, 300);
     await page.keyboard.press('Escape');
@@ -269,6 +272,28 @@ async function hoverEditor(page: Page, text: string, occurrence: number): Promis
   await page.mouse.move(at.x, at.y, { steps: 4 });
   const hover = page.locator('.monaco-hover:not(.hidden)').first();
   return waitForText(hover, /Surprisal/, 10_000).then((s) => s.replace(/\u00a0/g, ' '));
+}
+
+/**
+ * Waits until the editor hover is fully shown: Headlight's part rendered to its last line, the widget's fade-in
+ * over (no running animation, opacity 1 up its ancestors), and, for at most 10 s, no other provider's part still
+ * "(loading...)"; then two frames to settle. Returns what it saw.
+ */
+async function hoverShown(page: Page): Promise<{ opacity: number; animations: number; loading: boolean }> {
+  const hover = page.locator('.monaco-hover:not(.hidden)').first();
+  await waitForText(hover, /Open in the attention panel/, 10_000);
+  const read = () => hover.evaluate((el) => {
+    let opacity = 1;
+    for (let e: Element | null = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+    const widget = el.closest('.monaco-hover') ?? el;
+    const animations = [...widget.getAnimations({ subtree: true }), ...(widget.parentElement?.getAnimations() ?? [])].filter((a) => a.playState === 'running').length;
+    return { opacity, animations, loading: /\(loading\.\.\.\)/.test(el.textContent ?? '') };
+  });
+  const faded = await pollFor(read, (s) => s.opacity === 1 && s.animations === 0, 10_000);
+  assert.ok(faded.opacity === 1 && faded.animations === 0, `the hover did not finish fading in: ${JSON.stringify(faded)}`);
+  const settled = await pollFor(read, (s) => s.opacity === 1 && s.animations === 0 && !s.loading, 10_000); // TypeScript's part may still load
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  return settled;
 }
 
 /** The text of the status item's hover (VS Code shows its MarkdownString tooltip on mouse-over). */
