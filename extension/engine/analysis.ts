@@ -18,6 +18,7 @@ import { inductionSequence, scoreInduction, scoreText, type HeadScores } from '.
 
 /** Length of one copy of the induction diagnostic's random sequence. */
 const INDUCTION_LENGTH = 40;
+import { collectSoon } from './memory';
 import { ModelSession, f32, i64, type Feeds, type SessionOptions } from './session';
 import type { AttentionMode } from '../common/engineProtocol';
 import { ablationMask, attentionScale, meanLoss, qkScores, surprisalDelta, type AblationMode, type HeadRef } from './inspect';
@@ -85,6 +86,9 @@ export interface RunStats {
 }
 
 const LN2 = Math.log(2);
+
+/** Runs computing at least this many tokens are followed by a garbage collection. */
+const LARGE_RUN = 256;
 
 /** One query's row of one head taken apart (the same shape crosses the engine protocol). */
 export type { QkBreakdown } from '../common/engineProtocol';
@@ -452,6 +456,7 @@ export class Gpt2Engine {
       graphMs = performance.now() - t1;
       throwIfAborted(signal); // a cancelled run leaves the previous state untouched
       this.commit(state, ids, reuse, out);
+      if (n >= LARGE_RUN) collectSoon(); // the run's output copies are garbage now (see memory.ts)
     } else {
       this.truncate(state, T);
     }

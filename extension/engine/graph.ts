@@ -71,6 +71,25 @@ class GraphBuilder {
     return name;
   }
 
+  /**
+   * TopK along the last axis of [R, V], guarded by `If (R > 0)`: onnxruntime 1.30's TopK dies with SIGFPE on zero
+   * rows of a large axis (the empty LM-head blocks past the last position). The empty branch slices [0, K] out of x.
+   */
+  topKRows(x: string, k: number): [string, string] {
+    const rows = this.op('Gather', [this.op('Shape', [x]), this.ints('dim_rows', [0])], { axis: 0 }); // [1]
+    const any = this.op('Greater', [rows, this.ints('zero', [0])]); // [1] bool
+    const id = this.count++;
+    const [vals, idx] = [`topk_values_${id}`, `topk_ids_${id}`];
+    const out = (name: string, dataType: DataType): ValueSpec => ({ name, dataType, dims: ['R', k] });
+    const top = { op: 'TopK', inputs: [x, this.ints(`top_k_${k}`, [k])], outputs: [`${vals}_t`, `${idx}_t`], name: `TopK_${id}`, attrs: { axis: -1, largest: 1, sorted: 1 } };
+    const thenBranch = { name: `then_${id}`, nodes: [top], outputs: [out(`${vals}_t`, DataType.FLOAT), out(`${idx}_t`, DataType.INT64)] };
+    const empty = { op: 'Slice', inputs: [x, this.ints('zero', [0]), this.ints(`top_k_${k}`, [k]), this.ints('axis_last', [-1])], outputs: [`${vals}_e`], name: `Slice_e_${id}` };
+    const emptyIds = { op: 'Cast', inputs: [`${vals}_e`], outputs: [`${idx}_e`], name: `Cast_e_${id}`, attrs: { to: DataType.INT64 } };
+    const elseBranch = { name: `else_${id}`, nodes: [empty, emptyIds], outputs: [out(`${vals}_e`, DataType.FLOAT), out(`${idx}_e`, DataType.INT64)] };
+    this.named('If', [any], [vals, idx], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } });
+    return [vals, idx];
+  }
+
   scalar(name: string, value: number): string {
     this.initializers.push({ name, dataType: DataType.FLOAT, dims: [], raw: bytesOf(Float32Array.of(value)) });
     return name;
@@ -98,6 +117,9 @@ export interface GraphOptions {
 
 /** Rows per attention output block (see `attn_{l}_{b}`). */
 export const ROW_BLOCK = 64;
+
+/** Rows per block of the LM head (logits → log-probabilities → top-k). */
+export const LM_ROW_BLOCK = 256;
 
 /** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
 const EXTERNAL_ALIGN = 65536;
@@ -294,17 +316,32 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   const final = g.op('Reshape', [layerNorm(x, weights.lnF, 'ln_f'), g.ints('shape_rows', [-1, E])]); // [T, E]
 
   // LM head tied to wte: logits = final · wteᵀ. Gemm's transB reuses the embedding matrix without a copy.
-  const logits = opts.logits ? 'logits' : 'logits_internal';
-  g.named('Gemm', [final, wte], [logits], { transB: 1 }); // [T, V]
-  if (opts.logits) outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
+  if (opts.logits) {
+    g.named('Gemm', [final, wte], ['logits'], { transB: 1 }); // [T, V]
+    outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
+  }
   if (analysis) {
-    const logNorm = g.op('ReduceLogSumExp', [logits], { axes: [-1], keepdims: 1 }); // [T, 1]
-    const targetLogit = g.op('GatherElements', [logits, 'targets'], { axis: 1 }); // [T, 1]
-    g.named('Reshape', [g.op('Sub', [targetLogit, logNorm]), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
+    // Per row block of LM_ROW_BLOCK positions (blocks past the last row are empty), so only one block's [B, V]
+    // logits and log-probabilities are alive at once (at T=1024: 2 × 51 MB instead of 2 × 206 MB). LogSoftmax is
+    // one vectorized pass; ReduceLogSumExp was ~8% of a full run.
+    const logprobs: string[] = [];
+    const topValues: string[] = [];
+    const topIds: string[] = [];
+    const rowAxis = g.ints('axis_rows', [0]);
+    for (let b = 0; b < Math.ceil(config.nPositions / LM_ROW_BLOCK); b++) {
+      const from = g.ints(`lm_from_${b}`, [b * LM_ROW_BLOCK]);
+      const to = g.ints(`lm_to_${b}`, [(b + 1) * LM_ROW_BLOCK]);
+      const rows = g.op('Slice', [final, from, to, rowAxis]); // [≤B, E]
+      const logp = g.op('LogSoftmax', [g.op('Gemm', [rows, wte], { transB: 1 })], { axis: -1 }); // [≤B, V]
+      logprobs.push(g.op('GatherElements', [logp, g.op('Slice', ['targets', from, to, rowAxis])], { axis: 1 })); // [≤B, 1]
+      const [values, ids] = g.topKRows(logp, TOP_K); // [≤B, K]
+      topValues.push(values);
+      topIds.push(ids);
+    }
+    g.named('Reshape', [g.op('Concat', logprobs, { axis: 0 }), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
+    g.named('Concat', topValues, ['top_logprob'], { axis: 0 }); // [T, K]
+    g.named('Concat', topIds, ['top_ids'], { axis: 0 }); // [T, K]
     outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
-    const topLogit = g.op('TopK', [logits, g.ints('top_k', [TOP_K])], { axis: -1, largest: 1, sorted: 1 }, 2); // [T, K]
-    g.named('Identity', [topLogit.replace(/_0$/, '_1')], ['top_ids']); // [T, K]
-    g.named('Sub', [topLogit, logNorm], ['top_logprob']); // [T, K]
     outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
     outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
   }

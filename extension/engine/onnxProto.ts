@@ -87,7 +87,14 @@ export enum DataType {
   FLOAT16 = 10,
 }
 
-export type AttrValue = number | string | number[] | { float: number };
+export type AttrValue = number | string | number[] | { float: number } | { graph: SubgraphSpec };
+
+/** A graph held by a node attribute (the branches of `If`): it reads outer values by name and has no inputs. */
+export interface SubgraphSpec {
+  name: string;
+  nodes: NodeSpec[];
+  outputs: ValueSpec[];
+}
 
 export interface NodeSpec {
   op: string;
@@ -134,6 +141,7 @@ function attribute(name: string, value: AttrValue): Msg {
   }
   if (typeof value === 'string') return a.string(4, value).int(20, 3); // s, type STRING
   if (Array.isArray(value)) return a.packedInts(8, value).int(20, 7); // ints, type INTS
+  if ('graph' in value) return a.msg(6, graphMsg({ ...value.graph, initializers: [], inputs: [] })).int(20, 5); // g, type GRAPH
   return a.float(2, value.float).int(20, 1); // f, type FLOAT
 }
 
@@ -170,14 +178,19 @@ function valueInfo(spec: ValueSpec): Msg {
   return new Msg().string(1, spec.name).msg(2, type);
 }
 
-/** Encodes a whole model into one buffer (the only copy of the weights made here). */
-export async function encodeModel(spec: ModelSpec): Promise<Uint8Array> {
+function graphMsg(spec: Omit<ModelSpec, 'opset'>): Msg {
   const graph = new Msg();
   for (const n of spec.nodes) graph.msg(1, node(n));
   graph.string(2, spec.name);
   for (const t of spec.initializers) graph.msg(5, tensor(t));
   for (const v of spec.inputs) graph.msg(11, valueInfo(v));
   for (const v of spec.outputs) graph.msg(12, valueInfo(v));
+  return graph;
+}
+
+/** Encodes a whole model into one buffer (the only copy of the weights made here). */
+export async function encodeModel(spec: ModelSpec): Promise<Uint8Array> {
+  const graph = graphMsg(spec);
 
   const model = new Msg()
     .int(1, 8) // ir_version
