@@ -382,7 +382,7 @@ describe('layout of the panel and sidebar (Chromium)', () => {
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => JSON.stringify(window.harness.source.selection) === JSON.stringify({ layer: 1, head: 1 }));
-    await page.waitForFunction(() => /Layer 1, head 1/.test(document.body.textContent ?? ''));
+    await page.waitForFunction(() => /^L1 H1: weights over the window$/.test(document.querySelector('.sel-label')?.textContent ?? ''));
     await page.screenshot({ path: join(ART, 'layout-sidebar-hc.png') });
     assert.deepEqual(problems(page), []);
     await page.close();
