@@ -612,16 +612,16 @@ export class Gpt2Engine {
   }
 
   /** Runs ids from scratch without touching the engine's state: per-token answers under a head mask and means. */
-  private async scratchRun(ids: number[], mask: Float32Array, means: Float32Array, withMeans: boolean): Promise<ScratchResult> {
+  private async scratchRun(ids: number[], mask: Float32Array, means: Float32Array, withMeans: boolean, withTop = true): Promise<ScratchResult> {
     const L = this.config.nLayer;
     const T = ids.length;
     const { feeds } = this.feeds(this.emptyState(), ids, 0, { mask, means });
-    const fetches = ['next_logprob', 'top_logprob', 'top_ids', ...(withMeans ? range(L).map((l) => `head_out_mean_${l}`) : [])];
+    const fetches = ['next_logprob', ...(withTop ? ['top_logprob', 'top_ids'] : []), ...(withMeans ? range(L).map((l) => `head_out_mean_${l}`) : [])];
     const out = await this.session.run(feeds, fetches);
     const next = out.next_logprob.data as Float32Array; // [T]: ln p(ids[i+1] | ≤ i)
     const logprobs = new Float32Array(T).fill(NaN);
     logprobs.set(next.subarray(0, T - 1), 1);
-    const ids64 = out.top_ids.data as BigInt64Array;
+    const ids64 = withTop ? (out.top_ids.data as BigInt64Array) : new BigInt64Array(0);
     const topIds = Int32Array.from(ids64, (v) => Number(v));
     let meansOut: Float32Array | undefined;
     if (withMeans) {
@@ -629,7 +629,7 @@ export class Gpt2Engine {
       meansOut = new Float32Array(means.length); // [L, H, D]
       for (let l = 0; l < L; l++) meansOut.set(out[`head_out_mean_${l}`].data as Float32Array, l * per);
     }
-    return { logprobs, topLogprob: Float32Array.from(out.top_logprob.data as Float32Array), topIds, means: meansOut };
+    return { logprobs, topLogprob: withTop ? Float32Array.from(out.top_logprob.data as Float32Array) : new Float32Array(0), topIds, means: meansOut };
   }
 
   /** The plain run of ids (no ablation) with its head means, kept for the next ablation of the same tokens. */
@@ -726,7 +726,7 @@ export class Gpt2Engine {
       mask[k] = 0;
       const after = await this.serialize(async () => {
         throwIfAborted(opts.signal);
-        return this.scratchRun(ids, mask, means, false);
+        return this.scratchRun(ids, mask, means, false, false); // the loss only: no top-k
       });
       deltas[k] = meanLoss(after.logprobs) - lossBefore;
       opts.onProgress?.({ done: k + 1, total });
