@@ -33,7 +33,9 @@ before(async () => {
   for (const name of readdirSync(WORKSPACE)) onDisk.set(name, readFileSync(join(WORKSPACE, name)));
   // VS Code for the web (code-server) auto-saves after 1 s by default (files.autoSave `afterDelay` when isWeb):
   // off here, so that a file changed on disk could only be the extension's doing.
-  const settings: Record<string, unknown> = { 'files.autoSave': 'off' };
+  // TypeScript's syntax server only: otherwise TypeScript's part of the hover reads "(loading...)" while its project
+  // loads (10 s and more here), above Headlight's part in the hover screenshot.
+  const settings: Record<string, unknown> = { 'files.autoSave': 'off', 'typescript.tsserver.useSyntaxServer': 'always' };
   // HEADLIGHT_E2E_RANDOM_MODEL=1 forces the fallback (to test it while the bundled weights exist).
   if (existsSync(join(BUNDLED, 'model.safetensors')) && !process.env.HEADLIGHT_E2E_RANDOM_MODEL) {
     shape = readShape(BUNDLED);
