@@ -19,10 +19,11 @@ export class ModelSession {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
-      // Measured on GPT-2 small at T=1024 (peak RSS of the engine process): with the arena and memory patterns on,
-      // the second run of a shape allocates the pattern's block beside the first run's chunks (3.1 GB); with both
-      // off, freed buffers go back to malloc and are reused (1.9–2.0 GB).
-      enableCpuMemArena: process.env.HEADLIGHT_ORT_ARENA === '1',
+      // Measured on GPT-2 small at T=1024 (peak RSS of the engine process, with the allocator settings of
+      // engineEnv): memory patterns on allocate the pattern's block beside the first run's chunks (3.1 GB), so they
+      // stay off. The arena on reuses its chunks run after run (2.26 GB); off, every intermediate goes through
+      // glibc, whose never-trimmed heap fragmented to 3.0 GB. HEADLIGHT_ORT_ARENA=0 turns it off.
+      enableCpuMemArena: process.env.HEADLIGHT_ORT_ARENA !== '0',
       enableMemPattern: false,
       executionProviders: ['cpu'],
     });
