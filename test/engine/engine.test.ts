@@ -193,7 +193,7 @@ describe('windows and odd input', () => {
   });
 });
 
-describe('the LM head in row blocks', () => {
+describe('long runs: the LM head in row blocks, the window in chunks', () => {
   // 600 positions: three LM-head blocks of 256 rows; GPT-2's vocabulary, where onnxruntime's TopK dies on a block
   // with no rows unless the graph skips it. Two threads, as the extension runs.
   let engine: Gpt2Engine;
@@ -211,6 +211,11 @@ describe('the LM head in row blocks', () => {
       const run = await engine.analyzeIds(ids.slice(0, T));
       const want = ref.logprobs.subarray(0, T); // ln p(ids[t] | ids[<t]) needs only the first T tokens
       assert.ok(maxDiff(run.logprobs(), want) < 1e-4, `T=${T}: logprobs differ by ${maxDiff(run.logprobs(), want)}`);
+      if (T === 300) {
+        // Computed as two chunks (256 + 44 positions, the second on the first's cache): the maps are whole.
+        const att = allMaps(run, 1, 2);
+        assert.ok(maxDiff(att, ref.attention) < 1e-4, `attention differs by ${maxDiff(att, ref.attention)}`);
+      }
       const V = ck.config.vocabSize;
       for (const i of [1, T - 1, T].filter((i) => i >= 1)) {
         const row = Array.from(ref.logits.subarray((i - 1) * V, i * V));
