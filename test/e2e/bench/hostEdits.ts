@@ -5,7 +5,7 @@
 // host (debounce 0), and the extension host's heap growth. Figures go to .bench/host-edits.json. A benchmark: it
 // asserts nothing.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
@@ -97,8 +97,7 @@ async function main(): Promise<void> {
   }
   const r = JSON.parse(readFileSync(RESULT, 'utf8'));
   const { perEditMs, ...summary } = r;
-  rmSync(SUMMARY, { force: true });
-  spawnSync('cp', [RESULT, SUMMARY]);
+  copyFileSync(RESULT, SUMMARY);
   if (r.error) throw new Error(`the in-host bench failed:\n${r.error}`);
   console.log(JSON.stringify({ ...summary, heapMb: { ...r.heapMb, samples: undefined } }, null, 1));
   const f = (x: number) => x.toFixed(1);
