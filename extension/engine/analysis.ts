@@ -460,13 +460,19 @@ export class Gpt2Engine {
       // one chunk's outputs and intermediates are alive at a time instead of the whole window's.
       const chunk = logits ? n : CHUNK;
       for (let past = reuse; past < T; past += chunk) {
+        if (past > reuse && signal?.aborted) {
+          // Superseded between chunks: stop here. The state is a valid run of the prefix computed so far (the next
+          // update reuses it); older runs are already stale.
+          this.state = state;
+          throwIfAborted(signal);
+        }
         const end = Math.min(T, past + chunk);
         const t1 = performance.now();
         const out = await this.runGraph(state, ids, past, end, { logits, queries: this.keepQueries });
         logitsData = logits ? (out.out.logits.data as Float32Array) : undefined;
         graphMs += performance.now() - t1;
-        // A run cancelled before its first chunk is stored leaves the previous state untouched; once stored, the
-        // chunks run to the end (as one uninterruptible run did) and older runs are stale from then on.
+        // A run cancelled before its first chunk is stored leaves the previous state untouched; once one is stored,
+        // older runs are stale and a cancellation takes effect at the next chunk.
         if (past === reuse) {
           throwIfAborted(signal);
           this.version++;

@@ -225,6 +225,21 @@ describe('long runs: the LM head in row blocks, the window in chunks', () => {
     }
   });
 
+  test('a run cancelled between chunks stops there, and the next update reuses the chunk it stored', async () => {
+    const old = await engine.analyzeIds(ids.slice(0, 20).reverse());
+    let reads = 0;
+    // Not aborted when the run starts nor when its first chunk is stored; aborted when the second is about to start.
+    const signal = { get aborted() { return ++reads > 2; } } as AbortSignal;
+    await assert.rejects(engine.analyzeIds(ids, { signal }), (e: unknown) => e instanceof HeadlightError && e.code === 'cancelled');
+    assert.equal(old.stale, true, 'the first chunk replaced the older run');
+    const next = await engine.analyzeIds(ids, { incremental: true });
+    assert.equal(next.stats.reused, 255, 'the stored chunk (less its last position) is reused');
+    assert.equal(next.stats.computed, 45);
+    const lp = next.logprobs();
+    const full = await engine.analyzeIds(ids);
+    assert.ok(maxDiff(lp, full.logprobs()) < 1e-5);
+  });
+
   test('an incremental run past a block boundary equals a full one', async () => {
     await engine.analyzeIds(ids.slice(0, 250));
     const inc = await engine.analyzeIds(ids, { incremental: true });
