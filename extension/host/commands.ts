@@ -206,9 +206,11 @@ export async function exportAttention(deps: CommandDeps, target?: vscode.Uri): P
   if (!cur) throw new HeadlightError('no-run', 'Nothing has been analysed yet.', 'Run Headlight: Explain Attention first.');
   const { run, model } = cur;
   const sel = deps.controller.selection;
+  // the weights every view shows now (headlight.attentionMode), and the file says which
+  const mode = deps.experiments?.attentionMode ?? 'attention';
   const T = run.tokens.length;
   const rows: number[][] = [];
-  if (sel.layer !== 'mean' && sel.head !== 'mean') {
+  if (mode === 'attention' && sel.layer !== 'mean' && sel.head !== 'mean') {
     const tri = await deps.client.request('headTriangle', { version: run.version, layer: sel.layer, head: sel.head });
     const half = tri.data instanceof Uint16Array ? halfTable() : undefined;
     let k = 0;
@@ -218,7 +220,7 @@ export async function exportAttention(deps: CommandDeps, target?: vscode.Uri): P
       rows.push(row);
     }
   } else {
-    for (let i = 0; i < T; i++) rows.push(Array.from((await deps.client.request('row', { version: run.version, sel, index: i })).subarray(0, i + 1)));
+    for (let i = 0; i < T; i++) rows.push(Array.from((await deps.client.request('row', { version: run.version, sel, index: i, mode })).subarray(0, i + 1)));
   }
   const json = {
     format: 'headlight-attention/1',
@@ -228,9 +230,10 @@ export async function exportAttention(deps: CommandDeps, target?: vscode.Uri): P
     window: run.window,
     totalTokens: run.totalTokens,
     selection: sel,
+    mode,
     tokens: run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end })),
     surprisalBits: Array.from(run.surprisal, (s) => (Number.isFinite(s) ? s : null)),
-    attention: { description: 'rows[i][j] = weight of token i on token j (j ≤ i)', rows },
+    attention: { description: `rows[i][j] = ${mode === 'value-weighted' ? 'value-weighted weight (α·‖v·W_O‖, normalized per row)' : 'weight'} of token i on token j (j ≤ i)`, rows },
   };
   const uri =
     target ??

@@ -1,6 +1,8 @@
 // In-host tests of head experiments: the ablateHeads / rankHeads / clearAblation commands against the real engine,
 // the editor's ablation colours, and the attention-mode setting reaching the hover and the highlights.
 import * as assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { HeadlightApi } from '../../../extension/extension';
 
@@ -60,7 +62,7 @@ export function experimentsSuite(): void {
       for (let k = 1; k < ranking.length; k++) assert.ok(Math.abs(ranking[k].lossDelta) <= Math.abs(ranking[k - 1].lossDelta));
     });
 
-    it('the attention-mode setting reaches the hover and re-runs the highlights', async function () {
+    it('the attention-mode setting reaches the hover, re-runs the highlights and sets what Export Attention writes', async function () {
       const offsetCat = TEXT.lastIndexOf('cat');
       editor.selection = new vscode.Selection(editor.document.positionAt(offsetCat + 1), editor.document.positionAt(offsetCat + 1));
       await until(() => api.controller.cursorToken !== undefined, 'a cursor token');
@@ -73,6 +75,21 @@ export function experimentsSuite(): void {
       const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', editor.document.uri, editor.document.positionAt(offset + 1));
       const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
       assert.match(text, /value-weighted/);
+      // Export Attention writes the weights shown, and says which: one head's value-weighted rows, as the engine gives them
+      const cur = api.controller.current!;
+      api.controller.setSelection({ layer: 0, head: 1 });
+      const target = vscode.Uri.file(join(tmpdir(), `headlight-export-vw-${process.pid}.json`));
+      await vscode.commands.executeCommand('headlight.exportAttention', target);
+      const json = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(target)));
+      await vscode.workspace.fs.delete(target);
+      assert.equal(json.mode, 'value-weighted');
+      assert.match(json.attention.description, /value-weighted/);
+      const T = cur.run.tokens.length;
+      const want = await api.controller.query('row', { version: cur.run.version, sel: { layer: 0, head: 1 }, index: T - 1, mode: 'value-weighted' });
+      const got = json.attention.rows[T - 1] as number[];
+      assert.equal(got.length, T);
+      for (let j = 0; j < T; j++) assert.ok(Math.abs(got[j] - want[j]) < 1e-6, `key ${j}: exported ${got[j]}, engine ${want[j]}`);
+      api.controller.setSelection({ layer: 'mean', head: 'mean' });
       await vscode.workspace.getConfiguration('headlight').update('attentionMode', 'attention', vscode.ConfigurationTarget.Global);
       await until(() => api.experiments.attentionMode === 'attention', 'plain attention');
     });

@@ -205,6 +205,7 @@ export function suite(): void {
       const last = json.attention.rows[json.attention.rows.length - 1] as number[];
       assert.equal(last.length, cur.run.tokens.length);
       assert.ok(Math.abs(last.reduce((a, b) => a + b, 0) - 1) < 5e-3, 'rows are distributions');
+      assert.equal(json.mode, 'attention');
     });
   });
 }
