@@ -207,7 +207,13 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
 
   const headsShape = g.ints('shape_heads', [1, -1, H, D]); // [1, T, E] <-> [1, T, H, D]
   const flatShape = g.ints('shape_flat', [1, -1, E]);
-  const toHeads = (x: string): string => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
+  /** [1, T, E] -> [1, H, T, D]; `as` names the result (a graph output read by later nodes too, with no copy). */
+  const toHeads = (x: string, as?: string): string => {
+    const heads = g.op('Reshape', [x, headsShape]); // [1, T, H, D]
+    if (!as) return g.op('Transpose', [heads], { perm: [0, 2, 1, 3] });
+    g.named('Transpose', [heads], [as], { perm: [0, 2, 1, 3] });
+    return as;
+  };
 
   const inputs: ValueSpec[] = [
     { name: 'input_ids', dataType: DataType.INT64, dims: [1, 'T'] },
@@ -241,16 +247,14 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const pastV = `past_v_${l}`;
     inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, H, 'C', D] });
     inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, H, 'C', D] });
-    const qh = toHeads(q); // [1, H, T, D]
-    const kNew = toHeads(k); // [1, H, T, D]
-    const vNew = toHeads(v); // [1, H, T, D]
+    // New queries, keys and values; with analysis they are outputs too (keys/values kept by the caller as its cache,
+    // queries fetched while a viewer looks inside heads). onnxruntime computes every node whatever is fetched, so an
+    // Identity per output would copy them on every run.
+    const qh = toHeads(q, analysis ? `present_q_${l}` : undefined); // [1, H, T, D]
+    const kNew = toHeads(k, analysis ? `present_k_${l}` : undefined); // [1, H, T, D]
+    const vNew = toHeads(v, analysis ? `present_v_${l}` : undefined); // [1, H, T, D]
     if (analysis) {
-      g.named('Identity', [kNew], [`present_k_${l}`]); // [1, H, T, D] new keys, kept by the caller
-      g.named('Identity', [vNew], [`present_v_${l}`]);
-      outputs.push({ name: `present_k_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
-      outputs.push({ name: `present_v_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
-      g.named('Identity', [qh], [`present_q_${l}`]); // [1, H, T, D] new queries
-      outputs.push({ name: `present_q_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
+      for (const name of [`present_k_${l}`, `present_v_${l}`, `present_q_${l}`]) outputs.push({ name, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
     }
     const kh = g.op('Concat', [pastK, kNew], { axis: 2 }); // [1, H, S, D], S = C + T
     const vh = g.op('Concat', [pastV, vNew], { axis: 2 }); // [1, H, S, D]
