@@ -78,6 +78,22 @@ export class AttentionStore {
     return out;
   }
 
+  /**
+   * Row i of head h in layer l as stored, a view (no copy): fp16 bits or fp32 values. Weights are ≥ 0, and the bits
+   * of non-negative halves order like their values, so maxima and comparisons can run on the bits; `decode` turns a
+   * stored value into its weight.
+   */
+  rawRow(l: number, h: number, i: number): Uint16Array | Float32Array {
+    this.check(l, h, i);
+    const start = h * tri(this.capacity) + tri(i);
+    return this.layers[l].subarray(start, start + i + 1);
+  }
+
+  /** A stored value (fp16 bits or fp32) as a weight. */
+  decode(v: number): number {
+    return this.precision === 'fp16' ? halfTable()[v] : v;
+  }
+
   /** Weight of query i on key j (0 above the diagonal). */
   at(l: number, h: number, i: number, j: number): number {
     if (j > i) return 0;

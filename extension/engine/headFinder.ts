@@ -42,7 +42,7 @@ export function scoreText(store: AttentionStore, ids: readonly number[]): HeadSc
     seen.set(ids[t], list);
   }
   const dupQueries = earlier.reduce((n, e) => n + (e.length ? 1 : 0), 0);
-  const row = new Float32Array(T);
+  // Only the cells each score reads: key t−1, key 0, the last LOCAL_SPAN keys and earlier occurrences.
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) {
       let p = 0;
@@ -50,11 +50,11 @@ export function scoreText(store: AttentionStore, ids: readonly number[]): HeadSc
       let loc = 0;
       let d = 0;
       for (let t = 1; t < T; t++) {
-        const r = store.row(l, h, t, row.subarray(0, t + 1));
-        p += r[t - 1];
-        f += r[0];
-        if (t >= 2 * LOCAL_SPAN) for (let j = t - LOCAL_SPAN + 1; j <= t; j++) loc += r[j];
-        for (const s of earlier[t]) d += r[s];
+        const r = store.rawRow(l, h, t);
+        p += store.decode(r[t - 1]);
+        f += store.decode(r[0]);
+        if (t >= 2 * LOCAL_SPAN) for (let j = t - LOCAL_SPAN + 1; j <= t; j++) loc += store.decode(r[j]);
+        for (const s of earlier[t]) d += store.decode(r[s]);
       }
       const k = l * H + h;
       if (T > 1) {
