@@ -3,7 +3,8 @@
  * checkpoint generated on the fly. For each T, one engine process (as the extension runs it) measures, side by side
  * in the same loop: `baseline` (the same network returning only logits, as a plain forward pass does), `full` (all
  * attention maps kept, surprisal, top-k predictions), `incremental16` (16 new tokens at the end on a cached
- * prefix) and `hover` (one position's top sources for one head plus its row across a layer's heads).
+ * prefix, 300 ms after the prefix's run as the default debounce leaves) and `hover` (one position's top sources
+ * for one head plus its row across a layer's heads).
  * Prints a table and writes JSON. Not a test: no assertions, figures only.
  */
 import { fork } from 'node:child_process';
@@ -14,6 +15,8 @@ import { engineEnv } from '../extension/host/engineClient';
 
 const SHAPE = { seed: 124, nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024 };
 const V = 50257;
+/** The pause before the measured edit: headlight.debounceMs's default. */
+const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
@@ -66,6 +69,9 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
       ms = performance.now() - t0;
     } else if (job.case === 'incremental16') {
       await engine.analyzeIds(x.slice(0, job.T - 16));
+      // An edit comes at least the default debounce (300 ms) after the run before it; by then the engine has
+      // collected the previous long run's garbage (memory.ts), which back to back costs the edit ~40 ms more.
+      await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS));
       const t = performance.now();
       const run = await engine.analyzeIds(x, { incremental: true });
       ms = performance.now() - t;
@@ -103,8 +109,12 @@ function startWorker(dir: string, kind: 'analysis' | 'baseline', mallocDefault =
   const ask = (job: { case: string; T: number }) =>
     new Promise<{ ms?: number; peak?: number }>((res, rej) => {
       if (failed) return rej(failed);
-      child.once('message', (m) => res(m as never));
-      child.once('exit', () => rej(failed ?? new Error(`bench ${kind} worker exited`)));
+      const onExit = () => rej(failed ?? new Error(`bench ${kind} worker exited`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        res(m as never);
+      });
       child.send(job);
     });
   const ready = new Promise<void>((res, rej) => {
