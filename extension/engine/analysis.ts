@@ -142,6 +142,7 @@ interface ScratchResult {
   topLogprob: Float32Array; // [T, K]
   topIds: Int32Array; // [T, K]
   means?: Float32Array; // [L, H, D]
+  resid?: Float32Array[]; // [L] × [T, E]: the residual stream entering each layer
 }
 
 /** The result of one analysis. Queries read the engine's current state; a run replaced by a newer one is stale. */
@@ -639,11 +640,25 @@ export class Gpt2Engine {
   }
 
   /** Runs ids from scratch without touching the engine's state: per-token answers under a head mask and means. */
-  private async scratchRun(ids: number[], mask: Float32Array, means: Float32Array, withMeans: boolean, withTop = true): Promise<ScratchResult> {
-    const L = this.config.nLayer;
+  private async scratchRun(
+    ids: number[],
+    mask: Float32Array,
+    means: Float32Array,
+    withMeans: boolean,
+    withTop = true,
+    from?: { layer: number; resid: Float32Array },
+  ): Promise<ScratchResult> {
+    const { nLayer: L, nEmbd: E } = this.config;
     const T = ids.length;
     const { feeds } = this.feeds(this.emptyState(), ids, 0, { mask, means });
-    const fetches = ['next_logprob', ...(withTop ? ['top_logprob', 'top_ids'] : []), ...(withMeans ? range(L).map((l) => `head_out_mean_${l}`) : [])];
+    if (from && from.layer > 0) {
+      // Start at layer s on the plain run's residual stream there: layers before s take no rows (compute nothing).
+      const s = from.layer;
+      feeds.layer_rows = i64(range(L).map((l) => (l <= s ? 0 : T)), [L]);
+      feeds.resid_rows = i64(range(L).map((l) => (l === s ? T : 0)), [L]);
+      feeds.resid_in = f32(from.resid, [1, T, E]);
+    }
+    const fetches = ['next_logprob', ...(withTop ? ['top_logprob', 'top_ids'] : []), ...(withMeans ? range(L).flatMap((l) => [`head_out_mean_${l}`, `resid_${l}`]) : [])];
     const out = await this.session.run(feeds, fetches);
     const next = out.next_logprob.data as Float32Array; // [T]: ln p(ids[i+1] | ≤ i)
     const logprobs = new Float32Array(T).fill(NaN);
@@ -656,7 +671,8 @@ export class Gpt2Engine {
       meansOut = new Float32Array(means.length); // [L, H, D]
       for (let l = 0; l < L; l++) meansOut.set(out[`head_out_mean_${l}`].data as Float32Array, l * per);
     }
-    return { logprobs, topLogprob: withTop ? Float32Array.from(out.top_logprob.data as Float32Array) : new Float32Array(0), topIds, means: meansOut };
+    const resid = withMeans ? range(L).map((l) => out[`resid_${l}`].data as Float32Array) : undefined;
+    return { logprobs, topLogprob: withTop ? Float32Array.from(out.top_logprob.data as Float32Array) : new Float32Array(0), topIds, means: meansOut, resid };
   }
 
   /** The plain run of ids (no ablation) with its head means, kept for the next ablation of the same tokens. */
@@ -730,6 +746,8 @@ export class Gpt2Engine {
   /**
    * "Which heads matter here": ablates each head alone and ranks all heads by how much the window's mean loss
    * changes. One run per head, each queued on its own so analyses can slip in between; `signal` stops between runs.
+   * Each run starts at the head's layer on the plain run's residual stream (the layers before are unchanged): on
+   * GPT-2 small about (L + 1) / 2 of the L layers per head.
    */
   async rankHeads(
     text: string,
@@ -751,9 +769,11 @@ export class Gpt2Engine {
     for (let k = 0; k < total; k++) {
       const mask = new Float32Array(total).fill(1);
       mask[k] = 0;
+      // The loss only (no top-k), from the head's own layer: the layers before it are as in the plain run.
+      const layer = Math.floor(k / H);
       const after = await this.serialize(async () => {
         throwIfAborted(opts.signal);
-        return this.scratchRun(ids, mask, means, false, false); // the loss only: no top-k
+        return this.scratchRun(ids, mask, means, false, false, { layer, resid: before.resid![layer] });
       });
       deltas[k] = meanLoss(after.logprobs) - lossBefore;
       opts.onProgress?.({ done: k + 1, total });
@@ -801,6 +821,9 @@ export class Gpt2Engine {
       mask: f32(mask, [1, 1, n, S]),
       head_mask: f32(ablation?.mask ?? this.headMask, [L, H]),
       head_mean: f32(ablation?.means ?? this.headMean, [L, H, D]),
+      layer_rows: i64(new Array<number>(L).fill(n), [L]), // every layer computes every new row (see graph.ts)
+      resid_rows: i64(new Array<number>(L).fill(0), [L]),
+      resid_in: f32(new Float32Array(0), [1, 0, E]),
     };
     const slots = (cache: Float32Array | undefined): Float32Array => {
       if (C === 0 || !cache) return new Float32Array(0);

@@ -15,6 +15,7 @@
  *                   (value-weighted attention is α_ts·vnorm_s); from the Gram matrix W_O^h·W_O^hᵀ [D, D]
  *   head_out_mean_{l} [1, H, 1, D] each head's output (before the head mask) averaged over the new positions:
  *                   the replacement of a mean-ablated head, fetched from a plain run of the window
+ *   resid_{l}       [1, Tn, E] the residual stream entering layer l (what a run that skips layers before l feeds)
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
  *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
  *   logits          [Tn, V] full logits (only for `--logits` dumps and the benchmark's baseline)
@@ -24,6 +25,11 @@
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
  *   head_mean [L, H, D] fp32: what an ablated head outputs instead, head_out = mask·out + (1 − mask)·mean (zeros for
  *                   zero ablation; a plain run's head_out_mean for mean ablation),
+ *   layer_rows [L] int64, resid_rows [L] int64, resid_in [1, R, E] fp32: layer l reads the first layer_rows[l] rows
+ *                   of the previous layer's output (the embeddings for l = 0) followed by the first resid_rows[l]
+ *                   rows of resid_in. A plain run feeds layer_rows = Tn and resid_rows = 0. Ranking heads by ablation
+ *                   starts at the ablated layer s: 0 rows for layers before s (they compute nothing), resid_in =
+ *                   the plain run's resid_{s} for layer s, then layer_rows = Tn again.
  *   past_k_{l}, past_v_{l} [1, H, C, D] fp32: the cache, head-major so that it needs no transpose. C may exceed
  *                   the valid past length P (the caller's capacity buffer, passed without a copy); the mask hides
  *                   slots P..C−1.
@@ -222,8 +228,14 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
     { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
     { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
+    { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
+    { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
+    { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
   ];
   const outputs: ValueSpec[] = [];
+  // Each layer's rows get their own symbolic dimension: a layer skipped by layer_rows has 0 of them while the others
+  // have T, and onnxruntime's memory planner shares buffers between values whose symbolic shapes match.
+  const rowsOf = (l: number): string => (analysis ? `T${l}` : 'T');
 
   /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
   // Shapes shared by every layer's attention outputs: C (past slots fed) and the end of each row block.
@@ -240,7 +252,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   };
 
   /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
-  const attention = (x: string, l: number): string => {
+  const attention = (x: string, l: number, mask: string): string => {
     const qkv = linear(x, weights.layers[l].attnQkv, `h.${l}.attn.c_attn`, E, 3 * E); // [1, T, 3E]
     const [q, k, v] = splitThree(g, qkv, E); // 3 × [1, T, E]
     const pastK = `past_k_${l}`;
@@ -254,7 +266,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const kNew = toHeads(k, analysis ? `present_k_${l}` : undefined); // [1, H, T, D]
     const vNew = toHeads(v, analysis ? `present_v_${l}` : undefined); // [1, H, T, D]
     if (analysis) {
-      for (const name of [`present_k_${l}`, `present_v_${l}`, `present_q_${l}`]) outputs.push({ name, dataType: DataType.FLOAT, dims: [1, H, 'T', D] });
+      for (const name of [`present_k_${l}`, `present_v_${l}`, `present_q_${l}`]) outputs.push({ name, dataType: DataType.FLOAT, dims: [1, H, rowsOf(l), D] });
     }
     const kh = g.op('Concat', [pastK, kNew], { axis: 2 }); // [1, H, S, D], S = C + T
     const vh = g.op('Concat', [pastV, vNew], { axis: 2 }); // [1, H, S, D]
@@ -263,13 +275,13 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     if (config.scaleAttnByInverseLayerIdx) scale /= l + 1;
     const kT = g.op('Transpose', [kh], { perm: [0, 1, 3, 2] }); // [1, H, D, S]
     const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
-    const probs = g.op('Softmax', [g.op('Add', [scores, 'mask'])], { axis: -1 }); // [1, H, T, S]
+    const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 }); // [1, H, T, S]
     if (attentionOut !== 'none') {
       const typed = attentionOut === 'fp32' ? probs : g.op('Cast', [probs], { to: DataType.FLOAT16 }); // [1, H, T, S]
       rowBlockEnds().forEach((ends, b) => {
         const out = `attn_${l}_${b}`;
         g.named('Slice', [typed, g.ints(`block_start_${b}`, [b * ROW_BLOCK, 0]), ends, g.ints('block_axes', [2, 3])], [out]); // [1, H, ≤B, ≤S]
-        outputs.push({ name: out, dataType: attentionOut === 'fp32' ? DataType.FLOAT : DataType.FLOAT16, dims: [1, H, `R${b}`, `K${b}`] });
+        outputs.push({ name: out, dataType: attentionOut === 'fp32' ? DataType.FLOAT : DataType.FLOAT16, dims: [1, H, `R${l}_${b}`, `K${l}_${b}`] });
       });
     }
 
@@ -300,7 +312,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const vg = g.op('MatMul', [v, gram]); // [1, H, T, D] · [H, D, D] -> [1, H, T, D]
     const squared = g.op('ReduceSum', [g.op('Mul', [vg, v]), g.ints('axes_last', [-1])], { keepdims: 0 }); // [1, H, T]
     g.named('Sqrt', [g.op('Relu', [squared])], [`vnorm_${l}`]); // [1, H, T] (Relu: rounding can dip below 0)
-    outputs.push({ name: `vnorm_${l}`, dataType: DataType.FLOAT, dims: [1, H, 'T'] });
+    outputs.push({ name: `vnorm_${l}`, dataType: DataType.FLOAT, dims: [1, H, rowsOf(l)] });
   };
 
   const mlp = (x: string, l: number): string => {
@@ -313,8 +325,31 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   const wpe = g.weight('wpe.weight', weights.wpe, [config.nPositions, E]);
   let x = g.op('Add', [g.op('Gather', [wte, 'input_ids'], { axis: 0 }), g.op('Gather', [wpe, 'position_ids'], { axis: 0 })]);
 
+  /**
+   * Layer l's input with analysis: the first layer_rows[l] rows of x, then the first resid_rows[l] rows of resid_in
+   * (named resid_{l}, an output), and the mask rows of its queries. A plain run takes x whole.
+   */
+  const layerInput = (x: string, l: number): [string, string] => {
+    const index = g.ints(`layer_${l}`, [l]);
+    const zero = g.ints('zero', [0]);
+    const keep = g.op('Gather', ['layer_rows', index], { axis: 0 }); // [1]
+    const take = g.op('Gather', ['resid_rows', index], { axis: 0 }); // [1]
+    const rowAxis = g.ints('axis_one', [1]);
+    const rows = [g.op('Slice', [x, zero, keep, rowAxis]), g.op('Slice', ['resid_in', zero, take, rowAxis])]; // [1, ·, E]
+    g.named('Concat', rows, [`resid_${l}`], { axis: 1 }); // [1, T, E] (T = 0 for a skipped layer)
+    outputs.push({ name: `resid_${l}`, dataType: DataType.FLOAT, dims: [1, rowsOf(l), E] });
+    // The mask of T query rows over C + T key columns (a skipped layer has no new keys either).
+    const rows_ = g.op('Add', [keep, take]); // [1]
+    const C = g.op('Gather', [g.op('Shape', [`past_k_${l}`]), g.ints('dim_past', [2])], { axis: 0 }); // [1]
+    const ends = g.op('Concat', [rows_, g.op('Add', [C, rows_])], { axis: 0 }); // [2]
+    const mask = g.op('Slice', ['mask', g.ints('zeros_2', [0, 0]), ends, g.ints('axes_rows_cols', [2, 3])]); // [1, 1, T, C + T]
+    return [`resid_${l}`, mask];
+  };
+
   for (let l = 0; l < L; l++) {
-    x = g.op('Add', [x, attention(layerNorm(x, weights.layers[l].ln1, `h.${l}.ln_1`), l)]); // [1, T, E]
+    let mask = 'mask';
+    if (analysis) [x, mask] = layerInput(x, l);
+    x = g.op('Add', [x, attention(layerNorm(x, weights.layers[l].ln1, `h.${l}.ln_1`), l, mask)]); // [1, T, E]
     x = g.op('Add', [x, mlp(layerNorm(x, weights.layers[l].ln2, `h.${l}.ln_2`), l)]); // [1, T, E]
   }
   const final = g.op('Reshape', [layerNorm(x, weights.lnF, 'ln_f'), g.ints('shape_rows', [-1, E])]); // [T, E]

@@ -186,7 +186,7 @@ describe('ranking heads', () => {
   let engine: Gpt2Engine;
   let ck: RandomCheckpoint;
   before(async () => {
-    ck = await writeRandomCheckpoint(join(root, 'rank'), { seed: 34, nLayer: 2, nHead: 3, nEmbd: 12, nPositions: 64 });
+    ck = await writeRandomCheckpoint(join(root, 'rank'), { seed: 34, nLayer: 3, nHead: 3, nEmbd: 12, nPositions: 64 }); // layers 1, 2 start on layer 0's output
     engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1 })).engine;
   });
   after(() => engine.dispose());
