@@ -4,7 +4,8 @@
  * in the same loop: `baseline` (the same network returning only logits, as a plain forward pass does), `full` (all
  * attention maps kept, surprisal, top-k predictions), `incremental16` (16 new tokens at the end on a cached
  * prefix, 300 ms after the prefix's run as the default debounce leaves) and `hover` (one position's top sources
- * for one head plus its row across a layer's heads).
+ * for one head plus its row across a layer's heads), `ablate` (one head zero-ablated over the window, its plain run
+ * kept) and, at T = --rank-T (256; 0 skips it), `rank` (one "which heads matter" ranking: every head ablated alone).
  * Prints a table and writes JSON. Not a test: no assertions, figures only.
  */
 import { fork } from 'node:child_process';
@@ -20,7 +21,7 @@ const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
-  case: 'full' | 'baseline' | 'incremental16' | 'hover';
+  case: 'full' | 'baseline' | 'incremental16' | 'hover' | 'ablate' | 'rank';
   median_ms: number;
   min_ms: number;
   runs: number;
@@ -57,6 +58,8 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
     let seed = 7;
     return Array.from({ length: T }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % V));
   };
+  /** Text of at least T tokens (the ids decoded; re-encoding splits them at least as finely). */
+  const textOf = (T: number) => engine.tokenizer.decode(ids(T));
   process.on('message', async (job: { case: string; T: number }) => {
     const x = ids(job.T);
     const t0 = performance.now();
@@ -86,6 +89,14 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
         times.push(performance.now() - t);
       }
       ms = median(times);
+    } else if (job.case === 'ablate') {
+      // One head taken away (layer 5, head 1, zero) over a window of T tokens whose plain run the engine keeps (as
+      // the panel's next ablation on the same text): one ablated run.
+      await engine.ablate({ heads: [{ layer: 5, head: 1 }], mode: 'zero' }, textOf(job.T), { window: { start: 0, end: job.T } });
+      ms = performance.now() - t0;
+    } else if (job.case === 'rank') {
+      await engine.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
+      ms = performance.now() - t0;
     } else if (job.case === 'exit') {
       const peak = process.resourceUsage().maxRSS / 1024;
       await engine.dispose();
@@ -133,6 +144,7 @@ async function main(): Promise<void> {
       worker: { type: 'string' },
       dir: { type: 'string' },
       malloc: { type: 'string', default: 'engine' },
+      'rank-T': { type: 'string', default: '256' },
     },
   });
   if (values.worker) return worker(values.dir!, values.worker as 'analysis' | 'baseline');
@@ -147,26 +159,32 @@ async function main(): Promise<void> {
   }
   const results: Result[] = [];
   const reps = Number(values.reps);
-  for (const T of values.T!.split(',').map(Number)) {
+  const Ts = values.T!.split(',').map(Number);
+  const rankT = Number(values['rank-T']);
+  for (const T of rankT && !Ts.includes(rankT) ? [...Ts, rankT] : Ts) {
+    const onlyRank = !Ts.includes(T);
     // Fresh engine processes per T, so each T's peak RSS is its own.
     const analysis = startWorker(dir, 'analysis', values.malloc === 'default');
     const baseline = startWorker(dir, 'baseline', values.malloc === 'default');
     await Promise.all([analysis.ready, baseline.ready]);
-    const times: Record<string, number[]> = { baseline: [], full: [], incremental16: [], hover: [] };
+    const times: Record<string, number[]> = { baseline: [], full: [], incremental16: [], hover: [], ablate: [] };
     await baseline.ask({ case: 'baseline', T }); // warm-up of both shapes
     await analysis.ask({ case: 'full', T });
-    for (let r = 0; r < reps; r++) {
+    for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
       times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
       times.full.push((await analysis.ask({ case: 'full', T })).ms!);
       times.incremental16.push((await analysis.ask({ case: 'incremental16', T })).ms!);
       times.hover.push((await analysis.ask({ case: 'hover', T })).ms!);
+      times.ablate.push((await analysis.ask({ case: 'ablate', T })).ms!);
     }
+    if (rankT === T) times.rank = [(await analysis.ask({ case: 'rank', T })).ms!]; // one ranking: L·H ablated runs
     const peak = (await analysis.ask({ case: 'exit', T })).peak!;
     const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
     const base = median(times.baseline);
-    for (const c of ['baseline', 'full', 'incremental16', 'hover'] as const) {
+    for (const c of ['baseline', 'full', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
+      if (!times[c]?.length) continue;
       const ms = median(times[c]);
-      const gflops = c === 'hover' ? undefined : c === 'incremental16' ? forwardGflop(16, T - 16) : forwardGflop(T);
+      const gflops = c === 'hover' || c === 'rank' ? undefined : c === 'incremental16' ? forwardGflop(16, T - 16) : forwardGflop(T);
       results.push({
         T,
         case: c,
@@ -176,7 +194,7 @@ async function main(): Promise<void> {
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
         peak_rss_mb: Math.round(c === 'baseline' ? basePeak : peak),
-        ratio_to_baseline: c === 'full' ? round(ms / base, 3) : undefined,
+        ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : undefined,
       });
     }
   }
