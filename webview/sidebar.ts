@@ -35,7 +35,7 @@ class SidebarApp {
   private readonly heading = el('div', { className: 'focus-token', role: 'status', 'aria-live': 'polite' }, 'Waiting for an analysis…');
   private readonly stale = el('vscode-badge', { hidden: true, title: 'The document changed since this analysis.' }, 'stale');
   /** Shown while the row and sources are value-weighted (headlight.attentionMode). */
-  private readonly modeBadge = el('vscode-badge', { className: 'mode', hidden: true, title: 'Value-weighted attention: α times the norm of what each source adds through the head, normalized per row (setting headlight.attentionMode). The heatmap stays plain attention.' }, 'value-weighted');
+  private readonly modeBadge = el('vscode-badge', { className: 'mode', hidden: true, title: 'Value-weighted attention: α times the norm of what each source adds through the head, normalized per row (setting headlight.attentionMode), in the heatmap, the strip and the list.' }, 'value-weighted');
   private readonly heat = el('canvas', { tabindex: '0', role: 'application', 'aria-roledescription': 'heatmap of heads', 'aria-label': 'Where the token looks, per layer and head: the peak weight on a token other than the first. Arrow keys move, Enter selects the head.' }) as HTMLCanvasElement;
   private readonly strip = el('canvas', { role: 'img', 'aria-label': "The selected head's weights over the window" }) as HTMLCanvasElement;
   private readonly list = el('ol', { className: 'sources', 'aria-label': 'Top sources of the selected head' });

@@ -187,7 +187,8 @@ export type EngineRequests = {
   headTriangle: [{ version: number; layer: number; head: number }, HeadTriangle];
   thumbnails: [{ version: number; size: number }, Thumbnails];
   headScores: [{ version: number }, HeadScoresAnswer];
-  cursorSummary: [{ version: number; index: number }, CursorSummary];
+  /** Per-head peak/sink of one token's row, plain or value-weighted (the sidebar's heatmap). */
+  cursorSummary: [{ version: number; index: number; mode?: AttentionMode }, CursorSummary];
   ping: [Record<string, never>, { pid: number; rssMb: number }];
   /** Query `index` of head layer.head in the run `version`, taken apart. */
   qk: [{ version: number; layer: number; head: number; index: number }, QkBreakdown];

@@ -81,7 +81,11 @@ export class EngineService {
       }
       return this.scores.answer;
     },
-    cursorSummary: ({ version, index }) => cursorSummary(this.requireRun(version).attention, index),
+    cursorSummary: ({ version, index, mode }) => {
+      const run = this.requireRun(version);
+      if (mode !== 'value-weighted') return cursorSummary(run.attention, index);
+      return cursorSummary(run.attention, index, (layer, head) => run.row({ layer, head }, index, 'value-weighted'));
+    },
     ping: () => ({ pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1e6) }),
     qk: ({ version, layer, head, index }) => this.requireEngine().qk(this.requireRun(version), layer, head, index),
     ablate: async ({ text, window, heads, mode, at, k }, signal) => {

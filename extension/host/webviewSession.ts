@@ -255,14 +255,14 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
 
   /**
    * Two requests per cursor move: the per-head summary (extension/engine/cursorSummary.ts: peak weight on a token
-   * other than the first, its index, the sink weight) and the selected head's row.
+   * other than the first, its index, the sink weight) and the selected head's row, both in the attention mode.
    */
   private async computeFocus(cur: CurrentAnalysis, index: number, signal: AbortSignal): Promise<SidebarFocus> {
     const version = cur.run.version;
     const sel = this.source.selection;
     const mode = this.mode;
     const [summary, row] = await Promise.all([
-      this.source.query('cursorSummary', { version, index }, signal),
+      this.source.query('cursorSummary', { version, index, mode }, signal),
       this.source.query('row', { version, sel, index, mode }, signal),
     ]);
     const topSources = Array.from(row.keys())

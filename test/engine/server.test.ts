@@ -145,6 +145,16 @@ describe('engine process through EngineClient', () => {
       assert.equal(sum2.peak[k], best);
       assert.equal(sum2.peakIndex[k], 1 + rest.indexOf(best));
     }
+    // Value-weighted: the same summary over each head's value-weighted row.
+    const vw = await c.request('cursorSummary', { version: run.version, index, mode: 'value-weighted' });
+    for (let k = 0; k < 4; k++) {
+      const row = await c.request('row', { version: run.version, sel: { layer: Math.floor(k / 2), head: k % 2 }, index, mode: 'value-weighted' });
+      const rest = Array.from(row.subarray(1));
+      assert.equal(vw.sink[k], row[0]);
+      assert.equal(vw.peak[k], Math.max(...rest));
+      assert.equal(vw.peakIndex[k], 1 + rest.indexOf(Math.max(...rest)));
+    }
+    assert.ok(Array.from(vw.peak).some((p, k) => Math.abs(p - sum2.peak[k]) > 1e-4), 'value-weighted peaks differ from plain ones');
     await rejectsWith(c.request('cursorSummary', { version: run.version, index: T }), 'bad-index');
   });
 

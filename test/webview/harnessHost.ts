@@ -209,6 +209,15 @@ class FakeSource implements AnalysisSource {
     return { nLayer, nHead, length, row } as unknown as AttentionStore;
   }
 
+  /** One head's value-weighted row: α_ij·n_j normalized, as the engine's valueWeightedRow. */
+  private valueWeightedRow(l: number, h: number, i: number): Float32Array {
+    const a = this.rowOf(l, h, i);
+    const n = this.valueNorms(l, h);
+    const w = a.map((x, j) => x * n[j]);
+    const total = w.reduce((s, x) => s + x, 0);
+    return total > 0 ? w.map((x) => x / total) : w;
+  }
+
   private valueNorms(l: number, h: number): Float32Array {
     if (!this.inside) throw new HeadlightError('not-recorded', 'No inside-a-head recording was given to the harness.');
     return f32(this.inside.valueNorms[l * this.data!.model.nHead + h]);
@@ -270,9 +279,12 @@ class FakeSource implements AnalysisSource {
         }
         break;
       }
-      case 'cursorSummary':
-        result = cursorSummary(this.store(), p.index!);
+      case 'cursorSummary': {
+        const i = p.index!;
+        const vw = (params as { mode?: string }).mode === 'value-weighted';
+        result = vw ? cursorSummary(this.store(), i, (l, h) => this.valueWeightedRow(l, h, i)) : cursorSummary(this.store(), i);
         break;
+      }
       case 'qk': {
         const q = this.inside?.qk[`${p.layer}.${p.head}.${p.index}`];
         if (!q) throw new HeadlightError('not-recorded', `No recorded q·k breakdown of head ${p.layer}.${p.head} at query ${p.index}.`);
@@ -285,12 +297,7 @@ class FakeSource implements AnalysisSource {
         const i = p.index!;
         const mode = (params as { mode?: string }).mode;
         if (mode === 'value-weighted' && typeof sel.layer === 'number' && typeof sel.head === 'number') {
-          // one head: α_ij·n_j normalized, as the engine's valueWeightedRow
-          const a = this.rowOf(sel.layer, sel.head, i);
-          const n = this.valueNorms(sel.layer, sel.head);
-          const w = a.map((x, j) => x * n[j]);
-          const total = w.reduce((s, x) => s + x, 0);
-          result = total > 0 ? w.map((x) => x / total) : w;
+          result = this.valueWeightedRow(sel.layer, sel.head, i);
         } else if (typeof sel.layer === 'number' && typeof sel.head === 'number') result = this.rowOf(sel.layer, sel.head, i);
         else {
           const out = new Float32Array(i + 1);

@@ -166,6 +166,26 @@ describe('sidebar (Chromium)', () => {
     const topPlain = plain.map((x, j) => [j, x] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 8).map(([j]) => j);
     assert.notDeepEqual(top, topPlain, 'the recording tells the two modes apart');
     await page.waitForFunction((t) => JSON.stringify(Array.from(document.querySelectorAll('.sources .tok-text'), (e) => Number(/^#(\d+)/.exec(e.textContent ?? '')![1]))) === JSON.stringify(t), top);
+    // the heatmap too (drawn from the same focus message as the list): each cell is the peak of the head's value-weighted row (α·‖v·W_O‖, normalized) past token 0
+    const lut = scaleLut('dark');
+    const vwPeak = (l: number, hd: number) => {
+      const n = f32(INSIDE.valueNorms[l * H + hd]);
+      const w = row(l, hd, CURSOR).map((a, j) => a * n[j]);
+      const total = w.reduce((a, b) => a + b, 0);
+      return Math.max(...w.slice(1).map((x) => x / total));
+    };
+    let differs = 0;
+    for (let l = 0; l < L; l++) {
+      for (let hd = 0; hd < H; hd++) {
+        if (SCORES.badges[`${l}.${hd}` as keyof typeof SCORES.badges]) continue; // a badge letter sits in the corner
+        const k = Math.round(Math.min(1, vwPeak(l, hd)) * 255) * 4;
+        const plainK = Math.round(Math.min(1, Math.max(...row(l, hd, CURSOR).slice(1))) * 255) * 4;
+        if (Math.abs(k - plainK) > 8) differs++;
+        const px = await cellPixel(page, l, hd);
+        for (let c = 0; c < 3; c++) assert.ok(Math.abs(px[c] - lut[k + c]) <= 3, `value-weighted cell ${l}.${hd}: ${px} vs ${lut.slice(k, k + 3)}`);
+      }
+    }
+    assert.ok(differs > 0, 'some head peaks differently in value-weighted mode');
     await page.screenshot({ path: join(ART, 'sidebar-value-weighted-dark.png') });
     // back to plain attention
     await page.evaluate(() => window.harness.experiments.setAttentionMode('attention'));
