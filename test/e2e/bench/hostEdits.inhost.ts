@@ -202,9 +202,54 @@ export async function run(): Promise<void> {
       perEditMs: ms.map((x) => Math.round(x * 10) / 10),
       finishedAt: new Date().toISOString(),
     });
+    Object.assign(result, await hoverAndHighlight(api, editor));
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   } catch (err) {
     result.error = (err as Error).stack ?? String(err);
   }
   writeFileSync(out, JSON.stringify(result, null, 1));
+}
+
+/**
+ * Issue #4's other bars on the document as the edits left it (its run is current): activation, hovers (the host's
+ * own time from the request to the Markdown, and the round trip of vscode.executeHoverProvider) and cursor
+ * highlights (the host's time from the cursor-token change to setDecorations, and from setting the selection through
+ * the API until the decorations are set), each over HOVER_SAMPLES tokens spread over the window.
+ */
+async function hoverAndHighlight(api: HeadlightApi, editor: vscode.TextEditor): Promise<Record<string, unknown>> {
+  const HOVER_SAMPLES = 50;
+  const doc = editor.document;
+  const tokens = api.controller.current!.run.tokens;
+  const picks = Array.from({ length: HOVER_SAMPLES }, (_, k) => tokens[Math.floor(((k + 0.5) * tokens.length) / HOVER_SAMPLES)]);
+  const mid = (t: { start: number; end: number }) => doc.positionAt(Math.floor((t.start + t.end) / 2));
+  const hoverMs: number[] = [];
+  const hoverRoundTripMs: number[] = [];
+  for (const t of picks) {
+    api.stats.lastHoverMs = undefined;
+    const w0 = performance.now();
+    await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, mid(t));
+    hoverRoundTripMs.push(performance.now() - w0);
+    if (api.stats.lastHoverMs !== undefined) hoverMs.push(api.stats.lastHoverMs);
+  }
+  const highlightMs: number[] = [];
+  const highlightRoundTripMs: number[] = [];
+  for (const t of picks) {
+    const before = api.stats.highlightUpdates;
+    const at = mid(t);
+    const w0 = performance.now();
+    editor.selection = new vscode.Selection(at, at);
+    const deadline = w0 + 5000;
+    while (api.stats.highlightUpdates === before && performance.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    if (api.stats.highlightUpdates === before) continue; // no update (the cursor token did not change): not a sample
+    highlightRoundTripMs.push(performance.now() - w0);
+    highlightMs.push(api.stats.lastHighlightMs!);
+  }
+  const summary = (a: number[]) => ({ n: a.length, median: median(a), p90: quantile(a, 0.9), max: a.length ? Math.max(...a) : NaN });
+  return {
+    activationMs: api.stats.activationMs,
+    hoverMs: summary(hoverMs),
+    hoverRoundTripMs: summary(hoverRoundTripMs),
+    highlightMs: summary(highlightMs),
+    highlightRoundTripMs: summary(highlightRoundTripMs),
+  };
 }

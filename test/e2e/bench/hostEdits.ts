@@ -2,8 +2,8 @@
 // VS Code (code-server + Chromium, the e2e harness). Runs test/e2e/bench/hostEdits.inhost.ts inside the extension
 // host with headlight.model at a GPT-2-small-shaped random checkpoint (.bench/gpt2-small-random-124, written here
 // if missing, as `npm run bench` does) and prints the time from each one-character edit to its run arriving in the
-// host (debounce 0), and the extension host's heap growth. Figures go to .bench/host-edits.json. A benchmark: it
-// asserts nothing.
+// host (debounce 0), and the extension host's heap growth; then activation, hover and cursor-highlight latencies.
+// Figures go to .bench/host-edits.json. A benchmark: it asserts nothing.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -106,6 +106,9 @@ async function main(): Promise<void> {
     `p90 ${f(r.editToRunMs.p90)} ms (engine's own total median ${f(r.engineTotalMs.median)} ms; ${r.computedTokens.median} tokens recomputed); ` +
     `extension host heap ${f(r.heapMb.first)} → ${f(r.heapMb.last)} MB (growth ${f(r.heapMb.growth)} MB, forced GC: ${r.heapMb.forcedGc}); ` +
     `${perEditMs.length} per-edit times in ${SUMMARY} (${secs()})`);
+  const m = (x: { n: number; median: number; p90: number }) => `median ${f(x.median)} ms, p90 ${f(x.p90)} ms (n ${x.n})`;
+  console.log(`bench:host: activation ${f(r.activationMs)} ms; hover in the host ${m(r.hoverMs)}, round trip ${m(r.hoverRoundTripMs)}; ` +
+    `cursor highlight in the host ${m(r.highlightMs)}, from setting the selection ${m(r.highlightRoundTripMs)}`);
 }
 
 main().catch((err) => {
