@@ -69,6 +69,41 @@ def lr_at(step, a):
     return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
 
 
+def sampled_loss(model, x, y, seen_ids, keep):
+    """Softmax over the seen ids, on the kept positions only (phase 2 and the pilots). x, y: [B, T]; keep: [B, T] bool."""
+    T = x.shape[1]
+    h = model.wte(x) + model.wpe(torch.arange(T))  # [B, T, E]
+    for block in model.h:
+        h, _ = block(h)
+    h = model.ln_f(h)[keep]  # [N, E]
+    logits = h @ model.wte.weight[seen_ids].t()  # [N, S]
+    return F.cross_entropy(logits, y[keep])
+
+
+def open_log(path):
+    """A `say(msg)` that prints and appends to the log file at path."""
+    log = open(path, 'w')
+
+    def say(msg):
+        print(msg, flush=True)
+        log.write(msg + '\n')
+        log.flush()
+
+    return say
+
+
+def load_corpus(data):
+    """train.bin and val.bin (memory-mapped uint16 ids), train's id counts [VOCAB], the seen ids [S] (tensor) and
+    the map id -> index among the seen ids (-1 for unseen)."""
+    train = np.memmap(os.path.join(data, 'train.bin'), dtype='<u2', mode='r')
+    val = np.memmap(os.path.join(data, 'val.bin'), dtype='<u2', mode='r')
+    counts = np.bincount(train, minlength=VOCAB)
+    seen_ids = torch.from_numpy(np.nonzero(counts)[0])  # [S]
+    to_seen = np.full(VOCAB, -1, dtype=np.int64)
+    to_seen[seen_ids.numpy()] = np.arange(len(seen_ids))
+    return train, val, counts, seen_ids, to_seen
+
+
 def fixed_windows(tokens, n, ctx):
     """n evenly spaced, non-overlapping windows of ctx+1 tokens: [n, ctx+1] int64."""
     starts = np.linspace(0, len(tokens) - ctx - 2, n).astype(np.int64)
@@ -158,19 +193,8 @@ def main():
     rng = np.random.default_rng(a.seed)
     train_dir = os.path.join(a.out, 'training')
     os.makedirs(train_dir, exist_ok=True)
-    log = open(os.path.join(train_dir, 'train.log'), 'w')
-
-    def say(msg):
-        print(msg, flush=True)
-        log.write(msg + '\n')
-        log.flush()
-
-    train = np.memmap(os.path.join(a.data, 'train.bin'), dtype='<u2', mode='r')
-    val = np.memmap(os.path.join(a.data, 'val.bin'), dtype='<u2', mode='r')
-    counts = np.bincount(train, minlength=VOCAB)
-    seen_ids = torch.from_numpy(np.nonzero(counts)[0])  # [S]
-    to_seen = np.full(VOCAB, -1, dtype=np.int64)
-    to_seen[seen_ids.numpy()] = np.arange(len(seen_ids))
+    say = open_log(os.path.join(train_dir, 'train.log'))
+    train, val, counts, seen_ids, to_seen = load_corpus(a.data)
     say(f'train {len(train)} tokens, val {len(val)} tokens, {len(seen_ids)} distinct ids in train; args {vars(a)}')
 
     model = GPT2(VOCAB, a.n_positions, a.n_embd, a.n_layer, a.n_head)

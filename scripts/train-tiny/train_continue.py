@@ -31,11 +31,10 @@ os.environ.setdefault('OPENBLAS_NUM_THREADS', '2')
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpt2 import GPT2  # noqa: E402
-from train import VOCAB, fixed_windows, fill_unseen_rows, export, full_vocab_loss  # noqa: E402
+from train import VOCAB, fixed_windows, fill_unseen_rows, export, full_vocab_loss, load_corpus, open_log, sampled_loss  # noqa: E402
 from evaluate import bigram_nll  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,17 +76,6 @@ def lr_at(step, frac_time, a):
     return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(1.0, frac_time)))
 
 
-def sampled_loss(model, x, y, seen_ids, keep):
-    """Restricted-softmax loss on the kept positions only. x, y: [B, T]; keep: [B, T] bool."""
-    T = x.shape[1]
-    h = model.wte(x) + model.wpe(torch.arange(T))  # [B, T, E]
-    for block in model.h:
-        h, _ = block(h)
-    h = model.ln_f(h)[keep]  # [N, E]
-    logits = h @ model.wte.weight[seen_ids].t()  # [N, S]
-    return F.cross_entropy(logits, y[keep])
-
-
 @torch.no_grad()
 def evaluate(model, counts, val_w, bigram):
     """Held-out loss (full softmax) and per-head previous-token scores (all t, and t < 128): floats, [L, H], [L, H]."""
@@ -109,9 +97,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    train = np.memmap(os.path.join(a.data, 'train.bin'), dtype='<u2', mode='r')
-    val = np.memmap(os.path.join(a.data, 'val.bin'), dtype='<u2', mode='r')
-    counts = np.bincount(train, minlength=VOCAB)
+    train, val, counts, seen_ids, to_seen = load_corpus(a.data)
     model = GPT2(VOCAB, 512, 96, 4, 4)
     if a.export:
         ck = torch.load(os.path.join(a.data, 'phase2-best.pt'))
@@ -137,9 +123,6 @@ def main():
               f'verify batch fp32 {loss32:.5f}, fp16 {loss16:.5f}')
         return
     model.load_state_dict(torch.load(a.init))
-    seen_ids = torch.from_numpy(np.nonzero(counts)[0])  # [S]
-    to_seen = np.full(VOCAB, -1, dtype=np.int64)
-    to_seen[seen_ids.numpy()] = np.arange(len(seen_ids))
     # Weight decay on matrices only, not on the embeddings (minGPT's grouping); the position table gets a larger
     # learning rate: its rows (norm ~0.18 after phase 1) are ~18x smaller than the token rows (~3.2), which the tied
     # output layer has grown, so with one learning rate position information is a small share of every LayerNorm input.
@@ -154,12 +137,7 @@ def main():
     bigram = float(bigram_nll(train, val_w.numpy(), 0.001).mean())
 
     train_dir = os.path.join(a.out, 'training')
-    log = open(os.path.join(train_dir, 'train-phase2.log'), 'w')
-
-    def say(msg):
-        print(msg, flush=True)
-        log.write(msg + '\n')
-        log.flush()
+    say = open_log(os.path.join(train_dir, 'train-phase2.log'))
 
     now = datetime.datetime.utcnow()
     hh, mm = map(int, a.until.split(':'))

@@ -46,11 +46,10 @@ os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpt2 import GPT2  # noqa: E402
-from train import VOCAB, fixed_windows, fill_unseen_rows, export, full_vocab_loss  # noqa: E402
+from train import VOCAB, fixed_windows, fill_unseen_rows, export, full_vocab_loss, load_corpus, lr_at, open_log, sampled_loss  # noqa: E402
 from evaluate import bigram_nll, induction_scores  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,24 +100,6 @@ def sincos_table(P, E, row_norm):
     return table * (row_norm / math.sqrt(E / 2))
 
 
-def lr_at(step, a):
-    if step < a.warmup:
-        return a.lr * (step + 1) / a.warmup
-    frac = (step - a.warmup) / max(1, a.steps - a.warmup)
-    return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
-
-
-def sampled_loss(model, x, y, seen_ids, keep):
-    """Softmax over seen ids, on the kept positions only. x, y: [B, T]; keep: [B, T] bool."""
-    T = x.shape[1]
-    h = model.wte(x) + model.wpe(torch.arange(T))  # [B, T, E]
-    for block in model.h:
-        h, _ = block(h)
-    h = model.ln_f(h)[keep]  # [N, E]
-    logits = h @ model.wte.weight[seen_ids].t()  # [N, S]
-    return F.cross_entropy(logits, y[keep])
-
-
 @torch.no_grad()
 def head_scores(model, windows):
     """Previous-token score of every head, evaluate.py's definition, without computing logits: [L, H]."""
@@ -156,19 +137,8 @@ def main():
     rng = np.random.default_rng(a.seed)
     train_dir = a.log_dir or os.path.join(a.out, 'training')
     os.makedirs(train_dir, exist_ok=True)
-    log = open(os.path.join(train_dir, 'train.log'), 'w')
-
-    def say(msg):
-        print(msg, flush=True)
-        log.write(msg + '\n')
-        log.flush()
-
-    train = np.memmap(os.path.join(a.data, 'train.bin'), dtype='<u2', mode='r')
-    val = np.memmap(os.path.join(a.data, 'val.bin'), dtype='<u2', mode='r')
-    counts = np.bincount(train, minlength=VOCAB)
-    seen_ids = torch.from_numpy(np.nonzero(counts)[0])  # [S]
-    to_seen = np.full(VOCAB, -1, dtype=np.int64)
-    to_seen[seen_ids.numpy()] = np.arange(len(seen_ids))
+    say = open_log(os.path.join(train_dir, 'train.log'))
+    train, val, counts, seen_ids, to_seen = load_corpus(a.data)
 
     model = GPT2(VOCAB, N_POSITIONS, N_EMBD, N_LAYER, N_HEAD)
     with torch.no_grad():
