@@ -4,7 +4,7 @@
  * from the real engine (or synthetic GPT-2-small shapes for the benchmark), and counts the bytes sent to the page.
  */
 import type { AblationMode, AblationSummary, EngineEvents, EngineRequests, HeadRankingSummary, HeadRef, HeadScoresAnswer, HeadSelector, Prediction, QkBreakdown, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
-import type { AttentionStore } from '../../extension/engine/attentionStore';
+import { AttentionStore } from '../../extension/engine/attentionStore';
 import { cursorSummary } from '../../extension/engine/cursorSummary';
 import { badges, scoreText } from '../../extension/engine/headFinder';
 import { HeadlightError } from '../../extension/common/errors';
@@ -198,15 +198,24 @@ class FakeSource implements AnalysisSource {
     return Float32Array.from({ length: i + 1 }, (_, j) => table[tri[base + j]]);
   }
 
-  /** The run's triangles seen through the engine's AttentionStore interface, for the engine's own scorers. */
+  private stored: { data: unknown; store: AttentionStore } | undefined;
+
+  /** The run's fp16 triangles in the engine's own AttentionStore, for the engine's own scorers (built once per run). */
   private store(): AttentionStore {
-    const { nLayer, nHead } = this.data!.model;
-    const length = this.data!.tokens.length;
-    const row = (l: number, h: number, i: number, out = new Float32Array(i + 1)) => {
-      out.set(this.rowOf(l, h, i));
-      return out;
-    };
-    return { nLayer, nHead, length, row } as unknown as AttentionStore;
+    const data = this.data!;
+    if (this.stored?.data === data) return this.stored.store;
+    const { nLayer, nHead } = data.model;
+    const T = data.tokens.length;
+    const store = new AttentionStore(nLayer, nHead, 'fp16', T);
+    store.resize(0, T);
+    for (let l = 0; l < nLayer; l++) {
+      for (let h = 0; h < nHead; h++) {
+        const tri = data.triangle(l, h);
+        for (let i = 0; i < T; i++) store.writeRow(l, h, i, tri.subarray((i * (i + 1)) / 2, ((i + 1) * (i + 2)) / 2));
+      }
+    }
+    this.stored = { data, store };
+    return store;
   }
 
   /** One head's value-weighted row: α_ij·n_j normalized, as the engine's valueWeightedRow. */
