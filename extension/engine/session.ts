@@ -30,7 +30,8 @@ export class ModelSession {
     return new ModelSession(session);
   }
 
-  /** Runs the graph, computing only what `fetches` needs. */
+  /** Runs the graph and returns the `fetches` outputs (onnxruntime computes every node whatever is fetched; only
+   * fetched outputs are copied out). */
   async run(feeds: Feeds, fetches: string[]): Promise<Fetched> {
     return (await this.session.run(feeds, fetches)) as Fetched;
   }
