@@ -9,6 +9,7 @@ import type { HeadFinderView } from '../extension/common/webviewProtocol';
 import { fitCanvas, pixelCanvas } from './canvas';
 import { headBadges, roleLetter, ROLES, scoreLine } from './headRoles';
 import type { Palette } from './theme';
+import { selectorLabel } from '../extension/common/displayNames';
 
 const LABEL_W = 30;
 const LABEL_H = 16;
@@ -240,7 +241,7 @@ export class ModelView {
 
   private describe(l: number, h: number): string {
     const roles = headBadges(this.heads, l, h);
-    return `Layer ${l}, head ${h}${roles.length ? ` — ${roles.join(', ')}` : ''}`;
+    return `${selectorLabel({ layer: l, head: h })}${roles.length ? ` — ${roles.join(', ')}` : ''}`;
   }
 
   private bind(): void {

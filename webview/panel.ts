@@ -221,7 +221,7 @@ class PanelApp {
     this.ui.title.title = `${r.documentLabel}\n${details}`;
     this.ui.stale.hidden = !r.stale;
     document.body.classList.toggle('is-stale', r.stale);
-    this.ui.headLabel.textContent = `Layer ${layer}, head ${head}${this.attentionMode === 'value-weighted' ? ' · value-weighted' : ''}`;
+    this.ui.headLabel.textContent = `${selectorLabel({ layer, head })}${this.attentionMode === 'value-weighted' ? ' · value-weighted' : ''}`;
     const shown = selectorLabel(this.hostSelection);
     const matrix = selectorLabel({ layer, head });
     this.ui.shown.textContent = `Editor and sidebar: ${shown}${shown === matrix ? '' : ` · head matrix: ${matrix}`}`;

@@ -93,7 +93,7 @@ test('a user explains attention, reads it in the panel, editor, hover and sideba
     await panel.locator('canvas[aria-roledescription="grid of attention heads"]').hover({
       position: { x: 30 + last.head * grid.pitch + grid.pitch / 2 - 1, y: 16 + last.layer * grid.pitch + grid.pitch / 2 - 1 },
     });
-    await panel.getByText(new RegExp(`^Layer ${last.layer}, head ${last.head}\\b`)).waitFor({ timeout: 5_000 });
+    await panel.getByText(new RegExp(`^L${last.layer} H${last.head}\\b`)).waitFor({ timeout: 5_000 });
 
     // Head matrix: drawn, not blank.
     const matrix = panel.locator('canvas[role="img"][aria-label^="Attention matrix of layer"]');

@@ -98,7 +98,7 @@ describe('layout of the panel and sidebar (Chromium)', () => {
     for (const [l, hd] of [[L - 1, H - 1], [L - 1, 0]]) {
       await page.mouse.move(rect.x + 30 + hd * pitch + pitch / 2, rect.y + 16 + l * pitch + pitch / 2);
       await page.waitForSelector('.model .tooltip:not([hidden])');
-      assert.match((await page.textContent('.model .tooltip')) ?? '', new RegExp(`^Layer ${l}, head ${hd}`));
+      assert.match((await page.textContent('.model .tooltip')) ?? '', new RegExp(`^L${l} H${hd}`));
       const { box, visible } = await visibleBox(page, '.model .tooltip');
       assert.ok(box.bottom - box.top > 10, 'the tooltip has a height');
       assertInside(box, visible, `tooltip of L${l} H${hd}`);

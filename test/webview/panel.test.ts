@@ -176,7 +176,7 @@ describe('attention panel (Chromium)', () => {
     const pitch = (rect.width - 30) / H;
     await page.mouse.move(rect.x + 30 + 1 * pitch + 8, rect.y + 16 + 2 * pitch + 8);
     const tip = (await page.textContent('.model .tooltip')) ?? '';
-    assert.match(tip, /^Layer 2, head 1/);
+    assert.match(tip, /^L2 H1/);
     // first-token of head 2.1: mean weight on token 0 over queries 1..T−1, from the fixture itself
     let sum = 0;
     for (let i = 1; i < T; i++) sum += row(2, 1, i)[0];
@@ -228,7 +228,7 @@ describe('attention panel (Chromium)', () => {
     const r2 = await page2.evaluate(() => document.querySelector('.model canvas')!.getBoundingClientRect().toJSON());
     const p2 = (r2.width - 30) / H;
     await page2.mouse.move(r2.x + 30 + 2 * p2 + 8, r2.y + 16 + 1 * p2 + 12);
-    assert.match((await page2.textContent('.model .tooltip')) ?? '', /Layer 1, head 2 — previous-token .*\nprevious-token 0\.94 · induction 0\.02 · first-token 0\.20/);
+    assert.match((await page2.textContent('.model .tooltip')) ?? '', /L1 H2 — previous-token .*\nprevious-token 0\.94 · induction 0\.02 · first-token 0\.20/);
     await page2.screenshot({ path: join(ART, 'panel-badges-dark.png') });
     assert.deepEqual(problems(page2), []);
     await page2.close();
