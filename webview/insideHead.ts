@@ -18,6 +18,7 @@ import type { AblationView, RankingView, RunView } from '../extension/common/web
 import { fitCanvas, tokenLabel } from './canvas';
 import { el, liveRegion, placeTooltip, toClient, tooltip } from './dom';
 import type { Palette, Rgb } from './theme';
+import { selectorLabel } from '../extension/common/displayNames';
 
 export interface InsideHeadHost {
   qk(layer: number, head: number, index: number): Promise<QkBreakdown>;
@@ -479,7 +480,7 @@ export class InsideHead {
     const seq = ++this.ablationSeq;
     const following = heads !== this.ablateHeads;
     this.ui.ablationStatus.classList.remove('error');
-    if (!following) this.ui.ablationStatus.textContent = `Ablating ${heads.map((h) => `L${h.layer}H${h.head}`).join(', ')} (${mode})…`;
+    if (!following) this.ui.ablationStatus.textContent = `Ablating ${heads.map((h) => selectorLabel(h)).join(', ')} (${mode})…`;
     try {
       const result = await this.host.ablate(heads.slice(), mode, this.at());
       if (seq !== this.ablationSeq) return;
@@ -509,7 +510,7 @@ export class InsideHead {
       return;
     }
     ablationStatus.classList.remove('error');
-    const heads = a.heads.map((h) => `L${h.layer}H${h.head}`).join(', ');
+    const heads = a.heads.map((h) => selectorLabel(h)).join(', ');
     const max = Math.max(1, maxAbs(a.surprisalDelta));
     let worst = -1;
     a.surprisalDelta.forEach((d, i) => {

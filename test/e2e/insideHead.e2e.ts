@@ -127,7 +127,7 @@ test('a user looks inside a head, ablates one from the panel and sees what chang
     await panel.locator(`.ablate-chip[data-head="${target.layer}.${target.head}"]`).waitFor({ timeout: 5_000 });
     await panel.locator('vscode-button.run-ablation').click();
     const status = await pollFor(() => panel!.locator('.ablation .loss').innerText(), (s) => /→/.test(s) || /failed/.test(s), 60_000);
-    assert.match(status, new RegExp(`Without L${target.layer}H${target.head} \\(zero\\): loss [\\d.]+ → [\\d.]+ nats`), status);
+    assert.match(status, new RegExp(`Without L${target.layer} H${target.head} \\(zero\\): loss [\\d.]+ → [\\d.]+ nats`), status);
     const deltas = await panel.locator('.ablation-text .dtok').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.delta)));
     const changed = deltas.filter((d) => Number.isFinite(d) && Math.abs(d) > 1e-3).length;
     assert.ok(deltas.length > 20 && changed > 0, `${deltas.length} tokens, ${changed} changed`);
