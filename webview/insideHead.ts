@@ -312,7 +312,7 @@ export class InsideHead {
     if (q && q.layer === this.layer && q.head === this.head && q.index === index) return;
     const seq = ++this.qkSeq;
     const { layer, head } = this;
-    this.ui.qkNote.textContent = `Loading layer ${layer}, head ${head}, query ${index}…`;
+    this.ui.qkNote.textContent = `Loading ${selectorLabel({ layer, head })}, query ${index}…`;
     this.host.qk(layer, head, index).then(
       (b) => {
         if (seq !== this.qkSeq) return;
@@ -419,7 +419,7 @@ export class InsideHead {
         ctx.fillRect(numX + k * QK.numW, y, QK.numW - 2, QK.rowH - 1);
       });
     });
-    this.ui.qkTitle.textContent = `Q·K — layer ${b.layer}, head ${b.head}, query ${b.index} “${tokenLabel(run.tokens[b.index]?.text ?? '', 16)}”`;
+    this.ui.qkTitle.textContent = `Q·K — ${selectorLabel({ layer: b.layer, head: b.head })}, query ${b.index} “${tokenLabel(run.tokens[b.index]?.text ?? '', 16)}”`;
     canvas.setAttribute('aria-label', `Query ${b.index} of layer ${b.layer} head ${b.head}: element-wise products with ${n} keys, scores before and after softmax; the strongest key is ${order[0]}.`);
     this.ui.qkNote.textContent = `score s = q·k × ${fmt(b.scale, 4)} (before softmax), α = softmax(s) (after), ‖v‖ = ‖v·W_O‖ (what the key adds per unit of attention). Colours: orange > 0, blue < 0.${n > order.length ? ` Showing ${order.length} of ${n} keys.` : ''}`;
     this.renderQkTable(b, order);

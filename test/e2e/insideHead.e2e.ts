@@ -104,7 +104,7 @@ test('a user looks inside a head, ablates one from the panel and sees what chang
     await panel.locator('vscode-tab-header', { hasText: 'Inside a head' }).click();
     const title = panel.locator('#qk-title');
     const text = await pollFor(() => title.innerText(), (s) => /query \d+/.test(s), 30_000);
-    assert.match(text, /Q·K — layer \d+, head \d+, query \d+/);
+    assert.match(text, /Q·K — L\d+ H\d+, query \d+/);
     const rows = await pollFor(() => panel!.locator('.sr-table tr[data-j]').count(), (n) => n > 1, 10_000);
     assert.ok(rows > 1, `only ${rows} keys in the Q·K table`);
     const painted = await panel.locator('canvas.qk-canvas').evaluate((c: HTMLCanvasElement) => {

@@ -45,7 +45,7 @@ async function openInside(h: Harness, token = 30, head = { layer: 1, head: 2 }):
     window.harness.source.setCursor(i);
   }, [token, head] as const);
   await page.click('vscode-tab-header.inside-tab');
-  await page.waitForFunction(([i, l, hd]) => document.querySelector('#qk-title')?.textContent?.includes(`layer ${l}, head ${hd}, query ${i}`), [token, head.layer, head.head]);
+  await page.waitForFunction(([i, l, hd]) => document.querySelector('#qk-title')?.textContent?.includes(`L${l} H${hd}, query ${i}`), [token, head.layer, head.head]);
   return page;
 }
 

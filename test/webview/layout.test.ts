@@ -179,7 +179,7 @@ describe('layout of the panel and sidebar (Chromium)', () => {
       window.harness.source.setCursor(30);
     });
     await page.click('vscode-tab-header.inside-tab');
-    await page.waitForFunction(() => document.querySelector('#qk-title')?.textContent?.includes('layer 1, head 2, query 30'));
+    await page.waitForFunction(() => document.querySelector('#qk-title')?.textContent?.includes('L1 H2, query 30'));
     await page.waitForFunction(() => document.querySelectorAll('.sr-table tr[data-j]').length > 0);
     // the canvas's last key row scrolled to the bottom of the view, then pointed at near the right edge
     await page.evaluate(() => document.querySelector('.qk-canvas')!.scrollIntoView({ block: 'end' }));
