@@ -2,7 +2,8 @@
  * `npm run bench [-- --json FILE] [--reps N] [--T 128,512,1024]`: the engine on a GPT-2-small-shaped random
  * checkpoint generated on the fly. For each T, one engine process (as the extension runs it) measures, side by side
  * in the same loop: `baseline` (the same network returning only logits, as a plain forward pass does), `full` (all
- * attention maps kept, surprisal, top-k predictions), `incremental16` (16 new tokens at the end on a cached
+ * attention maps kept, surprisal, top-k predictions), `baseline16` (the baseline's step over the 17 positions an
+ * edit recomputes, on a zero cache of the rest), `incremental16` (16 new tokens at the end on a cached
  * prefix, 300 ms after the prefix's run as the default debounce leaves) and `hover` (one position's top sources
  * for one head plus its row across a layer's heads), `ablate` (one head zero-ablated over the window, its plain run
  * kept) and, at T = --rank-T (256; 0 skips it), `rank` (one "which heads matter" ranking: every head ablated alone).
@@ -21,7 +22,7 @@ const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
-  case: 'full' | 'baseline' | 'incremental16' | 'hover' | 'ablate' | 'rank';
+  case: 'full' | 'baseline' | 'baseline16' | 'incremental16' | 'hover' | 'ablate' | 'rank';
   median_ms: number;
   min_ms: number;
   runs: number;
@@ -60,11 +61,16 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
   };
   /** Text of at least T tokens (the ids decoded; re-encoding splits them at least as finely). */
   const textOf = (T: number) => engine.tokenizer.decode(ids(T));
-  process.on('message', async (job: { case: string; T: number }) => {
+  process.on('message', async (job: { case: string; T: number; past?: boolean }) => {
     const x = ids(job.T);
     const t0 = performance.now();
     let ms = 0;
-    if (job.case === 'baseline') {
+    if (job.case === 'baseline' && job.past) {
+      await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS)); // as incremental16
+      const t = performance.now();
+      await engine.forwardLogits(x, job.T - 17); // the 17 positions an analysis recomputes after a 16-token edit
+      ms = performance.now() - t;
+    } else if (job.case === 'baseline') {
       await engine.forwardLogits(x);
       ms = performance.now() - t0;
     } else if (job.case === 'full') {
@@ -97,6 +103,9 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
     } else if (job.case === 'rank') {
       await engine.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
+    } else if (job.case === 'peak') {
+      process.send!({ peak: process.resourceUsage().maxRSS / 1024 });
+      return;
     } else if (job.case === 'exit') {
       const peak = process.resourceUsage().maxRSS / 1024;
       await engine.dispose();
@@ -117,7 +126,7 @@ function startWorker(dir: string, kind: 'analysis' | 'baseline', mallocDefault =
   });
   let failed: Error | undefined;
   child.once('exit', (code) => code && (failed = new Error(`bench ${kind} worker exited with ${code}`)));
-  const ask = (job: { case: string; T: number }) =>
+  const ask = (job: { case: string; T: number; past?: boolean }) =>
     new Promise<{ ms?: number; peak?: number }>((res, rej) => {
       if (failed) return rej(failed);
       const onExit = () => rej(failed ?? new Error(`bench ${kind} worker exited`));
@@ -167,24 +176,31 @@ async function main(): Promise<void> {
     const analysis = startWorker(dir, 'analysis', values.malloc === 'default');
     const baseline = startWorker(dir, 'baseline', values.malloc === 'default');
     await Promise.all([analysis.ready, baseline.ready]);
-    const times: Record<string, number[]> = { baseline: [], full: [], incremental16: [], hover: [], ablate: [] };
+    const times: Record<string, number[]> = { baseline: [], full: [], baseline16: [], incremental16: [], hover: [], ablate: [] };
     await baseline.ask({ case: 'baseline', T }); // warm-up of both shapes
     await analysis.ask({ case: 'full', T });
     for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
       times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
       times.full.push((await analysis.ask({ case: 'full', T })).ms!);
+      times.baseline16.push((await baseline.ask({ case: 'baseline', T, past: true })).ms!);
       times.incremental16.push((await analysis.ask({ case: 'incremental16', T })).ms!);
       times.hover.push((await analysis.ask({ case: 'hover', T })).ms!);
+    }
+    // The analysis cases' peak RSS, before the head experiments (an ablated run over the window is one unchunked
+    // run, which at T=1024 peaks higher than a chunked analysis).
+    const peak = (await analysis.ask({ case: 'peak', T })).peak!;
+    for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
+      times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
       times.ablate.push((await analysis.ask({ case: 'ablate', T })).ms!);
     }
     if (rankT === T) times.rank = [(await analysis.ask({ case: 'rank', T })).ms!]; // one ranking: L·H ablated runs
-    const peak = (await analysis.ask({ case: 'exit', T })).peak!;
+    const experimentsPeak = (await analysis.ask({ case: 'exit', T })).peak!;
     const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
     const base = median(times.baseline);
-    for (const c of ['baseline', 'full', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
+    for (const c of ['baseline', 'full', 'baseline16', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
       if (!times[c]?.length) continue;
       const ms = median(times[c]);
-      const gflops = c === 'hover' || c === 'rank' ? undefined : c === 'incremental16' ? forwardGflop(16, T - 16) : forwardGflop(T);
+      const gflops = c === 'hover' || c === 'rank' ? undefined : c === 'incremental16' || c === 'baseline16' ? forwardGflop(17, T - 17) : forwardGflop(T);
       results.push({
         T,
         case: c,
@@ -193,8 +209,8 @@ async function main(): Promise<void> {
         runs: times[c].length,
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
-        peak_rss_mb: Math.round(c === 'baseline' ? basePeak : peak),
-        ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : undefined,
+        peak_rss_mb: Math.round(c === 'baseline' || c === 'baseline16' ? basePeak : c === 'ablate' || c === 'rank' ? experimentsPeak : peak),
+        ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : c === 'incremental16' ? round(ms / median(times.baseline16), 3) : undefined,
       });
     }
   }

@@ -786,12 +786,20 @@ export class Gpt2Engine {
 
   /**
    * The benchmark's baseline: the same network run over `ids` from scratch, returning only the [T, V] logits (what a
-   * plain forward pass returns), with no attention maps, caches or top-k kept.
+   * plain forward pass returns), with no attention maps, caches or top-k kept. With `past`, only ids[past..] run, on
+   * a cache of `past` positions whose keys and values are zeros (the same work as a real cache; for timing the
+   * incremental step of a plain forward pass, which keeps no cache of its own).
    */
-  forwardLogits(ids: number[]): Promise<Float32Array> {
+  forwardLogits(ids: number[], past = 0): Promise<Float32Array> {
     if (!this.hasLogits) return Promise.reject(new Error('forwardLogits needs an engine created with {logits: true}'));
     return this.serialize(async () => {
-      const { feeds } = this.feeds(this.emptyState(), ids, 0);
+      const state = this.emptyState();
+      if (past > 0) {
+        const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
+        state.keys = Array.from({ length: L }, () => new Float32Array(H * nPositions * (E / H)));
+        state.values = Array.from({ length: L }, () => new Float32Array(H * nPositions * (E / H)));
+      }
+      const { feeds } = this.feeds(state, ids, past);
       const out = await this.session.run(feeds, ['logits']);
       return out.logits.data as Float32Array;
     });
