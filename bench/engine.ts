@@ -109,7 +109,8 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
     } else if (job.case === 'exit') {
       const peak = process.resourceUsage().maxRSS / 1024;
       await engine.dispose();
-      process.send!({ peak });
+      // Exit once the answer is out: a worker left waiting on its channel kept running after the bench ended.
+      process.send!({ peak }, () => process.exit(0));
       return;
     }
     process.send!({ ms });
