@@ -306,6 +306,8 @@ export class Gpt2Engine {
   private keepQueries = false;
   /** The last plain scratch run, for ablations of the same tokens. */
   private baseline: { key: string; result: ScratchResult } | undefined;
+  /** forwardLogits' cache of zeros, per layer [H, n_positions, D] (the benchmark's baseline only). */
+  private zeroCache: Float32Array[] | undefined;
 
   private constructor(
     readonly config: Gpt2Config,
@@ -648,16 +650,9 @@ export class Gpt2Engine {
     withTop = true,
     from?: { layer: number; resid: Float32Array },
   ): Promise<ScratchResult> {
-    const { nLayer: L, nEmbd: E } = this.config;
+    const L = this.config.nLayer;
     const T = ids.length;
-    const { feeds } = this.feeds(this.emptyState(), ids, 0, { mask, means });
-    if (from && from.layer > 0) {
-      // Start at layer s on the plain run's residual stream there: layers before s take no rows (compute nothing).
-      const s = from.layer;
-      feeds.layer_rows = i64(range(L).map((l) => (l <= s ? 0 : T)), [L]);
-      feeds.resid_rows = i64(range(L).map((l) => (l === s ? T : 0)), [L]);
-      feeds.resid_in = f32(from.resid, [1, T, E]);
-    }
+    const { feeds } = this.feeds(this.emptyState(), ids, 0, { mask, means, from });
     const fetches = ['next_logprob', ...(withTop ? ['top_logprob', 'top_ids'] : []), ...(withMeans ? range(L).flatMap((l) => [`head_out_mean_${l}`, `resid_${l}`]) : [])];
     const out = await this.session.run(feeds, fetches);
     const next = out.next_logprob.data as Float32Array; // [T]: ln p(ids[i+1] | ≤ i)
@@ -795,9 +790,11 @@ export class Gpt2Engine {
     return this.serialize(async () => {
       const state = this.emptyState();
       if (past > 0) {
+        // Allocated once: a fresh 75 MB cache per call would be timed with the step it stands under.
         const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
-        state.keys = Array.from({ length: L }, () => new Float32Array(H * nPositions * (E / H)));
-        state.values = Array.from({ length: L }, () => new Float32Array(H * nPositions * (E / H)));
+        this.zeroCache ??= Array.from({ length: L }, () => new Float32Array(H * nPositions * (E / H)));
+        state.keys = this.zeroCache;
+        state.values = this.zeroCache;
       }
       const { feeds } = this.feeds(state, ids, past);
       const out = await this.session.run(feeds, ['logits']);
@@ -810,10 +807,17 @@ export class Gpt2Engine {
    * run; for a short update the whole capacity buffer as it is (no copy; the mask hides slots past..C−1); for a long
    * one an exact copy of the first `past` slots (so the unused slots cost no attention work).
    */
-  private feeds(state: EngineState, ids: number[], past: number, ablation?: { mask: Float32Array; means: Float32Array }, end = ids.length): { feeds: Feeds; C: number } {
+  private feeds(
+    state: EngineState,
+    ids: number[],
+    past: number,
+    ablation?: { mask: Float32Array; means: Float32Array; from?: { layer: number; resid: Float32Array } },
+    end = ids.length,
+  ): { feeds: Feeds; C: number } {
     const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
     const D = E / H;
     const n = end - past;
+    const s = ablation?.from?.layer ?? 0; // the first layer computed
     const C = past === 0 ? 0 : n <= ROW_BLOCK ? nPositions : past;
     const S = C + n;
     const mask = new Float32Array(n * S).fill(-1e30);
@@ -829,9 +833,11 @@ export class Gpt2Engine {
       mask: f32(mask, [1, 1, n, S]),
       head_mask: f32(ablation?.mask ?? this.headMask, [L, H]),
       head_mean: f32(ablation?.means ?? this.headMean, [L, H, D]),
-      layer_rows: i64(new Array<number>(L).fill(n), [L]), // every layer computes every new row (see graph.ts)
-      resid_rows: i64(new Array<number>(L).fill(0), [L]),
-      resid_in: f32(new Float32Array(0), [1, 0, E]),
+      // Every layer computes every new row (see graph.ts); an ablation `from` layer s starts there on the plain run's
+      // residual stream, and the layers before it take no rows (compute nothing).
+      layer_rows: i64(range(L).map((l) => (s > 0 && l <= s ? 0 : n)), [L]),
+      resid_rows: i64(range(L).map((l) => (s > 0 && l === s ? n : 0)), [L]),
+      resid_in: f32(s > 0 ? ablation!.from!.resid : new Float32Array(0), [1, s > 0 ? n : 0, E]),
     };
     const slots = (cache: Float32Array | undefined): Float32Array => {
       if (C === 0 || !cache) return new Float32Array(0);

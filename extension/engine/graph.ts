@@ -239,10 +239,13 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
 
   /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
   // Shapes shared by every layer's attention outputs: C (past slots fed) and the end of each row block.
+  let pastSlots_: string | undefined;
+  /** C, the past slots fed (the same for every layer): [1]. */
+  const pastSlots = (): string => (pastSlots_ ??= g.op('Gather', [g.op('Shape', ['past_k_0']), g.ints('dim_past', [2])], { axis: 0 }));
   let blockEnds: string[] | undefined;
   const rowBlockEnds = (): string[] => {
     if (blockEnds) return blockEnds;
-    const C = g.op('Gather', [g.op('Shape', ['past_k_0']), g.ints('dim_past', [2])], { axis: 0 }); // [1]
+    const C = pastSlots();
     const nBlocks = Math.ceil(config.nPositions / ROW_BLOCK);
     blockEnds = Array.from({ length: nBlocks }, (_, b) => {
       const rows = (b + 1) * ROW_BLOCK;
@@ -340,8 +343,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     outputs.push({ name: `resid_${l}`, dataType: DataType.FLOAT, dims: [1, rowsOf(l), E] });
     // The mask of T query rows over C + T key columns (a skipped layer has no new keys either).
     const rows_ = g.op('Add', [keep, take]); // [1]
-    const C = g.op('Gather', [g.op('Shape', [`past_k_${l}`]), g.ints('dim_past', [2])], { axis: 0 }); // [1]
-    const ends = g.op('Concat', [rows_, g.op('Add', [C, rows_])], { axis: 0 }); // [2]
+    const ends = g.op('Concat', [rows_, g.op('Add', [pastSlots(), rows_])], { axis: 0 }); // [2]
     const mask = g.op('Slice', ['mask', g.ints('zeros_2', [0, 0]), ends, g.ints('axes_rows_cols', [2, 3])]); // [1, 1, T, C + T]
     return [`resid_${l}`, mask];
   };
