@@ -3,7 +3,8 @@
  * checkpoint generated on the fly. For each T, one engine process (as the extension runs it) measures, side by side
  * in the same loop: `baseline` (the same network returning only logits, as a plain forward pass does), `full` (all
  * attention maps kept, surprisal, top-k predictions), `baseline16` (the baseline's step over the 17 positions an
- * edit recomputes, on a zero cache of the rest), `incremental16` (16 new tokens at the end on a cached
+ * edit recomputes, on a zero cache of the rest), `weights16` (only the network's weight matrix products over those 17
+ * rows, in a third process: the floor under any fp32 step, see weightFloor.ts), `incremental16` (16 new tokens at the end on a cached
  * prefix, 300 ms after the prefix's run as the default debounce leaves) and `hover` (one position's top sources
  * for one head plus its row across a layer's heads), `ablate` (one head zero-ablated over the window, its plain run
  * kept) and, at T = --rank-T (256; 0 skips it), `rank` (one "which heads matter" ranking: every head ablated alone).
@@ -22,7 +23,7 @@ const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
-  case: 'full' | 'baseline' | 'baseline16' | 'incremental16' | 'hover' | 'ablate' | 'rank';
+  case: 'full' | 'baseline' | 'baseline16' | 'weights16' | 'incremental16' | 'hover' | 'ablate' | 'rank';
   median_ms: number;
   min_ms: number;
   runs: number;
@@ -41,6 +42,13 @@ function forwardGflop(T: number, past = 0, lmHead = true): number {
   return (weights + attention + (lmHead ? 2 * T * E * V : 0)) / 1e9;
 }
 
+/** The weight products alone (weightFloor.ts): per layer 12E² multiply-adds per row (c_attn 3E², attn.c_proj E²,
+ * mlp.c_fc and mlp.c_proj 4E² each), then the LM head's E·V. */
+function weightGflop(T: number): number {
+  const { nLayer: L, nEmbd: E } = SHAPE;
+  return (2 * T * L * 12 * E * E + 2 * T * E * V) / 1e9;
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -52,7 +60,8 @@ const median = (xs: number[]): number => {
  * `baseline` is the same network built to return only logits. The parent sends jobs so that both engines' runs
  * alternate in one loop (side by side on the same noisy machine).
  */
-async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void> {
+async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Promise<void> {
+  if (kind === 'floor') return floorWorker();
   const { loadEngine } = await import('../extension/engine/load');
   const { engine } = await loadEngine(dir, { threads: 2, logitsOnly: kind === 'baseline' });
   const ids = (T: number) => {
@@ -118,7 +127,25 @@ async function worker(dir: string, kind: 'analysis' | 'baseline'): Promise<void>
   process.send!({ ready: true });
 }
 
-function startWorker(dir: string, kind: 'analysis' | 'baseline', mallocDefault = false) {
+/** The weight-floor worker: answers `weights16` (the weight products over 17 rows) and `exit`. */
+async function floorWorker(): Promise<void> {
+  const { weightFloorSession } = await import('./weightFloor');
+  const step = await weightFloorSession({ nLayer: SHAPE.nLayer, nEmbd: SHAPE.nEmbd, vocab: V });
+  process.on('message', async (job: { case: string }) => {
+    if (job.case === 'exit') {
+      const peak = process.resourceUsage().maxRSS / 1024;
+      process.send!({ peak }, () => process.exit(0));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS)); // as baseline16 and incremental16
+    const t = performance.now();
+    await step(17);
+    process.send!({ ms: performance.now() - t });
+  });
+  process.send!({ ready: true });
+}
+
+function startWorker(dir: string, kind: 'analysis' | 'baseline' | 'floor', mallocDefault = false) {
   const child = fork(__filename, ['--worker', kind, '--dir', dir], {
     execArgv: ['--import', 'tsx'],
     serialization: 'advanced',
@@ -157,7 +184,7 @@ async function main(): Promise<void> {
       'rank-T': { type: 'string', default: '256' },
     },
   });
-  if (values.worker) return worker(values.dir!, values.worker as 'analysis' | 'baseline');
+  if (values.worker) return worker(values.dir!, values.worker as 'analysis' | 'baseline' | 'floor');
 
   const dir = resolve('.bench', `gpt2-small-random-${SHAPE.seed}`);
   if (!existsSync(join(dir, 'model.safetensors'))) {
@@ -176,14 +203,16 @@ async function main(): Promise<void> {
     // Fresh engine processes per T, so each T's peak RSS is its own.
     const analysis = startWorker(dir, 'analysis', values.malloc === 'default');
     const baseline = startWorker(dir, 'baseline', values.malloc === 'default');
-    await Promise.all([analysis.ready, baseline.ready]);
-    const times: Record<string, number[]> = { baseline: [], full: [], baseline16: [], incremental16: [], hover: [], ablate: [] };
+    const floor = onlyRank ? undefined : startWorker(dir, 'floor', values.malloc === 'default');
+    await Promise.all([analysis.ready, baseline.ready, floor?.ready]);
+    const times: Record<string, number[]> = { baseline: [], full: [], baseline16: [], weights16: [], incremental16: [], hover: [], ablate: [] };
     await baseline.ask({ case: 'baseline', T }); // warm-up of both shapes
     await analysis.ask({ case: 'full', T });
     for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
       times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
       times.full.push((await analysis.ask({ case: 'full', T })).ms!);
       times.baseline16.push((await baseline.ask({ case: 'baseline', T, past: true })).ms!);
+      times.weights16.push((await floor!.ask({ case: 'weights16', T })).ms!);
       times.incremental16.push((await analysis.ask({ case: 'incremental16', T })).ms!);
       times.hover.push((await analysis.ask({ case: 'hover', T })).ms!);
     }
@@ -197,11 +226,13 @@ async function main(): Promise<void> {
     if (rankT === T) times.rank = [(await analysis.ask({ case: 'rank', T })).ms!]; // one ranking: L·H ablated runs
     const experimentsPeak = (await analysis.ask({ case: 'exit', T })).peak!;
     const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
+    const floorPeak = floor ? (await floor.ask({ case: 'exit', T })).peak! : 0;
     const base = median(times.baseline);
-    for (const c of ['baseline', 'full', 'baseline16', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
+    for (const c of ['baseline', 'full', 'baseline16', 'weights16', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
       if (!times[c]?.length) continue;
       const ms = median(times[c]);
-      const gflops = c === 'hover' || c === 'rank' ? undefined : c === 'incremental16' || c === 'baseline16' ? forwardGflop(17, T - 17) : forwardGflop(T);
+      const gflops =
+        c === 'hover' || c === 'rank' ? undefined : c === 'weights16' ? weightGflop(17) : c === 'incremental16' || c === 'baseline16' ? forwardGflop(17, T - 17) : forwardGflop(T);
       results.push({
         T,
         case: c,
@@ -210,7 +241,9 @@ async function main(): Promise<void> {
         runs: times[c].length,
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
-        peak_rss_mb: Math.round(c === 'baseline' || c === 'baseline16' ? basePeak : c === 'ablate' || c === 'rank' ? experimentsPeak : peak),
+        peak_rss_mb: Math.round(
+          c === 'baseline' || c === 'baseline16' ? basePeak : c === 'weights16' ? floorPeak : c === 'ablate' || c === 'rank' ? experimentsPeak : peak,
+        ),
         ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : c === 'incremental16' ? round(ms / median(times.baseline16), 3) : undefined,
       });
     }

@@ -14,8 +14,8 @@ import json
 import os
 import sys
 
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+import blas_env  # noqa: E402  (before NumPy and torch load OpenBLAS)
+blas_env.setup(1)
 
 import numpy as np
 import torch

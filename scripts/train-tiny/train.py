@@ -19,8 +19,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+import blas_env  # noqa: E402  (before NumPy and torch load OpenBLAS)
+blas_env.setup(1)
 
 import numpy as np
 import torch

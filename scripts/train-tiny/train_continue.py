@@ -26,8 +26,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault('OMP_NUM_THREADS', '2')
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '2')
+import blas_env  # noqa: E402  (before NumPy and torch load OpenBLAS)
+blas_env.setup(2)
 
 import numpy as np
 import torch

@@ -41,8 +41,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+import blas_env  # noqa: E402  (before NumPy and torch load OpenBLAS)
+blas_env.setup(1)
 
 import numpy as np
 import torch
@@ -78,6 +78,10 @@ def parse_args():
     p.add_argument('--wte-std', type=float, default=0.02)
     p.add_argument('--wpe-norm', type=float, default=1.0, help='row norm of the sin/cos position table')
     p.add_argument('--wpe-train', action='store_true', help='learn the position table (default: kept fixed)')
+    p.add_argument('--threads', type=int, default=1, help='torch threads (1 keeps the run bit-repeatable)')
+    p.add_argument('--wte-lr-mult', type=float, default=1.0, help='learning rate of wte relative to --lr')
+    p.add_argument('--wte-decay', type=float, default=0.0, help='weight decay on the seen wte rows')
+    p.add_argument('--qk-std', type=float, default=None, help='init std of the query/key columns of c_attn (default: GPT-2 0.02)')
     p.add_argument('--log-every', type=int, default=50)
     p.add_argument('--eval-every', type=int, default=250)
     p.add_argument('--no-export', action='store_true', help='pilot runs: train and log only')
@@ -132,7 +136,7 @@ def add_copies(chunk, rng, frac, min_len, shuffled=0.0, train=None):
 
 def main():
     a = parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     train_dir = a.log_dir or os.path.join(a.out, 'training')
@@ -144,12 +148,19 @@ def main():
     with torch.no_grad():
         model.wte.weight.normal_(0.0, a.wte_std)
         model.wpe.weight.copy_(sincos_table(N_POSITIONS, N_EMBD, a.wpe_norm))
+        if a.qk_std is not None:
+            for block in model.h:
+                block.attn.c_attn.weight[:, :2 * N_EMBD].normal_(0.0, a.qk_std)
     model.wpe.weight.requires_grad_(a.wpe_train)
     named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     decay = [p for n, p in named.items() if p.dim() >= 2 and n not in ('wte.weight', 'wpe.weight')]
-    no_decay = [p for n, p in named.items() if not (p.dim() >= 2 and n not in ('wte.weight', 'wpe.weight'))]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': a.weight_decay},
-                             {'params': no_decay, 'weight_decay': 0.0}], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    no_decay = [p for n, p in named.items() if not (p.dim() >= 2 or n == 'wpe.weight')]
+    groups = [{'params': decay, 'weight_decay': a.weight_decay, 'lr_mult': 1.0},
+              {'params': no_decay, 'weight_decay': 0.0, 'lr_mult': 1.0},
+              {'params': [model.wte.weight], 'weight_decay': a.wte_decay, 'lr_mult': a.wte_lr_mult}]
+    if a.wpe_train:
+        groups.append({'params': [model.wpe.weight], 'weight_decay': 0.0, 'lr_mult': 1.0})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
 
     val_w = fixed_windows(val, 96, 512)[::12]  # [8, 513]: every 12th of evaluate.py's windows
     head_w = fixed_windows(val, 96, 512)[:4]  # [4, 513]: the first of evaluate.py's head-score windows
@@ -187,7 +198,7 @@ def main():
     for step in range(a.steps):
         lr = lr_at(step, a)
         for g in opt.param_groups:
-            g['lr'] = lr
+            g['lr'] = lr * g['lr_mult']
         short = a.early_ctx if step < a.early_steps else a.ctx
         ctx = a.long_ctx if (step + 1) % a.long_every == 0 else short
         starts = rng.integers(0, len(train) - ctx - 1, size=max(1, a.tokens_per_step // ctx))
