@@ -226,6 +226,47 @@ describe('ranking heads', () => {
   });
 });
 
+describe('ablation over a window longer than one chunk (chunks of 256 on a scratch cache)', () => {
+  // 550 tokens: chunks of 256, 256 and 38 rows; the last one is short enough to read the whole cache (ROW_BLOCK).
+  const LONG = Array.from({ length: 90 }, (_, i) => `v${i % 13} = f(v${(i * 7) % 11}, ${i * 3}) # ${['a', 'b', 'c'][i % 3]}\n`).join('');
+  const window = { start: 0, end: 550 };
+  let engine: Gpt2Engine;
+  let ck: RandomCheckpoint;
+  let ids: number[];
+  before(async () => {
+    ck = await writeRandomCheckpoint(join(root, 'long'), { seed: 35, nLayer: 3, nHead: 2, nEmbd: 8, nPositions: 600 });
+    engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1 })).engine;
+    const all = engine.tokenizer.encode(LONG).map((t) => t.id);
+    assert.ok(all.length > window.end, `the text has ${all.length} tokens`);
+    ids = all.slice(0, window.end);
+  });
+  after(() => engine.dispose());
+
+  test('zero and mean ablation, the head means and ranked heads from a later layer match the reference to 1e-4', async () => {
+    const { nLayer: L, nHead: H } = ck.config;
+    const plain = gpt2(ck.config, ck.weights, ids);
+    const means = await engine.ablationMeans(ids); // the window's means, summed over chunks
+    const refMeans = plain.headOutputMeans.flatMap((layer) => layer.flatMap((m) => Array.from(m)));
+    assert.ok(maxDiff(means, refMeans) < 1e-4, `head means differ by ${maxDiff(means, refMeans)}`);
+    for (const mode of ['zero', 'mean'] as const) {
+      const heads: [number, number][] = [[0, 1], [2, 0]];
+      const ref = gpt2(ck.config, ck.weights, ids, { headMask: maskOf(L, H, heads), headReplacement: mode === 'mean' ? plain.headOutputMeans : undefined });
+      const r = await engine.ablate({ heads: heads.map(([layer, head]) => ({ layer, head })), mode }, LONG, { window });
+      assert.equal(r.logprobAfter.length, window.end);
+      assert.ok(maxDiff(r.logprobBefore, plain.logprobs) < 1e-4, `${mode}: before differs by ${maxDiff(r.logprobBefore, plain.logprobs)}`);
+      assert.ok(maxDiff(r.logprobAfter, ref.logprobs) < 1e-4, `${mode}: after differs by ${maxDiff(r.logprobAfter, ref.logprobs)}`);
+      assert.ok(maxDiff(plain.logprobs, ref.logprobs) > 1e-3, `${mode}: the ablation changed something`);
+    }
+    // The ranking runs each head from its own layer on the plain run's residual stream, chunk by chunk.
+    const ranked = await engine.rankHeads(LONG, { window });
+    for (const [l, h] of [[1, 0], [2, 1]]) {
+      const ref = gpt2(ck.config, ck.weights, ids, { headMask: maskOf(L, H, [[l, h]]) });
+      const want = meanLoss(ref.logprobs) - meanLoss(plain.logprobs);
+      assert.ok(Math.abs(ranked.deltas[l * H + h] - want) < 1e-4, `head ${l}.${h}: ${ranked.deltas[l * H + h]} vs ${want}`);
+    }
+  });
+});
+
 describe('engine requests (EngineService in process)', () => {
   test('qk, value-weighted rows, ablate and rankHeads with progress events', async () => {
     const ck = await writeRandomCheckpoint(join(root, 'service'), { seed: 35, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 64 });
