@@ -654,17 +654,9 @@ export class Gpt2Engine {
     withTop = true,
     from?: { layer: number; resid: Float32Array },
   ): Promise<ScratchResult> {
-    const { nLayer: L, nHead: H, nEmbd: E, nPositions } = this.config;
-    const D = E / H;
+    const { nLayer: L, nEmbd: E } = this.config;
     const T = ids.length;
-    const chunked = T > CHUNK;
-    const cache = this.emptyState();
-    if (chunked) {
-      for (let l = 0; l < L; l++) {
-        cache.keys[l] = new Float32Array(H * nPositions * D);
-        cache.values[l] = new Float32Array(H * nPositions * D);
-      }
-    }
+    const cache = this.emptyState(); // keys and values of the chunks before (allocated by the first that has more)
     const next = new Float32Array(T); // [T]: ln p(ids[i+1] | ≤ i)
     const topLogprob = new Float32Array(withTop ? T * TOP_K : 0);
     const topIds = new Int32Array(withTop ? T * TOP_K : 0);
@@ -695,7 +687,8 @@ export class Gpt2Engine {
         for (let i = 0; i < per; i++) meansOut![l * per + i] += (m[i] * n) / T;
         resid![l].set(out[`resid_${l}`].data as Float32Array, past * E);
       }
-      // The next chunk reads this one's keys and values (layers before `from` compute nothing and are never read).
+      // The next chunk reads this one's keys and values (layers before `from` compute nothing; their caches stay
+      // zero and are never read, but are fed).
       for (let l = 0; more && l < L; l++) this.storeKeysValues(cache, l, out, past, n);
     }
     const logprobs = new Float32Array(T).fill(NaN);
@@ -906,6 +899,8 @@ export class Gpt2Engine {
   private storeKeysValues(state: EngineState, l: number, out: Fetched, past: number, n: number): void {
     const { nHead: H, nEmbd: E, nPositions } = this.config;
     const D = E / H;
+    state.keys[l] ??= new Float32Array(H * nPositions * D);
+    state.values[l] ??= new Float32Array(H * nPositions * D);
     const k = out[`present_k_${l}`].data as Float32Array;
     const v = out[`present_v_${l}`].data as Float32Array;
     for (let h = 0; h < H; h++) {
@@ -922,8 +917,6 @@ export class Gpt2Engine {
     const T = end;
     const n = T - past; // new positions
     for (let l = 0; l < L; l++) {
-      state.keys[l] ??= new Float32Array(H * nPositions * D);
-      state.values[l] ??= new Float32Array(H * nPositions * D);
       state.vnorm[l] ??= new Float32Array(H * nPositions);
       this.storeKeysValues(state, l, out, past, n);
       const norms = out[`vnorm_${l}`].data as Float32Array; // [1, H, n]
