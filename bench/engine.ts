@@ -113,13 +113,12 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
       await engine.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
     } else if (job.case === 'peak') {
-      process.send!({ peak: process.resourceUsage().maxRSS / 1024 });
+      process.send!({ peak: peakRssMb() });
       return;
     } else if (job.case === 'exit') {
-      const peak = process.resourceUsage().maxRSS / 1024;
+      const peak = peakRssMb();
       await engine.dispose();
-      // Exit once the answer is out: a worker left waiting on its channel kept running after the bench ended.
-      process.send!({ peak }, () => process.exit(0));
+      exitWith(peak);
       return;
     }
     process.send!({ ms });
@@ -127,16 +126,20 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
   process.send!({ ready: true });
 }
 
+const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** A worker's last answer: its peak RSS; it exits once the answer is out (a worker left waiting on its channel kept
+ * running after the bench ended). */
+function exitWith(peak: number): void {
+  process.send!({ peak }, () => process.exit(0));
+}
+
 /** The weight-floor worker: answers `weights16` (the weight products over 17 rows) and `exit`. */
 async function floorWorker(): Promise<void> {
   const { weightFloorSession } = await import('./weightFloor');
   const step = await weightFloorSession({ nLayer: SHAPE.nLayer, nEmbd: SHAPE.nEmbd, vocab: V });
   process.on('message', async (job: { case: string }) => {
-    if (job.case === 'exit') {
-      const peak = process.resourceUsage().maxRSS / 1024;
-      process.send!({ peak }, () => process.exit(0));
-      return;
-    }
+    if (job.case === 'exit') return exitWith(peakRssMb());
     await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS)); // as baseline16 and incremental16
     const t = performance.now();
     await step(17);

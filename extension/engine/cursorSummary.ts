@@ -15,7 +15,7 @@ import type { AttentionStore } from './attentionStore';
 export function cursorSummary(
   store: AttentionStore,
   index: number,
-  rowOf: (l: number, h: number, out: Float32Array) => Float32Array = (l, h, out) => store.row(l, h, index, out as Float32Array<ArrayBuffer>),
+  rowOf: (l: number, h: number, out: Float32Array<ArrayBuffer>) => Float32Array = (l, h, out) => store.row(l, h, index, out),
 ): CursorSummary {
   const { nLayer: L, nHead: H } = store;
   if (!(Number.isInteger(index) && index >= 0 && index < store.length)) {
