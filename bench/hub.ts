@@ -9,8 +9,8 @@ import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { downloadHubFile } from '../extension/engine/hub';
-import { hubEnv } from '../extension/engine/hubEnv';
+import { downloadHubFile } from '../extension/hub/hub';
+import { hubEnv } from '../extension/hub/env';
 import { makeModelRepo, sha256Hex, startFakeHub } from '../test/fixtures/fakeHub';
 
 const MB = 1 << 20;

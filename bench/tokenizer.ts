@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gpt2Tokenizer, loadTokenizer } from '../extension/engine/tokenizer.js';
+import { Gpt2Tokenizer, loadTokenizer } from '../extension/engine/tokenizer/gpt2Tokenizer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CODE_FILES = [

@@ -5,8 +5,8 @@
  * what reading and multiplying the weights costs; a full step cannot be faster. Weight values do not change the
  * time, so they are random.
  */
-import { DataType, encodeModel, type NodeSpec, type TensorSpec } from '../extension/engine/onnxProto';
-import { f32, ModelSession } from '../extension/engine/session';
+import { DataType, encodeModel, type NodeSpec, type TensorSpec } from '../extension/engine/graph/onnxProto';
+import { f32, ModelSession } from '../extension/engine/graph/session';
 
 export interface FloorShape {
   nLayer: number;

@@ -15,12 +15,12 @@ import { parseArgs } from 'node:util';
 import { HeadlightError } from './common/errors';
 import { checkText, lineStarts, offsetAt, positionAt, tokenAt } from './common/text';
 import { loadEngine } from './engine/load';
-import { loadTokenizer } from './engine/tokenizer';
-import { formatBytes, resolveModel } from './engine/modelStore';
-import type { Run } from './engine/analysis';
-import { formatAblation, formatQk, parseHead, tokenAtPlace, tokenPlace } from './cliInside';
-import { parseHeads } from './engine/inspect';
-import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/headFinder';
+import { loadTokenizer } from './engine/tokenizer/gpt2Tokenizer';
+import { formatBytes, resolveModel } from './hub/modelStore';
+import type { Run } from './engine/analyses/engine';
+import { formatAblation, formatQk, parseHead, tokenAtPlace, tokenPlace } from './cli/inside';
+import { parseHeads } from './engine/analyses/inspect';
+import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
 interface Io {
   stdout: NodeJS.WritableStream;
@@ -106,7 +106,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return command ? 0 : 2;
     }
     if (command === 'models') {
-      const { runModelsCommand } = await import('./cliModels');
+      const { runModelsCommand } = await import('./cli/models');
       return await runModelsCommand(rest, io);
     }
     const { values } = parseArgs({ args: rest, options, allowPositionals: false });

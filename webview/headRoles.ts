@@ -1,6 +1,6 @@
 /**
  * The head finder's roles as the views show them: a letter for badges, a name for legends and tooltips.
- * Scores come from extension/engine/headFinder.ts through the `heads` event.
+ * Scores come from extension/engine/analyses/headFinder.ts through the `heads` event.
  */
 import type { HeadRole } from '../extension/common/engineProtocol';
 import type { HeadFinderView } from '../extension/common/webviewProtocol';

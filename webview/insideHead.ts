@@ -6,7 +6,7 @@
  *  - Ablation: remove chosen heads (zero or mean), re-run, and show each token's surprisal change on the text, the
  *    loss change and the predictions before/after at the selected token;
  *  - Which heads matter here: ablate every head alone and rank them by the loss change (progress, Cancel).
- * The engine computes everything (extension/engine/analysis.ts); this module only draws it.
+ * The engine computes everything (extension/engine/analyses/engine.ts); this module only draws it.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-radio/index.js';

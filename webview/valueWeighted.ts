@@ -1,6 +1,6 @@
 /**
  * Value-weighted attention of one head in the webview: α_ij·n_j / Σ_k α_ik·n_k with n_j = ‖v_j·W_O^h‖, the same
- * formula as the engine's `Run.row(sel, i, 'value-weighted')` for one head (extension/engine/analysis.ts), applied to
+ * formula as the engine's `Run.row(sel, i, 'value-weighted')` for one head (extension/engine/analyses/engine.ts), applied to
  * the head's triangle so the matrix, the text view and the exports all show it with no other change.
  */
 import type { HeadTriangle } from '../extension/common/engineProtocol';

@@ -152,7 +152,7 @@ export interface Thumbnails {
   data: Uint8Array;
 }
 
-/** What the head finder looks for (extension/engine/headFinder.ts). */
+/** What the head finder looks for (extension/engine/analyses/headFinder.ts). */
 export type HeadRole = 'previous-token' | 'first-token' | 'duplicate-token' | 'local' | 'induction';
 
 export interface HeadScoresAnswer {

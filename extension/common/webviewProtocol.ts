@@ -98,7 +98,7 @@ export interface SidebarFocus {
   index: number;
   /**
    * [L * H], per head: the largest weight this token puts on any token other than the first (the attention sink).
-   * See extension/engine/cursorSummary.ts for why this metric.
+   * See extension/engine/analyses/cursorSummary.ts for why this metric.
    */
   peak: Float32Array;
   /** [L * H], per head: the token index that gets `peak`. */

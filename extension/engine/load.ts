@@ -1,7 +1,7 @@
 /** Loads a checkpoint folder into a ready engine: weights -> ONNX graph -> onnxruntime session, plus tokenizer. */
-import { openCheckpoint, type Checkpoint } from './checkpoint';
-import { loadTokenizer } from './tokenizer';
-import { Gpt2Engine, type EngineOptions } from './analysis';
+import { openCheckpoint, type Checkpoint } from './model/checkpoint';
+import { loadTokenizer } from './tokenizer/gpt2Tokenizer';
+import { Gpt2Engine, type EngineOptions } from './analyses/engine';
 
 export interface LoadedModel {
   engine: Gpt2Engine;

@@ -6,13 +6,13 @@
 import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
 import { HeadlightError } from '../common/errors';
 import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, RunSummary } from '../common/engineProtocol';
-import type { Gpt2Engine, Run } from './analysis';
+import type { Gpt2Engine, Run } from './analyses/engine';
 import { checkText } from '../common/text';
-import { cursorSummary } from './cursorSummary';
-import { badges } from './headFinder';
+import { cursorSummary } from './analyses/cursorSummary';
+import { badges } from './analyses/headFinder';
 import { loadEngine } from './load';
-import { thumbnails } from './thumbnails';
-import { Gpt2Tokenizer } from './tokenizer';
+import { thumbnails } from './analyses/thumbnails';
+import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
 export class EngineService {

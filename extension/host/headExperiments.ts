@@ -3,7 +3,7 @@
  * latest head ablation (the panel shows it, the editor colours its surprisal differences) and head rankings with
  * progress. No runtime `vscode` import: the webview harness drives it with a recorded run.
  *
- * The engine does the math (extension/engine/analysis.ts `ablate`, `rankHeads`); this class only picks the text of
+ * The engine does the math (extension/engine/analyses/engine.ts `ablate`, `rankHeads`); this class only picks the text of
  * the run, checks that the answer lines up with the run's tokens, and tells the listeners.
  */
 import type { AblationMode, AttentionMode, EngineEvents, HeadRef } from '../common/engineProtocol';

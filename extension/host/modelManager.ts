@@ -62,7 +62,7 @@ export class ModelManager implements vscode.Disposable {
 
   /** A folder for `ref`; a repo that is not cached is downloaded after the user agrees. */
   private async resolve(ref: string): Promise<string> {
-    const store = await import('../engine/modelStore');
+    const store = await import('../hub/modelStore');
     try {
       return (await store.resolveModel(ref, { bundledDir: this.deps.bundledDir, download: false })).dir;
     } catch (err) {
@@ -84,7 +84,7 @@ export class ModelManager implements vscode.Disposable {
 
 /** Downloads a Hugging Face model into the shared cache, with a cancellable progress notification. */
 export async function downloadWithProgress(ref: string, bundledDir: string): Promise<{ dir: string }> {
-  const store = await import('../engine/modelStore');
+  const store = await import('../hub/modelStore');
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Headlight: downloading ${ref}`, cancellable: true },
     async (progress, token) => {

@@ -14,7 +14,7 @@ interface PickerContext {
 type Item = vscode.QuickPickItem & { action?: () => Promise<string | undefined> };
 
 export async function pickModel(ctx: PickerContext): Promise<string | undefined> {
-  const store = await import('../engine/modelStore');
+  const store = await import('../hub/modelStore');
   const cached = await store.listCachedModels().catch(() => []);
   const mark = (ref: string) => (ref === ctx.current ? '$(check) ' : '');
   const items: Item[] = [{ label: `${mark('bundled')}headlight-tiny`, description: 'bundled, works offline', action: async () => 'bundled' }];

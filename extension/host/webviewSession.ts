@@ -254,7 +254,7 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
   }
 
   /**
-   * Two requests per cursor move: the per-head summary (extension/engine/cursorSummary.ts: peak weight on a token
+   * Two requests per cursor move: the per-head summary (extension/engine/analyses/cursorSummary.ts: peak weight on a token
    * other than the first, its index, the sink weight) and the selected head's row, both in the attention mode.
    */
   private async computeFocus(cur: CurrentAnalysis, index: number, signal: AbortSignal): Promise<SidebarFocus> {

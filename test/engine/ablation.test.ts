@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpoint, type RandomCheckpointOptions } from '../fixtures/randomCheckpoint';
 import { gpt2 } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
-import { loadTokenizer } from '../../extension/engine/tokenizer';
-import { Gpt2Engine } from '../../extension/engine/analysis';
-import { meanLoss } from '../../extension/engine/inspect';
+import { loadTokenizer } from '../../extension/engine/tokenizer/gpt2Tokenizer';
+import { Gpt2Engine } from '../../extension/engine/analyses/engine';
+import { meanLoss } from '../../extension/engine/analyses/inspect';
 import { HeadlightError } from '../../extension/common/errors';
 import { EngineService } from '../../extension/engine/server';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpointOptions } from '../fixtures/randomCheckpoint';
 import { gpt2 } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
-import type { Gpt2Engine, Run } from '../../extension/engine/analysis';
+import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
 import { HeadlightError } from '../../extension/common/errors';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # 👋 café\r\nprint(greet("world"))';

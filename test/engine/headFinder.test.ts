@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../fixtures/safetensorsWriter';
 import { loadEngine } from '../../extension/engine/load';
-import { badges, HEAD_ROLES } from '../../extension/engine/headFinder';
-import type { Gpt2Engine } from '../../extension/engine/analysis';
+import { badges, HEAD_ROLES } from '../../extension/engine/analyses/headFinder';
+import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 
 const P = 16; // positions
 const E = 2 * P; // n_embd: position t is coded as e_{2t} − e_{2t+1} (zero mean, so LayerNorm only rescales it)

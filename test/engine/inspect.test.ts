@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
 import { gpt2, layerNorm, linear, matrix } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
-import type { Gpt2Engine, QkBreakdown, Run } from '../../extension/engine/analysis';
-import { qkProducts } from '../../extension/engine/inspect';
+import type { Gpt2Engine, QkBreakdown, Run } from '../../extension/engine/analyses/engine';
+import { qkProducts } from '../../extension/engine/analyses/inspect';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. Then the fox naps, and the dog naps too.';
 

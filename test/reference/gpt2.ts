@@ -3,7 +3,7 @@
  * Plain loops, float64 throughout, one function per idea. Tests compare the engine against it.
  * Imports nothing from the engine but types.
  */
-import type { Activation, Gpt2Config, Gpt2Weights, LayerNormWeights, LayerWeights, LinearWeights } from '../../extension/engine/checkpointTypes.js';
+import type { Activation, Gpt2Config, Gpt2Weights, LayerNormWeights, LayerWeights, LinearWeights } from '../../extension/engine/model/checkpointTypes.js';
 
 /** Row-major matrix of float64. */
 export interface Matrix {

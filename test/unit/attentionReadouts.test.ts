@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AttentionStore, type Precision } from '../../extension/engine/attentionStore';
-import { LOCAL_SPAN, scoreText } from '../../extension/engine/headFinder';
-import { thumbnails } from '../../extension/engine/thumbnails';
+import { AttentionStore, type Precision } from '../../extension/engine/analyses/attentionStore';
+import { LOCAL_SPAN, scoreText } from '../../extension/engine/analyses/headFinder';
+import { thumbnails } from '../../extension/engine/analyses/thumbnails';
 import { f32ToF16Bits } from '../fixtures/half';
 
 const L = 2;

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadlightError } from '../../extension/common/errors.js';
-import { loadCheckpoint, parseConfig } from '../../extension/engine/checkpoint.js';
-import { openSafetensors } from '../../extension/engine/safetensors.js';
+import { loadCheckpoint, parseConfig } from '../../extension/engine/model/checkpoint.js';
+import { openSafetensors } from '../../extension/engine/model/safetensors.js';
 import { writeRandomCheckpoint, type RandomCheckpointOptions } from '../fixtures/randomCheckpoint.js';
 import { writeSafetensors, type WriterTensor } from '../fixtures/safetensorsWriter.js';
 

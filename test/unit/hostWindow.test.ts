@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { chooseSlice, focusOffset, focusOutsideRun, measureCharsPerToken, charBudget, shiftSlice, type SliceRequest } from '../../extension/host/analysisWindow';
 import { lineStarts, offsetAt, positionAt, tokenAt } from '../../extension/common/text';
-import { loadTokenizer } from '../../extension/engine/tokenizer';
+import { loadTokenizer } from '../../extension/engine/tokenizer/gpt2Tokenizer';
 
 function req(text: string, over: Partial<SliceRequest>): SliceRequest {
   return { docLength: text.length, charCodeAt: (i) => text.charCodeAt(i), focus: 0, windowTokens: 100, charsPerToken: 4, ...over };

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HeadlightError } from '../../extension/common/errors';
-import { repoFolderName, repoIdFromFolder } from '../../extension/engine/hubCache';
-import { hubEnv } from '../../extension/engine/hubEnv';
+import { repoFolderName, repoIdFromFolder } from '../../extension/hub/cache';
+import { hubEnv } from '../../extension/hub/env';
 import {
   KNOWN_MODELS,
   findCachedModel,
@@ -15,7 +15,7 @@ import {
   parseModelRef,
   removeCachedModel,
   resolveModel,
-} from '../../extension/engine/modelStore';
+} from '../../extension/hub/modelStore';
 import { fakeCommit, gitSha1Hex, seededBytes, sha256Hex, startFakeHub } from '../fixtures/fakeHub';
 
 const roots: string[] = [];

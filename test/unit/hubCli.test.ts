@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runModelsCommand, type ModelsCliIo } from '../../extension/cliModels';
+import { runModelsCommand, type ModelsCliIo } from '../../extension/cli/models';
 import { makeModelRepo, startFakeHub, type FakeHub } from '../fixtures/fakeHub';
 
 function capture(env: Record<string, string>, tty = false): ModelsCliIo & { out: () => string; err: () => string } {

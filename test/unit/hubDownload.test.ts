@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadlightError } from '../../extension/common/errors';
-import { downloadHubFile } from '../../extension/engine/hub';
-import { hubEnv } from '../../extension/engine/hubEnv';
-import { downloadModel, resolveModel, type DownloadProgress } from '../../extension/engine/modelStore';
+import { downloadHubFile } from '../../extension/hub/hub';
+import { hubEnv } from '../../extension/hub/env';
+import { downloadModel, resolveModel, type DownloadProgress } from '../../extension/hub/modelStore';
 import {
   fakeCommit,
   gitSha1Hex,

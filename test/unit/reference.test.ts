@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { Gpt2Config, Gpt2Weights } from '../../extension/engine/checkpointTypes.js';
+import type { Gpt2Config, Gpt2Weights } from '../../extension/engine/model/checkpointTypes.js';
 import { randomModel, writeRandomCheckpoint, type RandomCheckpointOptions } from '../fixtures/randomCheckpoint.js';
 import { erf, geluErf, geluTanh, gpt2 } from '../reference/gpt2.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadlightError } from '../../extension/common/errors.js';
-import { openSafetensors, type SafetensorsFile } from '../../extension/engine/safetensors.js';
+import { openSafetensors, type SafetensorsFile } from '../../extension/engine/model/safetensors.js';
 import {
   f32ToBf16Bits,
   f32ToF16Bits,

@@ -14,9 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { Tokenizer as ReferenceTokenizer } from '@huggingface/tokenizers';
 import { HeadlightError } from '../../extension/common/errors.js';
 import type { Token } from '../../extension/common/tokens.js';
-import { Gpt2Tokenizer, loadTokenizer } from '../../extension/engine/tokenizer.js';
-import { MergeRanks, mergeByHeap, mergeByScan } from '../../extension/engine/bpeMerge.js';
-import { preTokenize } from '../../extension/engine/bpePretokenize.js';
+import { Gpt2Tokenizer, loadTokenizer } from '../../extension/engine/tokenizer/gpt2Tokenizer.js';
+import { MergeRanks, mergeByHeap, mergeByScan } from '../../extension/engine/tokenizer/bpeMerge.js';
+import { preTokenize } from '../../extension/engine/tokenizer/bpePretokenize.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const tokenizerJsonPath = join(fixtures, 'gpt2-tokenizer', 'tokenizer.json');

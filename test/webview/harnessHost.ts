@@ -4,9 +4,9 @@
  * from the real engine (or synthetic GPT-2-small shapes for the benchmark), and counts the bytes sent to the page.
  */
 import type { AblationMode, AblationSummary, EngineEvents, EngineRequests, HeadRankingSummary, HeadRef, HeadScoresAnswer, HeadSelector, Prediction, QkBreakdown, RunSummary, Thumbnails } from '../../extension/common/engineProtocol';
-import { AttentionStore } from '../../extension/engine/attentionStore';
-import { cursorSummary } from '../../extension/engine/cursorSummary';
-import { badges, scoreText } from '../../extension/engine/headFinder';
+import { AttentionStore } from '../../extension/engine/analyses/attentionStore';
+import { cursorSummary } from '../../extension/engine/analyses/cursorSummary';
+import { badges, scoreText } from '../../extension/engine/analyses/headFinder';
 import { HeadlightError } from '../../extension/common/errors';
 import { halfTable } from '../../extension/common/half';
 import { f32ToF16Bits as floatToHalf } from '../fixtures/half';

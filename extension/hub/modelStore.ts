@@ -26,8 +26,8 @@ import {
   writeNoExist,
   writeRef,
   type CachedRepo,
-} from './hubCache';
-import { hubEnv, type Env, type HubEnv } from './hubEnv';
+} from './cache';
+import { hubEnv, type Env, type HubEnv } from './env';
 
 /** A GPT-2-family model the picker offers by name. Sizes are of `model.safetensors` (F32). */
 export interface KnownModel {

@@ -5,7 +5,7 @@
  *
  * Rows are written in place, so an incremental run overwrites only the rows from the edit onward.
  */
-import { halfTable } from '../common/half';
+import { halfTable } from '../../common/half';
 
 export type Precision = 'fp16' | 'fp32';
 

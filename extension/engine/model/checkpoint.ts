@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
-import { HeadlightError } from '../common/errors.js';
+import { HeadlightError } from '../../common/errors.js';
 import type { Activation, Gpt2Config, Gpt2Weights, LayerWeights, LazyTensor } from './checkpointTypes.js';
 import { openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
 

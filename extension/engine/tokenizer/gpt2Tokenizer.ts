@@ -10,8 +10,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Token } from '../common/tokens.js';
-import { HeadlightError } from '../common/errors.js';
+import type { Token } from '../../common/tokens.js';
+import { HeadlightError } from '../../common/errors.js';
 import { preTokenEnd } from './bpePretokenize.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
 

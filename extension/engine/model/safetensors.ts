@@ -6,11 +6,11 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { string: string } }`,
  * then the data area; offsets are relative to the data area's start (byte 8 + N).
  */
-import { halfTable } from '../common/half.js';
+import { halfTable } from '../../common/half.js';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { HeadlightError } from '../common/errors.js';
+import { HeadlightError } from '../../common/errors.js';
 
 /** Every dtype the format defines, with its size in bytes. */
 const DTYPE_BYTES = {

@@ -3,10 +3,10 @@
  * bookkeeping of head ablations (losses, surprisal differences, rankings). Pure functions on typed arrays; the
  * engine (analysis.ts) feeds them what the graph returned. Plain TypeScript, no onnxruntime.
  */
-import { HeadlightError } from '../common/errors';
-import type { HeadRef } from '../common/engineProtocol';
+import { HeadlightError } from '../../common/errors';
+import type { HeadRef } from '../../common/engineProtocol';
 
-export type { AblationMode, HeadRef } from '../common/engineProtocol';
+export type { AblationMode, HeadRef } from '../../common/engineProtocol';
 
 const LN2 = Math.log(2);
 

@@ -16,10 +16,10 @@ import {
   repoDirOf,
   writeRef,
   type LinkOptions,
-} from './hubCache';
-import type { HubEnv } from './hubEnv';
-import { createFileHasher, etagKind, normalizeEtag } from './hubHash';
-import { acquireLock, cancelled } from './hubLock';
+} from './cache';
+import type { HubEnv } from './env';
+import { createFileHasher, etagKind, normalizeEtag } from './hash';
+import { acquireLock, cancelled } from './lock';
 
 /** Everything a Hub request needs besides its URL. */
 export interface HubContext {

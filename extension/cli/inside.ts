@@ -1,12 +1,12 @@
 /**
  * `headlight ablate` and `headlight qk`: text reports of a head ablation and of one query's row taken apart.
- * Pure formatting over engine results (extension/engine/inspect.ts does the arithmetic).
+ * Pure formatting over engine results (extension/engine/analyses/inspect.ts does the arithmetic).
  */
-import type { Token } from './common/tokens';
-import { HeadlightError } from './common/errors';
-import { lineStarts, offsetAt, positionAt, tokenAt } from './common/text';
-import type { AblationResult, QkBreakdown } from './engine/analysis';
-import { mostAffected, qkProducts, valueWeighted } from './engine/inspect';
+import type { Token } from '../common/tokens';
+import { HeadlightError } from '../common/errors';
+import { lineStarts, offsetAt, positionAt, tokenAt } from '../common/text';
+import type { AblationResult, QkBreakdown } from '../engine/analyses/engine';
+import { mostAffected, qkProducts, valueWeighted } from '../engine/analyses/inspect';
 
 const quote = (s: string): string => JSON.stringify(s);
 const pct = (logprob: number): string => `${(Math.exp(logprob) * 100).toFixed(1)}%`;

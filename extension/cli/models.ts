@@ -2,16 +2,16 @@
  * `headlight models …`: list, pull and remove models in the shared Hugging Face cache.
  * `extension/cli.ts` calls `runModelsCommand(args after "models", io)` and exits with the code it returns.
  */
-import { HeadlightError } from './common/errors';
-import type { Env } from './engine/hubEnv';
-import { hubEnv } from './engine/hubEnv';
+import { HeadlightError } from '../common/errors';
+import type { Env } from '../hub/env';
+import { hubEnv } from '../hub/env';
 import {
   downloadModel,
   formatBytes,
   listCachedModels,
   removeCachedModel,
   type DownloadProgress,
-} from './engine/modelStore';
+} from '../hub/modelStore';
 
 /** Where the command writes, and what it reads instead of process globals (tests pass their own). */
 export interface ModelsCliIo {

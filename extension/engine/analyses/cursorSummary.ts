@@ -8,8 +8,8 @@
  * In value-weighted mode the rows are the value-weighted ones (α times the norm of what each source adds, per head
  * and row normalized), so the heatmap shows which heads move information from a token, not only look at it.
  */
-import type { CursorSummary } from '../common/engineProtocol';
-import { HeadlightError } from '../common/errors';
+import type { CursorSummary } from '../../common/engineProtocol';
+import { HeadlightError } from '../../common/errors';
 import type { AttentionStore } from './attentionStore';
 
 export function cursorSummary(

@@ -8,22 +8,22 @@
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Token } from '../common/tokens';
-import type { QkBreakdown } from '../common/engineProtocol';
-import { HeadlightError } from '../common/errors';
-import type { Gpt2Config, Gpt2Weights } from './checkpointTypes';
+import type { Token } from '../../common/tokens';
+import type { QkBreakdown } from '../../common/engineProtocol';
+import { HeadlightError } from '../../common/errors';
+import type { Gpt2Config, Gpt2Weights } from '../model/checkpointTypes';
 import { AttentionStore, type Precision } from './attentionStore';
-import { buildGpt2Graph, ROW_BLOCK, TOP_K, type BuiltGraph, type Weight } from './graph';
+import { buildGpt2Graph, ROW_BLOCK, TOP_K, type BuiltGraph, type Weight } from '../graph/gpt2Graph';
 import { inductionSequence, scoreInduction, scoreText, type HeadScores } from './headFinder';
 
 /** Length of one copy of the induction diagnostic's random sequence. */
 const INDUCTION_LENGTH = 40;
-import { collectSoon } from './memory';
-import { ModelSession, f32, i64, type Feeds, type Fetched, type SessionOptions } from './session';
-import type { AttentionMode } from '../common/engineProtocol';
+import { collectSoon } from '../memory';
+import { ModelSession, f32, i64, type Feeds, type Fetched, type SessionOptions } from '../graph/session';
+import type { AttentionMode } from '../../common/engineProtocol';
 import { ablationMask, attentionScale, meanLoss, qkScores, surprisalDelta, type AblationMode, type HeadRef } from './inspect';
 
-export type { AttentionMode } from '../common/engineProtocol';
+export type { AttentionMode } from '../../common/engineProtocol';
 
 /** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
 export interface TextTokenizer {
@@ -97,7 +97,7 @@ const LARGE_RUN = 256;
 const CHUNK = 256;
 
 /** One query's row of one head taken apart (the same shape crosses the engine protocol). */
-export type { QkBreakdown } from '../common/engineProtocol';
+export type { QkBreakdown } from '../../common/engineProtocol';
 
 export interface AblationSpec {
   heads: HeadRef[];

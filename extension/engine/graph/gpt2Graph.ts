@@ -34,7 +34,7 @@
  *                   the valid past length P (the caller's capacity buffer, passed without a copy); the mask hides
  *                   slots P..C−1.
  */
-import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from './checkpointTypes';
+import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from '../model/checkpointTypes';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { DataType, encodeModel, type AttrValue, type NodeSpec, type TensorSpec, type ValueSpec } from './onnxProto';
