@@ -70,7 +70,7 @@ def lr_at(step, a):
 
 
 def sampled_loss(model, x, y, seen_ids, keep):
-    """Softmax over the seen ids, on the kept positions only (phase 2 and the pilots). x, y: [B, T]; keep: [B, T] bool."""
+    """Softmax over the seen ids, on the kept positions only (phase 2). x, y: [B, T]; keep: [B, T] bool."""
     T = x.shape[1]
     h = model.wte(x) + model.wpe(torch.arange(T))  # [B, T, E]
     for block in model.h:
