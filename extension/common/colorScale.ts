@@ -43,23 +43,6 @@ export function oklabToLinearSrgb({ L, a, b }: Oklab): [number, number, number] 
   ];
 }
 
-/** sRGB bytes -> OKLab (for tests and for reading theme colours). */
-export function srgbToOklab(r: number, g: number, b: number): Oklab {
-  const lin = (c: number) => {
-    const x = c / 255;
-    return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
-  };
-  const [R, G, B] = [lin(r), lin(g), lin(b)];
-  const l = Math.cbrt(0.4122214708 * R + 0.5363325363 * G + 0.0514459929 * B);
-  const m = Math.cbrt(0.2119034982 * R + 0.6806995451 * G + 0.1073969566 * B);
-  const s = Math.cbrt(0.0883024619 * R + 0.2817188376 * G + 0.6299787005 * B);
-  return {
-    L: 0.2104542553 * l + 0.793617785 * m - 0.0040720468 * s,
-    a: 1.9779984951 * l - 2.428592205 * m + 0.4505937099 * s,
-    b: 0.0259040371 * l + 0.7827717662 * m - 0.808675766 * s,
-  };
-}
-
 function encode(c: number): number {
   const x = c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055;
   return Math.round(Math.min(1, Math.max(0, x)) * 255);
@@ -114,11 +97,6 @@ export function scaleLut(dir: ScaleDirection = 'dark', n = 256): Uint8ClampedArr
     out.set([r, g, b, 255], k * 4);
   }
   return out;
-}
-
-/** '#rrggbb' of t. */
-export function scaleHex(t: number, dir: ScaleDirection = 'dark'): string {
-  return '#' + scaleRgb(t, dir).map((c) => c.toString(16).padStart(2, '0')).join('');
 }
 
 /** Maps an attention weight to t: linear, or log10 over [1e-4, 1] (weights below 1e-4 map to 0). */

@@ -148,16 +148,3 @@ export class RpcEndpoint<Out extends RequestMap, In extends RequestMap, OutEvent
     }
   }
 }
-
-/** Two connected in-memory channels (for tests and in-process use). */
-export function channelPair(): [Channel, Channel] {
-  const listeners: [Set<(m: unknown) => void>, Set<(m: unknown) => void>] = [new Set(), new Set()];
-  const make = (mine: 0 | 1): Channel => ({
-    send: (message) => queueMicrotask(() => listeners[1 - mine].forEach((l) => l(structuredClone(message)))),
-    onMessage: (l) => {
-      listeners[mine].add(l);
-      return () => listeners[mine].delete(l);
-    },
-  });
-  return [make(0), make(1)];
-}

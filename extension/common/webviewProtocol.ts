@@ -6,26 +6,22 @@
  * the same thing. Binary data (triangles, thumbnails, rows) is asked for on demand and crosses as typed arrays
  * (`.slice()` copies, never views of a bigger buffer); the whole [L, H, T, T] never crosses.
  */
-import type { AblationMode, AblationSummary, AttentionMode, HeadRankingSummary, HeadRef, HeadScoresAnswer, HeadSelector, HeadTriangle, Prediction, QkBreakdown, Source, Thumbnails } from './engineProtocol';
-import type { Token } from './tokens';
+import type { AblateParams, AblationSummary, AttentionMode, CursorSummary, EngineRequests, HeadRankingSummary, HeadScoresAnswer, HeadSelector, ModelInfo, RunSummary, Source } from './engineProtocol';
 
-/** A run as the views show it: the tokens of the window and per-token surprisal. */
-export interface RunView {
-  version: number;
-  model: { ref: string; nLayer: number; nHead: number };
+/** Params of an engine request, to derive the webview's requests from (one declaration per shape). */
+type EngineParams<K extends keyof EngineRequests> = EngineRequests[K][0];
+
+/**
+ * A run as the views show it: the engine's run (tokens of the window, per-token surprisal, the window within the
+ * document) less its timings, with the model, the document's name and whether the document changed since.
+ */
+export interface RunView extends Pick<RunSummary, 'version' | 'tokens' | 'window' | 'totalTokens' | 'surprisal'> {
+  model: Pick<ModelInfo, 'ref' | 'nLayer' | 'nHead'>;
   /** A short name for the document (file name), for titles and export file names. */
   documentLabel: string;
-  tokens: Token[];
-  window: { start: number; end: number };
-  totalTokens: number;
-  /** Bits per token, NaN for the first. */
-  surprisal: Float32Array;
   /** The document changed since this run was made. */
   stale: boolean;
 }
-
-/** Head-finder results per head, keyed `"layer.head"` (e.g. `"5.1": ["induction"]`); drawn as badges. */
-export type HeadBadges = Record<string, string[]>;
 
 /** The head finder's answer for one run: per-role scores [L * H] and the badges they earn. */
 export type HeadFinderView = HeadScoresAnswer & { version: number };
@@ -42,19 +38,22 @@ export type RankingView = HeadRankingSummary & { version: number };
 
 /** Requests the panel webview makes and the host serves. */
 export type PanelHostRequests = {
-  headTriangle: [{ version: number; layer: number; head: number }, HeadTriangle];
-  thumbnails: [{ version: number; size: number }, Thumbnails];
-  predictions: [{ version: number; index: number; k: number }, Prediction[]];
+  headTriangle: EngineRequests['headTriangle'];
+  thumbnails: EngineRequests['thumbnails'];
+  predictions: EngineRequests['predictions'];
   /** The host shows a save dialog and writes the file; `saved: false` when the user cancelled. */
   save: [{ kind: SaveKind; suggestedName: string; data: Uint8Array | string }, { saved: boolean; path?: string }];
   /** ‖v_j·W_O^h‖ for every token j of the run [T]: the webview weighs a head's map by it in value-weighted mode. */
-  valueNorms: [{ version: number; layer: number; head: number }, Float32Array];
+  valueNorms: [EngineParams<'headTriangle'>, Float32Array];
   /** Query `index` of one head taken apart (q, keys, scores before/after softmax, value norms). */
-  qk: [{ version: number; layer: number; head: number; index: number }, QkBreakdown];
-  /** Re-runs the run's text with heads removed; the result is also sent as an `ablation` event (editor colours too). */
-  ablate: [{ version: number; heads: HeadRef[]; mode: AblationMode; at?: number }, AblationView];
+  qk: EngineRequests['qk'];
+  /**
+   * Re-runs the run's text with heads removed (the host adds the text and window of run `version`); the result is
+   * also sent as an `ablation` event (editor colours too).
+   */
+  ablate: [{ version: number } & Pick<AblateParams, 'heads' | 'mode' | 'at'>, AblationView];
   /** Ablates every head alone; progress comes as `rankProgress` events. Cancel with the request's signal. */
-  rankHeads: [{ version: number; mode: AblationMode }, RankingView];
+  rankHeads: [{ version: number } & Pick<EngineParams<'rankHeads'>, 'mode'>, RankingView];
 };
 
 /** Events the host sends to the panel. */
@@ -88,23 +87,21 @@ export type PanelWebviewEvents = {
   setAttentionMode: { mode: AttentionMode };
   /** Remove the ablation's colours from the panel and the editor. */
   clearAblation: Record<string, never>;
+  /**
+   * The Inside-a-head tab was shown (`open: true`) or left (another tab, the page hidden or unloaded). The engine
+   * fetches a run's queries only while it is open; the tab asks for them through `qk`.
+   */
+  insideHead: { open: boolean };
 };
 
 // ---------------------------------------------------------------- sidebar
 
-/** What the sidebar shows for the cursor's token. */
-export interface SidebarFocus {
+/**
+ * What the sidebar shows for the cursor's token: the engine's per-head summary of its row (`peak`, `peakIndex`,
+ * `sink`: the heatmap's cells and tooltips) plus the selected head's row and strongest sources.
+ */
+export interface SidebarFocus extends CursorSummary {
   version: number;
-  index: number;
-  /**
-   * [L * H], per head: the largest weight this token puts on any token other than the first (the attention sink).
-   * See extension/engine/analyses/cursorSummary.ts for why this metric.
-   */
-  peak: Float32Array;
-  /** [L * H], per head: the token index that gets `peak`. */
-  peakIndex: Int32Array;
-  /** [L * H], per head: the weight on the first token (the sink), shown in the tooltip. */
-  sink: Float32Array;
   /** The selected head's row: weights of this token over tokens 0..index. */
   sel: HeadSelector;
   /** What `row` and `topSources` weigh: attention probabilities or value-weighted attention. */
@@ -130,8 +127,3 @@ export type SidebarWebviewEvents = {
   select: HeadSelector;
   revealToken: { index: number };
 };
-
-/** Key of a head in `HeadBadges` and in lookups. */
-export function headKey(layer: number, head: number): string {
-  return `${layer}.${head}`;
-}
