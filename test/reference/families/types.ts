@@ -30,17 +30,24 @@ export interface RefHooks {
 }
 
 export interface RefResult {
-  /** Softmax probabilities of every query head (after rotation, norms, soft-caps and masks): [L][H] each [T*T]. */
+  /**
+   * Softmax probabilities of every query head (after rotation, norms, soft-caps and masks): [L][H] each [T*T].
+   * headMask and patchHeadOut act on head outputs, so they leave these unchanged (in that layer).
+   */
   attention: Float64Array[][];
   /** [T*V] final logits (after any final soft-cap). */
   logits: Float64Array;
   /** ln p(ids[t] | ids[<t]); NaN at t = 0. */
   logprobs: Float64Array;
-  /** [L+1] each [T*E]: the residual stream entering layer l; entry L is the stream entering the final norm. */
+  /**
+   * [L+1] each [T*E]: the residual stream entering layer l (after patchResidPre); entry L is the stream entering the
+   * final norm.
+   */
   residPre: Float64Array[];
   /**
    * [L][H] each [T*E]: query head h's contribution to the residual stream through its slice of the output
-   * projection (no bias; for Gemma, before the post-attention norm, which is nonlinear — see the family file).
+   * projection (no bias; for Gemma, before the post-attention norm, which is nonlinear — see the family file), after
+   * headMask and patchHeadOut (a patch sees the masked vector).
    */
   headOut: Float64Array[][];
   /** [L] each [T*E]: what the attention block adds to the residual stream (after any post-norm). */
