@@ -14,6 +14,7 @@ import type { Token } from '../../common/tokens.js';
 import { HeadlightError } from '../../common/errors.js';
 import { preTokenEnd } from './bpePretokenize.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
+import { JsonTokenizer } from './jsonTokenizer.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
@@ -331,12 +332,17 @@ export class Gpt2Tokenizer {
 }
 
 /**
- * Loads the tokenizer of a model folder: `tokenizer.json` if present, else `vocab.json` + `merges.txt`.
+ * Loads the tokenizer of a model folder: `tokenizer.json` if present (GPT-2's own pipeline through the fast
+ * Gpt2Tokenizer, any other through JsonTokenizer), else `vocab.json` + `merges.txt`.
  */
-export async function loadTokenizer(dir: string): Promise<Gpt2Tokenizer> {
+export async function loadTokenizer(dir: string): Promise<Gpt2Tokenizer | JsonTokenizer> {
   const jsonPath = join(dir, 'tokenizer.json');
   const jsonText = await readOptional(jsonPath);
-  if (jsonText !== undefined) return withPath(jsonPath, () => Gpt2Tokenizer.fromTokenizerJson(parseJson(jsonText, jsonPath)));
+  if (jsonText !== undefined) {
+    const json = parseJson(jsonText, jsonPath);
+    if (isGpt2Pipeline(json)) return withPath(jsonPath, () => Gpt2Tokenizer.fromTokenizerJson(json));
+    return JsonTokenizer.fromJson(json, jsonPath);
+  }
 
   const vocabPath = join(dir, 'vocab.json');
   const mergesPath = join(dir, 'merges.txt');
@@ -395,6 +401,29 @@ function splitMerge(text: string, where: string): [string, string] {
 function asObject(value: unknown, source: string, what: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(source, `${what} must be a JSON object`);
   return value as Record<string, unknown>;
+}
+
+/**
+ * True when a tokenizer.json is GPT-2's pipeline exactly (ByteLevel with its regex, no normalizer, no BOS, plain BPE),
+ * so that the specialised Gpt2Tokenizer gives Hugging Face's ids.
+ */
+function isGpt2Pipeline(json: unknown): boolean {
+  if (typeof json !== 'object' || json === null) return false;
+  const root = json as Record<string, unknown>;
+  try {
+    checkSupported(root, 'tokenizer.json');
+  } catch {
+    return false;
+  }
+  const post = root['post_processor'] as Record<string, unknown> | null | undefined;
+  const model = root['model'] as Record<string, unknown> | undefined;
+  const added = Array.isArray(root['added_tokens']) ? (root['added_tokens'] as Array<Record<string, unknown>>) : [];
+  return (
+    (post == null || (post['type'] === 'ByteLevel' && post['trim_offsets'] !== true)) &&
+    model?.['ignore_merges'] !== true &&
+    model?.['unk_token'] == null &&
+    added.every((t) => t['lstrip'] !== true && t['rstrip'] !== true && t['single_word'] !== true)
+  );
 }
 
 /** Rejects tokenizer.json files whose pipeline is not GPT-2's, rather than tokenizing them wrongly. */
