@@ -4,7 +4,7 @@
 //   node scripts/build.mjs                 type-check, then bundle once (development: sourcemaps, no minify)
 //   node scripts/build.mjs --production    minified, no sourcemaps (what `npm run package` ships)
 //   node scripts/build.mjs --watch         rebuild on change (type-check runs once at start)
-//   node scripts/build.mjs --no-typecheck  skip `tsc --noEmit -p .`
+//   node scripts/build.mjs --no-typecheck  skip the type-check (`tsc -b`: every layer's tsconfig, then test/ bench/ scripts/)
 //
 // A bundle is built only if its entry file exists, so the build works while parts are still being written.
 // Layer rule enforced here: the webviews are `platform: 'browser'`, and the CLI does NOT mark `vscode`
@@ -38,7 +38,9 @@ const bundles = [
 function runTypecheck() {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const started = Date.now();
-  const result = spawnSync(process.execPath, [tsc, '--noEmit', '-p', '.'], { cwd: root, stdio: 'inherit' });
+  // The same command as `npm run typecheck`: builds the solution (tsconfig.json), one project per layer, so an
+  // import across a layer boundary fails here too. Declarations go to out/types/ (git-ignored), nothing else.
+  const result = spawnSync(process.execPath, [tsc, '-b'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
     console.error(`build: type-check failed (tsc exit ${result.status}); fix the errors above or pass --no-typecheck`);
     process.exit(1);
