@@ -65,7 +65,7 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
       () => undefined,
     );
     let timer: Parameters<typeof clearTimeout>[0];
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, HEAD_LINE_WAIT_MS)));
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), HEAD_LINE_WAIT_MS)));
     return Promise.race([scores, late]).finally(() => clearTimeout(timer));
   }
 }
