@@ -30,7 +30,7 @@ let tokenizerJson: unknown;
 before(async () => {
   tokenizerJson = JSON.parse(await fsp.readFile(tokenizerJsonPath, 'utf8'));
   tok = Gpt2Tokenizer.fromTokenizerJson(tokenizerJson);
-  tokVM = await loadTokenizer(bundledDir);
+  tokVM = (await loadTokenizer(bundledDir)) as Gpt2Tokenizer; // vocab.json + merges.txt: always Gpt2Tokenizer
 });
 
 const spans = (tokens: Token[]): Array<[number, number]> => tokens.map((t) => [t.start, t.end]);

@@ -146,7 +146,7 @@ export class JsonTokenizer {
   }
 
   private run(input: string, emit: (id: number, start: number, end: number) => void): void {
-    const text = input.toWellFormed(); // lone surrogates -> U+FFFD, as TextEncoder does; same length
+    const text = wellFormed(input);
     const ids: number[] = [];
     const starts: number[] = [];
     const ends: number[] = [];
@@ -207,6 +207,14 @@ export class JsonTokenizer {
     }
     return tokens;
   }
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Lone surrogates become U+FFFD, as TextEncoder does (the length stays the same). */
+export function wellFormed(text: string): string {
+  LONE_SURROGATE.lastIndex = 0;
+  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
 }
 
 /** Hugging Face's ByteLevel `process_offsets`: leading/trailing "Ġ" or whitespace leave the offsets. */
