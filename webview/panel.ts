@@ -21,7 +21,7 @@ import { TextView, type HeadWeights } from './textView';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
 import { connectToHost, loadState } from './vscodeApi';
 import { el, painted } from './dom';
-import { InsideHead } from './insideHead';
+import { InsideHead } from './insideHead/index';
 import { valueWeightedTriangle } from './valueWeighted';
 import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
 
@@ -60,6 +60,8 @@ class PanelApp {
   private readonly text: TextView;
   private readonly strip: SurprisalStrip;
   private readonly inside: InsideHead;
+  /** What the host was last told of the Inside-a-head tab (undefined: nothing yet). */
+  private insideOpen: boolean | undefined;
   /** Plain or value-weighted attention (the host's setting `headlight.attentionMode`). */
   private attentionMode: AttentionMode = 'attention';
   private readonly ui: ReturnType<PanelApp['buildUi']>;
@@ -113,6 +115,21 @@ class PanelApp {
     watchPixelRatio(() => this.setPalette(readPalette()));
     this.model.setSelection({ layer: state.layer, head: state.head });
     this.endpoint.emit('ready', {});
+    this.showInside(); // the host learns the tab's state, open or not (a recreated page starts afresh)
+    // a hidden or closing page shows no tab (VS Code drops a hidden panel's page; it says `ready` again when shown)
+    document.addEventListener('visibilitychange', () => this.showInside());
+    window.addEventListener('pagehide', () => this.showInside(false));
+  }
+
+  /**
+   * Shows or hides the Inside-a-head tab's content and tells the host when that changes (`insideHead`): the engine
+   * fetches queries only while the tab is open. Open: the tab is selected and the page visible.
+   */
+  private showInside(open = this.state.tab === 2 && document.visibilityState !== 'hidden'): void {
+    if (open === this.insideOpen) return;
+    this.insideOpen = open;
+    this.inside.setVisible(open);
+    this.endpoint.emit('insideHead', { open });
   }
 
   // ------------------------------------------------------------ layout
@@ -191,11 +208,10 @@ class PanelApp {
       el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
       el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, this.inside.element)),
     );
-    this.inside.setVisible(s.tab === 2);
     tabs.addEventListener('vsc-tabs-select', (e) => {
       this.state.tab = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
       this.lastView = this.state.tab === 0 ? 'matrix' : 'text';
-      this.inside.setVisible(this.state.tab === 2);
+      this.showInside();
       this.save();
     });
     modelPane.addEventListener('pointerdown', () => (this.lastView = 'model'));

@@ -44,7 +44,7 @@ export type PanelHostRequests = {
   /** The host shows a save dialog and writes the file; `saved: false` when the user cancelled. */
   save: [{ kind: SaveKind; suggestedName: string; data: Uint8Array | string }, { saved: boolean; path?: string }];
   /** ‖v_j·W_O^h‖ for every token j of the run [T]: the webview weighs a head's map by it in value-weighted mode. */
-  valueNorms: [EngineParams<'headTriangle'>, Float32Array];
+  valueNorms: EngineRequests['valueNorms'];
   /** Query `index` of one head taken apart (q, keys, scores before/after softmax, value norms). */
   qk: EngineRequests['qk'];
   /**

@@ -11,7 +11,7 @@ import type { Channel } from '../common/rpc';
 import type { SaveKind } from '../common/webviewProtocol';
 import type { AnalysisSource } from './analysisSource';
 import type { HeadExperiments } from './headExperiments';
-import { webviewHtml } from './webviewHtml';
+import { VIEW_STYLES, webviewHtml, type ViewEntry } from './webviewHtml';
 import { PanelSession, type SaveFile } from './webviewSession';
 
 /** A webview as an rpc Channel. */
@@ -35,13 +35,13 @@ export function webviewRoots(context: vscode.ExtensionContext): vscode.Uri[] {
   return [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'media')];
 }
 
-export function renderHtml(webview: vscode.Webview, context: vscode.ExtensionContext, entry: 'panel' | 'sidebar', title: string): string {
+export function renderHtml(webview: vscode.Webview, context: vscode.ExtensionContext, entry: ViewEntry, title: string): string {
   const uri = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(context.extensionUri, ...p)).toString();
   return webviewHtml({
     cspSource: webview.cspSource,
     nonce: makeNonce(),
     scriptUri: uri('dist', 'webview', `${entry}.js`),
-    styleUris: [uri('media', 'webview.css'), uri('media', `${entry}.css`)],
+    styleUris: VIEW_STYLES[entry].map((file) => uri('media', file)),
     title,
     bodyClass: entry,
   });

@@ -3,6 +3,17 @@
  * styles only from the extension's media folder and the components' constructed stylesheets), one script, our
  * CSS. No `vscode` import, so the webview tests render the same page.
  */
+/**
+ * The stylesheets of each webview, files of media/, in cascade order (the host links them; the webview tests serve
+ * the same). Every view's CSS lives in these files: the CSP admits no inline style elements.
+ */
+export const VIEW_STYLES = {
+  panel: ['webview.css', 'panel.css', 'insideHead.css'],
+  sidebar: ['webview.css', 'sidebar.css'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type ViewEntry = keyof typeof VIEW_STYLES;
+
 export interface WebviewPage {
   /** `webview.cspSource` (in tests: the harness origin). */
   cspSource: string;

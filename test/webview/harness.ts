@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { webviewHtml } from '../../extension/host/webviewHtml';
+import { VIEW_STYLES, webviewHtml } from '../../extension/host/webviewHtml';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -86,17 +86,15 @@ export async function startHarness(): Promise<Harness> {
     '/dist/webview/sidebar.js': ['text/javascript', sidebar],
     '/harness/host.js': ['text/javascript', host],
     '/harness/themes.css': ['text/css', themeCss()],
-    '/media/webview.css': ['text/css', readFileSync(join(root, 'media', 'webview.css'), 'utf8')],
-    '/media/panel.css': ['text/css', readFileSync(join(root, 'media', 'panel.css'), 'utf8')],
-    '/media/sidebar.css': ['text/css', readFileSync(join(root, 'media', 'sidebar.css'), 'utf8')],
   };
+  for (const file of new Set(Object.values(VIEW_STYLES).flat())) files[`/media/${file}`] = ['text/css', readFileSync(join(root, 'media', file), 'utf8')];
   let origin = '';
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin);
     const view = url.pathname === '/sidebar.html' ? 'sidebar' : url.pathname === '/panel.html' ? 'panel' : undefined;
     if (view) {
       const nonce = Math.random().toString(36).slice(2);
-      let html = webviewHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/webview/${view}.js`, styleUris: [`${origin}/harness/themes.css`, `${origin}/media/webview.css`, `${origin}/media/${view}.css`], title: view, bodyClass: `${view} ${url.searchParams.get('theme') ?? 'vscode-dark'}` });
+      let html = webviewHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/webview/${view}.js`, styleUris: [`${origin}/harness/themes.css`, ...VIEW_STYLES[view].map((file) => `${origin}/media/${file}`)], title: view, bodyClass: `${view} ${url.searchParams.get('theme') ?? 'vscode-dark'}` });
       html = html.replace(`<script nonce="${nonce}"`, `<script nonce="${nonce}" src="${origin}/harness/host.js"></script>\n<script nonce="${nonce}"`);
       res.writeHead(200, { 'content-type': 'text/html' }).end(html);
       return;

@@ -11,7 +11,7 @@ import { HeadlightError } from '../../extension/common/errors';
 import { halfTable } from '../../extension/common/half';
 import { f32ToF16Bits as floatToHalf } from '../fixtures/half';
 import type { Channel } from '../../extension/common/rpc';
-import type { Token } from '../../extension/common/tokens';
+import type { Span, Token } from '../../extension/common/tokens';
 import type { AnalysisSource, CurrentAnalysis } from '../../extension/host/analysisSource';
 import { PanelSession, SidebarSession } from '../../extension/host/webviewSession';
 import { HeadExperiments } from '../../extension/host/headExperiments';
@@ -118,8 +118,8 @@ interface InsideFixture {
   text: string;
   qk: Record<string, { scale: number; query: string; keys: string; values: string; scores: string; probs: string; attention: string; valueNorms: string }>;
   valueNorms: string[];
-  ablations: { heads: HeadRef[]; mode: AblationMode; window: { start: number; end: number }; lossBefore: number; lossAfter: number; lossDelta: number; surprisalBefore: string; surprisalAfter: string; surprisalDelta: string; at: Record<string, { before: Prediction[]; after: Prediction[] }> }[];
-  rankings: { mode: AblationMode; window: { start: number; end: number }; lossBefore: number; deltas: string; ranking: HeadRankingSummary['ranking'] }[];
+  ablations: { heads: HeadRef[]; mode: AblationMode; window: Span; lossBefore: number; lossAfter: number; lossDelta: number; surprisalBefore: string; surprisalAfter: string; surprisalDelta: string; at: Record<string, { before: Prediction[]; after: Prediction[] }> }[];
+  rankings: { mode: AblationMode; window: Span; lossBefore: number; deltas: string; ranking: HeadRankingSummary['ranking'] }[];
 }
 
 const f32 = (s: string) => new Float32Array(b64(s).buffer);
@@ -156,6 +156,8 @@ class FakeSource implements AnalysisSource {
   readonly rankProgress = new Emitter<EngineEvents['rankProgress']>();
   /** Ablation and ranking requests as the engine got them (text checked against the recording). */
   experiments: { method: string; heads?: HeadRef[]; mode: AblationMode; at?: number }[] = [];
+  /** `keepQueries` as the engine got it: on while the panel's Inside-a-head tab is open. */
+  keepQueries: boolean[] = [];
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -264,6 +266,10 @@ class FakeSource implements AnalysisSource {
   async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0], signal?: AbortSignal): Promise<EngineRequests[K][1]> {
     this.queries.push(method);
     if (method === 'ablate' || method === 'rankHeads') return (await this.experiment(method, params, signal)) as EngineRequests[K][1];
+    if (method === 'keepQueries') {
+      this.keepQueries.push((params as EngineRequests['keepQueries'][0]).on);
+      return undefined as EngineRequests[K][1];
+    }
     const p = params as { version: number; layer?: number; head?: number; index?: number; sel?: HeadSelector };
     const cur = this.current;
     const data = this.data;
@@ -294,6 +300,9 @@ class FakeSource implements AnalysisSource {
         result = vw ? cursorSummary(this.store(), i, (l, h) => this.valueWeightedRow(l, h, i)) : cursorSummary(this.store(), i);
         break;
       }
+      case 'valueNorms':
+        result = this.valueNorms(p.layer!, p.head!).slice();
+        break;
       case 'qk': {
         const q = this.inside?.qk[`${p.layer}.${p.head}.${p.index}`];
         if (!q) throw new HeadlightError('not-recorded', `No recorded q·k breakdown of head ${p.layer}.${p.head} at query ${p.index}.`);
@@ -350,6 +359,8 @@ interface Harness {
   setInside(f: unknown): void;
   session: PanelSession | SidebarSession;
   saves: { kind: string; suggestedName: string; data: Uint8Array | string }[];
+  /** Every event the webview sent the host, in order (`ready`, `select`, `insideHead`, …). */
+  webviewEvents: { name: string; payload: unknown }[];
   bytesToWebview: number;
   messagesToWebview: number;
   state: unknown;
@@ -378,6 +389,7 @@ const harness: Harness = {
   setInside: (f) => (source.inside = f as InsideFixture),
   session: undefined as unknown as PanelSession,
   saves: [],
+  webviewEvents: [],
   bytesToWebview: 0,
   messagesToWebview: 0,
   state: undefined,
@@ -395,6 +407,8 @@ window.addEventListener('message', () => undefined);
 window.acquireVsCodeApi = () => ({
   postMessage: (m) => {
     const copy = structuredClone(m);
+    const wire = copy as { rpc?: string; name?: string; payload?: unknown };
+    if (wire.rpc === 'event') harness.webviewEvents.push({ name: wire.name!, payload: wire.payload });
     setTimeout(() => toHost.forEach((l) => l(copy)), 0);
   },
   getState: () => harness.state,

@@ -225,6 +225,52 @@ describe('inside a head (Chromium)', () => {
     await page.close();
   });
 
+  it('tells the host when the tab opens and closes (insideHead), and asks for Q·K only while it is open', async () => {
+    const page = await h.open('panel', { theme: 'vscode-dark', width: 1300, height: 900 });
+    const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
+    await page.evaluate(([f, ins]) => {
+      window.harness.setInside(ins);
+      window.harness.source.setRun(window.harness.fromFixture(f), 1);
+    }, [FIXTURE, INSIDE]);
+    await painted;
+    await page.evaluate(() => window.harness.source.setCursor(30));
+    const opens = () => page.evaluate(() => window.harness.webviewEvents.filter((e) => e.name === 'insideHead').map((e) => (e.payload as { open: boolean }).open));
+    const names = await page.evaluate(() => window.harness.webviewEvents.map((e) => e.name));
+    assert.deepEqual(names.slice(0, 2), ['ready', 'insideHead'], 'the tab state follows ready');
+    assert.deepEqual(await opens(), [false], 'the panel opens on the head matrix');
+    assert.ok(!(await page.evaluate(() => window.harness.source.queries)).includes('qk'), 'no Q·K while the tab is closed');
+
+    await page.click('vscode-tab-header.inside-tab');
+    await page.waitForFunction(() => document.querySelector('#qk-title')?.textContent?.includes('query 30'));
+    assert.deepEqual(await opens(), [false, true]);
+    assert.ok((await page.evaluate(() => window.harness.source.queries)).includes('qk'));
+
+    await page.click('vscode-tab-header:nth-of-type(2)'); // Text
+    await page.waitForFunction(() => window.harness.webviewEvents.filter((e) => e.name === 'insideHead').length === 3);
+    assert.deepEqual(await opens(), [false, true, false]);
+    // the cursor moves while the tab is closed: no Q·K request
+    const qkBefore = await page.evaluate(() => window.harness.source.queries.filter((q) => q === 'qk').length);
+    await page.evaluate(() => window.harness.source.setCursor(20));
+    await page.waitForTimeout(200);
+    assert.equal(await page.evaluate(() => window.harness.source.queries.filter((q) => q === 'qk').length), qkBefore);
+
+    // back, then the page is hidden (VS Code hides the panel) and shown again, then unloaded
+    await page.click('vscode-tab-header.inside-tab');
+    await page.waitForFunction(() => window.harness.webviewEvents.filter((e) => e.name === 'insideHead').length === 4);
+    const setHidden = (hidden: boolean) => page.evaluate((h) => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+    await setHidden(true);
+    await setHidden(true); // no repeat
+    await setHidden(false);
+    await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')));
+    await page.waitForFunction(() => window.harness.webviewEvents.filter((e) => e.name === 'insideHead').length === 7);
+    assert.deepEqual(await opens(), [false, true, false, true, false, true, false]);
+    assert.deepEqual(problems(page), []);
+    await page.close();
+  });
+
   it('value-weighted mode: the toggle saves the setting and the text view lights the engine\'s value-weighted row', async () => {
     const page = await openInside(h);
     await page.click('vscode-checkbox.mode-toggle');
