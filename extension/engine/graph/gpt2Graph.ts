@@ -37,74 +37,13 @@
 import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from '../model/checkpointTypes';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, encodeModel, type AttrValue, type NodeSpec, type TensorSpec, type ValueSpec } from './onnxProto';
+import { attentionScale } from '../model/dims';
+import { sdpa } from './blocks';
+import { GraphBuilder } from './graphBuilder';
+import { DataType, encodeModel, type TensorSpec, type ValueSpec } from './onnxProto';
 
 export const TOP_K = 10;
 const OPSET = 17;
-
-class GraphBuilder {
-  readonly nodes: NodeSpec[] = [];
-  readonly initializers: TensorSpec[] = [];
-  private count = 0;
-
-  /** Adds one node and returns the name of its (first) output. */
-  op(op: string, inputs: string[], attrs?: Record<string, AttrValue>, nOutputs = 1): string {
-    const name = `${op}_${this.count++}`;
-    const outputs = Array.from({ length: nOutputs }, (_, i) => (nOutputs === 1 ? name : `${name}_${i}`));
-    this.nodes.push({ op, inputs, outputs, name, attrs });
-    return outputs[0];
-  }
-
-  /** Adds a node whose outputs carry the given names (graph outputs). */
-  named(op: string, inputs: string[], outputs: string[], attrs?: Record<string, AttrValue>): void {
-    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.count++}`, attrs });
-  }
-
-  weight(name: string, data: Weight, dims: number[]): string {
-    const size = dims.reduce((a, b) => a * b, 1);
-    if (data.byteLength !== size * 4) throw new Error(`graph: ${name} has ${data.byteLength / 4} values, expected ${dims.join('×')}`);
-    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: data instanceof Float32Array ? bytesOf(data) : data });
-    return name;
-  }
-
-  private readonly named_ = new Set<string>();
-
-  ints(name: string, values: number[]): string {
-    if (this.named_.has(name)) return name; // shared constants (shapes, axes) are declared once
-    this.named_.add(name);
-    const data = BigInt64Array.from(values.map(BigInt));
-    this.initializers.push({ name, dataType: DataType.INT64, dims: [values.length], raw: bytesOf(data) });
-    return name;
-  }
-
-  /**
-   * TopK along the last axis of [R, V], guarded by `If (R > 0)`: onnxruntime 1.30's TopK dies with SIGFPE on zero
-   * rows of a large axis (the empty LM-head blocks past the last position). The empty branch slices [0, K] out of x.
-   */
-  topKRows(x: string, k: number): [string, string] {
-    const rows = this.op('Gather', [this.op('Shape', [x]), this.ints('dim_rows', [0])], { axis: 0 }); // [1]
-    const any = this.op('Greater', [rows, this.ints('zero', [0])]); // [1] bool
-    const id = this.count++;
-    const [vals, idx] = [`topk_values_${id}`, `topk_ids_${id}`];
-    const out = (name: string, dataType: DataType): ValueSpec => ({ name, dataType, dims: ['R', k] });
-    const top = { op: 'TopK', inputs: [x, this.ints(`top_k_${k}`, [k])], outputs: [`${vals}_t`, `${idx}_t`], name: `TopK_${id}`, attrs: { axis: -1, largest: 1, sorted: 1 } };
-    const thenBranch = { name: `then_${id}`, nodes: [top], outputs: [out(`${vals}_t`, DataType.FLOAT), out(`${idx}_t`, DataType.INT64)] };
-    const empty = { op: 'Slice', inputs: [x, this.ints('zero', [0]), this.ints(`top_k_${k}`, [k]), this.ints('axis_last', [-1])], outputs: [`${vals}_e`], name: `Slice_e_${id}` };
-    const emptyIds = { op: 'Cast', inputs: [`${vals}_e`], outputs: [`${idx}_e`], name: `Cast_e_${id}`, attrs: { to: DataType.INT64 } };
-    const elseBranch = { name: `else_${id}`, nodes: [empty, emptyIds], outputs: [out(`${vals}_e`, DataType.FLOAT), out(`${idx}_e`, DataType.INT64)] };
-    this.named('If', [any], [vals, idx], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } });
-    return [vals, idx];
-  }
-
-  scalar(name: string, value: number): string {
-    this.initializers.push({ name, dataType: DataType.FLOAT, dims: [], raw: bytesOf(Float32Array.of(value)) });
-    return name;
-  }
-}
-
-function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
 
 export interface GraphOptions {
   /** Attention maps as outputs: fp16 (the default: half the copy-out), fp32 (exact dumps) or none. */
@@ -186,7 +125,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
       g.weight(`${prefix}.bias`, w.bias, [nOut]),
     ]); // -> [1, T, nOut]
 
-  const sqrtHalf = g.scalar('c_half', 0.5);
+  const half = g.scalar('c_half', 0.5);
   const one = g.scalar('c_one', 1);
   const geluK = g.scalar('c_gelu_k', Math.sqrt(2 / Math.PI));
   const geluC = g.scalar('c_gelu_c', 0.044715);
@@ -197,12 +136,12 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
       case 'gelu_pytorch_tanh': {
         // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
         const inner = g.op('Mul', [geluK, g.op('Add', [x, g.op('Mul', [geluC, g.op('Pow', [x, three])])])]);
-        return g.op('Mul', [g.op('Mul', [sqrtHalf, x]), g.op('Add', [one, g.op('Tanh', [inner])])]);
+        return g.op('Mul', [g.op('Mul', [half, x]), g.op('Add', [one, g.op('Tanh', [inner])])]);
       }
       case 'gelu': {
         // 0.5·x·(1 + erf(x/√2))
-        const erf = g.op('Erf', [g.op('Mul', [x, g.scalar('c_inv_sqrt2', Math.SQRT1_2)])]);
-        return g.op('Mul', [g.op('Mul', [sqrtHalf, x]), g.op('Add', [one, erf])]);
+        const erf = g.op('Erf', [g.op('Mul', [x, g.scalar('c_inv_sqrt2', Math.SQRT1_2)])]); // one initializer, every layer
+        return g.op('Mul', [g.op('Mul', [half, x]), g.op('Add', [one, erf])]);
       }
       case 'relu':
         return g.op('Relu', [x]);
@@ -237,11 +176,10 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   // have T, and onnxruntime's memory planner shares buffers between values whose symbolic shapes match.
   const rowsOf = (l: number): string => (analysis ? `T${l}` : 'T');
 
-  /** softmax(q·kᵀ/√d + mask)·v for every head, with past keys/values prepended. Returns [1, T, E]. */
   // Shapes shared by every layer's attention outputs: C (past slots fed) and the end of each row block.
-  let pastSlots_: string | undefined;
+  let pastSlotsNode: string | undefined;
   /** C, the past slots fed (the same for every layer): [1]. */
-  const pastSlots = (): string => (pastSlots_ ??= g.op('Gather', [g.op('Shape', ['past_k_0']), g.ints('dim_past', [2])], { axis: 0 }));
+  const pastSlots = (): string => (pastSlotsNode ??= g.op('Gather', [g.op('Shape', ['past_k_0']), g.ints('dim_past', [2])], { axis: 0 }));
   let blockEnds: string[] | undefined;
   const rowBlockEnds = (): string[] => {
     if (blockEnds) return blockEnds;
@@ -273,12 +211,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     }
     const kh = g.op('Concat', [pastK, kNew], { axis: 2 }); // [1, H, S, D], S = C + T
     const vh = g.op('Concat', [pastV, vNew], { axis: 2 }); // [1, H, S, D]
-
-    let scale = config.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
-    if (config.scaleAttnByInverseLayerIdx) scale /= l + 1;
-    const kT = g.op('Transpose', [kh], { perm: [0, 1, 3, 2] }); // [1, H, D, S]
-    const scores = g.op('Mul', [g.op('MatMul', [qh, kT]), g.scalar(`h.${l}.attn.scale`, scale)]); // [1, H, T, S]
-    const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 }); // [1, H, T, S]
+    const { probs, out: perHead } = sdpa(g, qh, kh, vh, mask, g.scalar(`h.${l}.attn.scale`, attentionScale(config, l))); // [1, H, T, S], [1, H, T, D]
     if (attentionOut !== 'none') {
       const typed = attentionOut === 'fp32' ? probs : g.op('Cast', [probs], { to: DataType.FLOAT16 }); // [1, H, T, S]
       rowBlockEnds().forEach((ends, b) => {
@@ -288,7 +221,6 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
       });
     }
 
-    const perHead = g.op('MatMul', [probs, vh]); // [1, H, T, D]
     const layerIndex = g.ints(`layer_${l}`, [l]);
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]); // [1, H, 1, 1]
     const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints('shape_head_mean', [1, H, 1, D])]); // [1, H, 1, D]
