@@ -63,13 +63,18 @@ const median = (xs: number[]): number => {
 async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Promise<void> {
   if (kind === 'floor') return floorWorker();
   const { loadEngine } = await import('../extension/engine/load');
-  const { engine } = await loadEngine(dir, { threads: 2, logitsOnly: kind === 'baseline' });
+  const { idText, idTokenizer } = await import('../test/engine/idTokens');
+  const { PlainForward } = await import('./plainForward');
+  // The baseline is the same network built to return only logits (plainForward.ts); the analysis engine reads
+  // token ids written as text, so each case runs exactly the ids it names.
+  const plain = kind === 'baseline' ? await PlainForward.load(dir, 2) : undefined;
+  const engine = plain ? undefined : (await loadEngine(dir, { threads: 2, tokenizer: idTokenizer })).engine;
   const ids = (T: number) => {
     let seed = 7;
     return Array.from({ length: T }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % V));
   };
-  /** Text of at least T tokens (the ids decoded; re-encoding splits them at least as finely). */
-  const textOf = (T: number) => engine.tokenizer.decode(ids(T));
+  /** Text of exactly T tokens. */
+  const textOf = (T: number) => idText(ids(T));
   process.on('message', async (job: { case: string; T: number; past?: boolean }) => {
     const x = ids(job.T);
     const t0 = performance.now();
@@ -77,25 +82,25 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
     if (job.case === 'baseline' && job.past) {
       await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS)); // as incremental16
       const t = performance.now();
-      await engine.forwardLogits(x, job.T - 17); // the 17 positions an analysis recomputes after a 16-token edit
+      await plain!.logits(x, { past: job.T - 17 }); // the 17 positions an analysis recomputes after a 16-token edit
       ms = performance.now() - t;
     } else if (job.case === 'baseline') {
-      await engine.forwardLogits(x);
+      await plain!.logits(x);
       ms = performance.now() - t0;
     } else if (job.case === 'full') {
-      await engine.analyzeIds(x);
+      await engine!.analyze(idText(x));
       ms = performance.now() - t0;
     } else if (job.case === 'incremental16') {
-      await engine.analyzeIds(x.slice(0, job.T - 16));
+      await engine!.analyze(idText(x.slice(0, job.T - 16)));
       // An edit comes at least the default debounce (300 ms) after the run before it; by then the engine has
       // collected the previous long run's garbage (memory.ts), which back to back costs the edit ~40 ms more.
       await new Promise((r) => setTimeout(r, EDIT_PAUSE_MS));
       const t = performance.now();
-      const run = await engine.analyzeIds(x, { incremental: true });
+      const run = await engine!.update(idText(x));
       ms = performance.now() - t;
       if (run.stats.computed > 17) throw new Error(`incremental run computed ${run.stats.computed} tokens`);
     } else if (job.case === 'hover') {
-      const run = await engine.analyzeIds(x, { incremental: true });
+      const run = await engine!.update(idText(x));
       const times: number[] = [];
       for (let q = 0; q < 20; q++) {
         const t = performance.now();
@@ -107,17 +112,17 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
     } else if (job.case === 'ablate') {
       // One head taken away (layer 5, head 1, zero) over a window of T tokens whose plain run the engine keeps (as
       // the panel's next ablation on the same text): one ablated run.
-      await engine.ablate({ heads: [{ layer: 5, head: 1 }], mode: 'zero' }, textOf(job.T), { window: { start: 0, end: job.T } });
+      await engine!.ablate({ heads: [{ layer: 5, head: 1 }], mode: 'zero' }, textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
     } else if (job.case === 'rank') {
-      await engine.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
+      await engine!.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
     } else if (job.case === 'peak') {
       process.send!({ peak: peakRssMb() });
       return;
     } else if (job.case === 'exit') {
       const peak = peakRssMb();
-      await engine.dispose();
+      await (engine ?? plain)!.dispose();
       exitWith(peak);
       return;
     }

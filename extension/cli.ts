@@ -13,13 +13,14 @@ import { promises as fsp, openSync, writeSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HeadlightError } from './common/errors';
+import type { Span } from './common/tokens';
 import { checkText, lineStarts, offsetAt, positionAt, tokenAt } from './common/text';
 import { loadEngine } from './engine/load';
 import { loadTokenizer } from './engine/tokenizer/gpt2Tokenizer';
 import { formatBytes, resolveModel } from './hub/modelStore';
 import type { Run } from './engine/analyses/engine';
-import { formatAblation, formatQk, parseHead, tokenAtPlace, tokenPlace } from './cli/inside';
-import { parseHeads } from './engine/analyses/inspect';
+import { formatAblation, formatQk, tokenAtPlace, tokenPlace } from './cli/inside';
+import { parseHead, parseHeads } from './common/heads';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
 interface Io {
@@ -76,7 +77,7 @@ async function readText(values: { file?: string; text?: string }): Promise<strin
   return text;
 }
 
-function parseWindow(spec: string | undefined): { start: number; end: number } | undefined {
+function parseWindow(spec: string | undefined): Span | undefined {
   if (spec === undefined) return undefined;
   const m = /^(\d+):(\d+)$/.exec(spec);
   if (!m) throw new HeadlightError('usage', `--window ${spec}: expected START:END token indices, e.g. 0:512.`);
@@ -138,7 +139,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         const { engine } = await loadEngine(await modelDir(values.model, io), { threads });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window) });
-          io.stdout.write(explain(run, text, values.at, values.head, engine.config.nLayer, engine.config.nHead));
+          io.stdout.write(explain(run, text, values.at, values.head, engine.config.nLayer));
         } finally {
           await engine.dispose();
         }
@@ -256,7 +257,7 @@ function quote(s: string): string {
   return JSON.stringify(s);
 }
 
-function explain(run: Run, text: string, at: string, head: string | undefined, nLayer: number, nHead: number): string {
+function explain(run: Run, text: string, at: string, head: string | undefined, nLayer: number): string {
   const m = /^(\d+):(\d+)$/.exec(at);
   if (!m) throw new HeadlightError('usage', `--at ${at}: expected LINE:COL, 1-based, e.g. 3:14.`);
   const starts = lineStarts(text);
@@ -277,9 +278,8 @@ function explain(run: Run, text: string, at: string, head: string | undefined, n
   if (i === run.length - 1 && next.length) lines.push('next token guesses: ' + next.map((p) => `${quote(p.text)} ${(Math.exp(p.logprob) * 100).toFixed(1)}%`).join(', '));
   const fmt = (sources: { index: number; weight: number }[]) => sources.map((src) => `${quote(run.tokens[src.index].text)}@${src.index} ${src.weight.toFixed(2)}`).join('  ');
   if (head) {
-    const hm = /^(\d+)\.(\d+)$/.exec(head);
-    if (!hm || Number(hm[1]) >= nLayer || Number(hm[2]) >= nHead) throw new HeadlightError('usage', `--head ${head}: expected LAYER.HEAD within ${nLayer - 1}.${nHead - 1}.`);
-    lines.push(`attends to (head ${head}): ${fmt(run.topSources({ layer: Number(hm[1]), head: Number(hm[2]) }, i, 5))}`);
+    // The engine refuses a head outside the model (bad-head, naming the layers and heads it has).
+    lines.push(`attends to (head ${head}): ${fmt(run.topSources(parseHead(head), i, 5))}`);
   } else {
     lines.push('attends to (mean over heads, top 3 per layer):');
     for (let l = 0; l < nLayer; l++) lines.push(`  layer ${String(l).padStart(2)}: ${fmt(run.topSources({ layer: l, head: 'mean' }, i, 3))}`);

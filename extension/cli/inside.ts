@@ -5,8 +5,10 @@
 import type { Token } from '../common/tokens';
 import { HeadlightError } from '../common/errors';
 import { lineStarts, offsetAt, positionAt, tokenAt } from '../common/text';
-import type { AblationResult, QkBreakdown } from '../engine/analyses/engine';
-import { mostAffected, qkProducts, valueWeighted } from '../engine/analyses/inspect';
+import type { AblationResult, QkBreakdown } from '../common/engineProtocol';
+import { LN2, surprisalBits } from '../common/units';
+import { valueWeighted } from '../common/valueWeighted';
+import { mostAffected, qkProducts } from '../engine/analyses/inspect';
 
 const quote = (s: string): string => JSON.stringify(s);
 const pct = (logprob: number): string => `${(Math.exp(logprob) * 100).toFixed(1)}%`;
@@ -17,7 +19,7 @@ export function formatAblation(r: AblationResult, where: (t: Token) => string, t
   const heads = r.heads.map((h) => `${h.layer}.${h.head}`).join(', ');
   const T = r.tokens.length;
   const lines = [`ablated ${heads} (${r.mode}) on ${T} tokens (window ${r.window.start}:${r.window.end} of ${r.totalTokens})`];
-  lines.push(`loss: ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} nats/token (${signed(r.lossDelta, 4)}, ${signed(r.lossDelta / Math.LN2, 3)} bits)`);
+  lines.push(`loss: ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} nats/token (${signed(r.lossDelta, 4)}, ${signed(r.lossDelta / LN2, 3)} bits)`);
   const preds = (p: AblationResult['predictionsBefore']) => p.map((x) => `${quote(x.text)} ${pct(x.logprob)}`).join(', ');
   const what = r.at === T ? 'next token' : `token ${r.at} ${quote(r.tokens[r.at].text)}`;
   lines.push(`${what}, before: ${preds(r.predictionsBefore)}`);
@@ -25,8 +27,8 @@ export function formatAblation(r: AblationResult, where: (t: Token) => string, t
   const affected = mostAffected(r.surprisalDelta, top);
   lines.push(`most affected tokens (surprisal change in bits, before -> after):`);
   for (const i of affected) {
-    const before = -r.logprobBefore[i] / Math.LN2;
-    const after = -r.logprobAfter[i] / Math.LN2;
+    const before = surprisalBits(r.logprobBefore[i]);
+    const after = surprisalBits(r.logprobAfter[i]);
     lines.push(`  ${signed(r.surprisalDelta[i], 2).padStart(7)}  ${`${quote(r.tokens[i].text)}@${i}`.padEnd(20)} ${where(r.tokens[i]).padEnd(8)} ${before.toFixed(2)} -> ${after.toFixed(2)}`);
   }
   return lines.join('\n') + '\n';
@@ -82,11 +84,4 @@ export function tokenAtPlace(text: string, tokens: readonly Token[], at: string)
   const i = tokenAt(tokens, offsetAt(starts, text.length, line, Number(m[2]) - 1));
   if (i < 0) throw new HeadlightError('usage', `--at ${at}: no analysed token there.`);
   return i;
-}
-
-/** `--head L.H` -> layer and head (checked against the model by the engine). */
-export function parseHead(spec: string | undefined): { layer: number; head: number } {
-  const m = spec === undefined ? null : /^(\d+)\.(\d+)$/.exec(spec);
-  if (!m) throw new HeadlightError('usage', `--head ${spec ?? ''}: expected LAYER.HEAD, e.g. 5.1.`);
-  return { layer: Number(m[1]), head: Number(m[2]) };
 }

@@ -2,7 +2,7 @@
  * The host <-> engine-process protocol. Answers are small and on demand: a row, a head's triangle, thumbnails,
  * top-k lists — never the whole [L, H, T, T]. Typed arrays cross as binary (structured clone).
  */
-import type { Token } from './tokens';
+import type { Span, Token } from './tokens';
 
 export interface ModelInfo {
   /** What the user picked: 'bundled', a repo id or a folder. */
@@ -52,7 +52,7 @@ export interface QkBreakdown {
 
 export interface AblateParams {
   text: string;
-  window?: { start: number; end: number };
+  window?: Span;
   heads: HeadRef[];
   mode: AblationMode;
   /** Position whose predictions to compare (default: the token after the window). */
@@ -60,32 +60,52 @@ export interface AblateParams {
   k?: number;
 }
 
-export interface AblationSummary {
+/** What the engine's `ablate` returns (in the engine process and the CLI). */
+export interface AblationResult {
+  tokens: readonly Token[];
+  /** Token indices of the window within the text. */
+  window: Span;
+  totalTokens: number;
   heads: HeadRef[];
   mode: AblationMode;
-  /** Token indices of the window within the text sent. */
-  window: { start: number; end: number };
-  /** Surprisal in bits without and with the ablation, and after − before ([T], NaN first). */
-  surprisalBefore: Float32Array;
-  surprisalAfter: Float32Array;
+  /** ln p(token i | before) without and with the ablation ([T], NaN first). */
+  logprobBefore: Float32Array;
+  logprobAfter: Float32Array;
+  /** Surprisal after − before, bits ([T], NaN first). */
   surprisalDelta: Float32Array;
   /** Mean loss over the window's predictions, nats. */
   lossBefore: number;
   lossAfter: number;
   lossDelta: number;
+  /** Position the predictions are for (default: the token after the window). */
   at: number;
   predictionsBefore: Prediction[];
   predictionsAfter: Prediction[];
+  /** Mean ablation: what the ablated heads output instead, [L, H, D] (each head's mean output in the plain run). */
+  headMeans?: Float32Array;
 }
 
-export interface HeadRankingSummary {
+/** An ablation as it crosses to the host: surprisal in bits instead of log-probabilities, no tokens. */
+export type AblationSummary = Pick<AblationResult, 'heads' | 'mode' | 'window' | 'surprisalDelta' | 'lossBefore' | 'lossAfter' | 'lossDelta' | 'at' | 'predictionsBefore' | 'predictionsAfter'> & {
+  /** Surprisal in bits without and with the ablation ([T], NaN first). */
+  surprisalBefore: Float32Array;
+  surprisalAfter: Float32Array;
+};
+
+/** "Which heads matter here": each head ablated alone (the engine's `rankHeads`). */
+export interface HeadRanking {
+  /** Tokens in the window. */
+  tokens: number;
+  window: Span;
   mode: AblationMode;
-  window: { start: number; end: number };
   lossBefore: number;
   /** Loss change (nats) when each head alone is ablated, [L, H]. */
   deltas: Float32Array;
-  ranking: { layer: number; head: number; lossDelta: number }[];
+  /** Every head, by |loss change| largest first. */
+  ranking: (HeadRef & { lossDelta: number })[];
 }
+
+export type HeadRankingSummary = Omit<HeadRanking, 'tokens'>;
 
 /** One head, a layer's mean over heads, or the mean over all layers and heads. */
 export type HeadSelector = { layer: number; head: number } | { layer: number; head: 'mean' } | { layer: 'mean'; head: 'mean' };
@@ -103,24 +123,33 @@ export interface Prediction {
   logprob: number;
 }
 
+export interface RunStats {
+  /** Tokens computed by the graph in this run (the rest came from the cache). */
+  computed: number;
+  reused: number;
+  /** Wall time of the graph run, ms. */
+  graphMs: number;
+  totalMs: number;
+}
+
 export interface RunSummary {
   /** Increases with every run; queries name the version they expect and fail with `stale-run` otherwise. */
   version: number;
   /** Tokens of the window; offsets in UTF-16 units of the text sent, plus `offsetBase`. */
   tokens: Token[];
   /** Token indices of the window within the text sent. */
-  window: { start: number; end: number };
+  window: Span;
   totalTokens: number;
   /** Surprisal in bits per token (NaN for the first). */
   surprisal: Float32Array;
-  stats: { computed: number; reused: number; graphMs: number; totalMs: number };
+  stats: RunStats;
 }
 
 export interface AnalyzeParams {
   text: string;
   /** Added to every token offset (when `text` is a slice of a larger document). */
   offsetBase?: number;
-  window?: { start: number; end: number };
+  window?: Span;
   /** Reuse the cache of the previous run for the unchanged prefix. */
   incremental: boolean;
 }
@@ -190,12 +219,19 @@ export type EngineRequests = {
   /** Per-head peak/sink of one token's row, plain or value-weighted (the sidebar's heatmap). */
   cursorSummary: [{ version: number; index: number; mode?: AttentionMode }, CursorSummary];
   ping: [Record<string, never>, { pid: number; rssMb: number }];
-  /** Query `index` of head layer.head in the run `version`, taken apart. */
+  /**
+   * Query `index` of head layer.head in the run `version`, taken apart. Runs without queries (see `keepQueries`)
+   * fetch them with one extra run of the window.
+   */
   qk: [{ version: number; layer: number; head: number; index: number }, QkBreakdown];
+  /** ‖v_j·W_O^h‖ of head layer.head for every token j of the run `version`, [T]. */
+  valueNorms: [{ version: number; layer: number; head: number }, Float32Array];
+  /** Fetch queries with every run while on (the Inside-a-head view is open), so `qk` needs no extra run. */
+  keepQueries: [{ on: boolean }, void];
   /** Reruns the text with heads ablated (the current run is kept). */
   ablate: [AblateParams, AblationSummary];
   /** Ablates every head alone; progress comes as `rankProgress` events carrying `progressId`. Cancellable. */
-  rankHeads: [{ text: string; window?: { start: number; end: number }; mode: AblationMode; progressId?: string }, HeadRankingSummary];
+  rankHeads: [{ text: string; window?: Span; mode: AblationMode; progressId?: string }, HeadRankingSummary];
 };
 
 export type EngineEvents = {

@@ -8,6 +8,7 @@ import { HeadlightError } from '../common/errors';
 import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, RunSummary } from '../common/engineProtocol';
 import type { Gpt2Engine, Run } from './analyses/engine';
 import { checkText } from '../common/text';
+import { surprisalBits } from '../common/units';
 import { cursorSummary } from './analyses/cursorSummary';
 import { badges } from './analyses/headFinder';
 import { loadEngine } from './load';
@@ -88,10 +89,12 @@ export class EngineService {
     },
     ping: () => ({ pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1e6) }),
     qk: ({ version, layer, head, index }) => this.requireEngine().qk(this.requireRun(version), layer, head, index),
+    valueNorms: ({ version, layer, head }) => this.requireRun(version).valueNorms(layer, head),
+    keepQueries: ({ on }) => this.requireEngine().keepQueries(on),
     ablate: async ({ text, window, heads, mode, at, k }, signal) => {
       checkText(text);
       const r = await this.requireEngine().ablate({ heads, mode }, text, { window, at, k, signal });
-      const bits = (lp: Float32Array) => lp.map((v) => -v / Math.LN2);
+      const bits = (lp: Float32Array) => lp.map(surprisalBits);
       const { lossBefore, lossAfter, lossDelta, predictionsBefore, predictionsAfter } = r;
       return { heads, mode, window: r.window, surprisalBefore: bits(r.logprobBefore), surprisalAfter: bits(r.logprobAfter), surprisalDelta: r.surprisalDelta, lossBefore, lossAfter, lossDelta, at: r.at, predictionsBefore, predictionsAfter };
     },

@@ -17,6 +17,7 @@ import { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { meanLoss } from '../../extension/engine/analyses/inspect';
 import { HeadlightError } from '../../extension/common/errors';
 import { EngineService } from '../../extension/engine/server';
+import { PlainForward } from '../../bench/plainForward';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
 
@@ -39,14 +40,20 @@ const cases: [string, RandomCheckpointOptions][] = [
 for (const [name, opts] of cases) {
   describe(`ablation vs reference: ${name}`, () => {
     let engine: Gpt2Engine;
+    /** The engine's graph built logits-only: logits under a head mask (the engine's own runs are never masked). */
+    let forward: PlainForward;
     let ck: RandomCheckpoint;
     let ids: number[];
     before(async () => {
       ck = await writeRandomCheckpoint(join(root, `ck-${opts.seed}`), opts);
       engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true })).engine;
+      forward = await PlainForward.create(ck.config, ck.weights);
       ids = engine.tokenizer.encode(TEXT).map((t) => t.id);
     });
-    after(() => engine.dispose());
+    after(async () => {
+      await engine.dispose();
+      await forward.dispose();
+    });
 
     const heads = (L: number): [number, number][] => [[0, 1], [L - 1, 0]];
 
@@ -55,13 +62,8 @@ for (const [name, opts] of cases) {
       const mask = maskOf(L, H, heads(L));
       const ref = gpt2(ck.config, ck.weights, ids, { headMask: mask });
       const plain = gpt2(ck.config, ck.weights, ids);
-      engine.setHeadMask(mask.flat());
-      try {
-        const run = await engine.analyze(TEXT, { logits: true });
-        assert.ok(maxDiff(run.logits!, ref.logits) < 1e-4, `logits differ by ${maxDiff(run.logits!, ref.logits)}`);
-      } finally {
-        engine.setHeadMask(new Array(L * H).fill(1));
-      }
+      const logits = await forward.logits(ids, { mask: mask.flat() });
+      assert.ok(maxDiff(logits, ref.logits) < 1e-4, `logits differ by ${maxDiff(logits, ref.logits)}`);
       const r = await engine.ablate({ heads: heads(L).map(([layer, head]) => ({ layer, head })), mode: 'zero' }, TEXT, { at: 5 });
       assert.ok(maxDiff(r.logprobBefore, plain.logprobs) < 1e-4, `before differs by ${maxDiff(r.logprobBefore, plain.logprobs)}`);
       assert.ok(maxDiff(r.logprobAfter, ref.logprobs) < 1e-4, `after differs by ${maxDiff(r.logprobAfter, ref.logprobs)}`);
@@ -82,7 +84,8 @@ for (const [name, opts] of cases) {
       const { nLayer: L, nHead: H, nEmbd: E } = ck.config;
       const D = E / H;
       const plain = gpt2(ck.config, ck.weights, ids);
-      const means = await engine.ablationMeans(ids); // [L, H, D]
+      const r = await engine.ablate({ heads: heads(L).map(([layer, head]) => ({ layer, head })), mode: 'mean' }, TEXT);
+      const means = r.headMeans!; // [L, H, D]: what the ablated heads output instead
       const refMeans = plain.headOutputMeans.flatMap((layer) => layer.flatMap((m) => Array.from(m)));
       assert.equal(means.length, L * H * D);
       assert.ok(maxDiff(means, refMeans) < 1e-4, `head means differ by ${maxDiff(means, refMeans)}`);
@@ -92,14 +95,8 @@ for (const [name, opts] of cases) {
       const ref = gpt2(ck.config, ck.weights, ids, { headMask: mask, headReplacement: plain.headOutputMeans });
       const zero = gpt2(ck.config, ck.weights, ids, { headMask: mask });
       assert.ok(maxDiff(ref.logits, zero.logits) > 1e-3, 'mean and zero ablation differ');
-      engine.setHeadMask(mask.flat(), means);
-      try {
-        const run = await engine.analyze(TEXT, { logits: true });
-        assert.ok(maxDiff(run.logits!, ref.logits) < 1e-4, `logits differ by ${maxDiff(run.logits!, ref.logits)}`);
-      } finally {
-        engine.setHeadMask(new Array(L * H).fill(1));
-      }
-      const r = await engine.ablate({ heads: heads(L).map(([layer, head]) => ({ layer, head })), mode: 'mean' }, TEXT);
+      const logits = await forward.logits(ids, { mask: mask.flat(), means });
+      assert.ok(maxDiff(logits, ref.logits) < 1e-4, `logits differ by ${maxDiff(logits, ref.logits)}`);
       assert.ok(maxDiff(r.logprobAfter, ref.logprobs) < 1e-4, `after differs by ${maxDiff(r.logprobAfter, ref.logprobs)}`);
       assert.equal(r.at, ids.length);
       assert.equal(r.predictionsAfter.length, 5);
@@ -115,14 +112,11 @@ for (const [name, opts] of cases) {
       try {
         const expected = (await biasOnly.analyze(TEXT, { logits: true })).logits!;
         const mask = maskOf(L, H, Array.from({ length: H }, (_, h): [number, number] => [layer, h]));
-        engine.setHeadMask(mask.flat());
-        const ablated = (await engine.analyze(TEXT, { logits: true })).logits!;
-        engine.setHeadMask(new Array(L * H).fill(1));
+        const ablated = await forward.logits(ids, { mask: mask.flat() });
         const plain = (await engine.analyze(TEXT, { logits: true })).logits!;
         assert.ok(maxDiff(ablated, expected) < 1e-5, `differs by ${maxDiff(ablated, expected)}`);
         assert.ok(maxDiff(plain, expected) > 1e-3, 'the layer\'s heads mattered before');
       } finally {
-        engine.setHeadMask(new Array(L * H).fill(1));
         await biasOnly.dispose();
       }
     });
@@ -138,33 +132,22 @@ describe('the cache and head masks', () => {
   });
   after(() => engine.dispose());
 
-  test('an incremental run after a mask or mode change recomputes everything, and equals a full run', async () => {
+  test('ablated runs (zero and mean) never touch the cache: the next update reuses it and equals a full run', async () => {
     const L = 2;
     const H = 2;
-    const ones = new Array(L * H).fill(1);
     const T = engine.tokenizer.encode(TEXT).length;
     await engine.analyze(TEXT);
-    assert.equal((await engine.update(TEXT)).stats.computed, 0, 'same text, same mask: all reused');
-
-    const mask = maskOf(L, H, [[0, 0]]).flat();
-    engine.setHeadMask(mask);
-    const zero = await engine.update(TEXT + ' more');
-    assert.equal(zero.stats.reused, 0, 'nothing reused across masks');
-    const zeroLp = zero.logprobs();
-    const fullZero = await engine.analyze(TEXT + ' more');
-    assert.ok(maxDiff(zeroLp, fullZero.logprobs()) < 1e-6);
-    assert.ok(maxDiff(zeroLp.subarray(0, T), gpt2(ck.config, ck.weights, fullZero.tokens.map((t) => t.id), { headMask: maskOf(L, H, [[0, 0]]) }).logprobs.subarray(0, T)) < 1e-4);
-
-    // Same mask, mean replacement instead of zero: a different model, so again nothing is reused.
-    const means = await engine.ablationMeans(engine.tokenizer.encode(TEXT).map((t) => t.id));
-    engine.setHeadMask(mask, means);
-    const mean = await engine.update(TEXT + ' more');
-    assert.equal(mean.stats.reused, 0, 'nothing reused across zero and mean ablation');
-    assert.ok(maxDiff(mean.logprobs(), zeroLp) > 1e-4, 'mean ablation differs from zero ablation');
-    engine.setHeadMask(mask, Float32Array.from(means));
-    assert.ok((await engine.update(TEXT + ' more!')).stats.reused > 0, 'same mask and means: the cache is reused');
-    engine.setHeadMask(ones);
-    assert.equal((await engine.update(TEXT)).stats.reused, 0, 'back to the plain model: recomputed');
+    assert.equal((await engine.update(TEXT)).stats.computed, 0, 'same text: all reused');
+    const zero = await engine.ablate({ heads: [{ layer: 0, head: 0 }], mode: 'zero' }, TEXT + ' more');
+    const mean = await engine.ablate({ heads: [{ layer: 0, head: 0 }], mode: 'mean' }, TEXT + ' more');
+    assert.ok(maxDiff(mean.logprobAfter, zero.logprobAfter) > 1e-4, 'mean ablation differs from zero ablation');
+    const ids = engine.tokenizer.encode(TEXT + ' more').map((t) => t.id);
+    assert.ok(maxDiff(zero.logprobAfter.subarray(0, T), gpt2(ck.config, ck.weights, ids, { headMask: maskOf(L, H, [[0, 0]]) }).logprobs.subarray(0, T)) < 1e-4);
+    const inc = await engine.update(TEXT + ' more');
+    assert.ok(inc.stats.reused > 0, 'the plain run\'s cache is reused after ablations');
+    const incLp = inc.logprobs();
+    assert.ok(maxDiff(incLp, (await engine.analyze(TEXT + ' more')).logprobs()) < 1e-6);
+    assert.ok(maxDiff(incLp, zero.logprobBefore) < 1e-4, 'the plain run is the ablation\'s "before"');
   });
 
   test('ablate() leaves the current run and its cache alone', async () => {
@@ -245,7 +228,7 @@ describe('ablation over a window longer than one chunk (chunks of 256 on a scrat
   test('zero and mean ablation, the head means and ranked heads from a later layer match the reference to 1e-4', async () => {
     const { nLayer: L, nHead: H } = ck.config;
     const plain = gpt2(ck.config, ck.weights, ids);
-    const means = await engine.ablationMeans(ids); // the window's means, summed over chunks
+    const means = (await engine.ablate({ heads: [{ layer: 0, head: 1 }], mode: 'mean' }, LONG, { window })).headMeans!; // the window's means, summed over chunks
     const refMeans = plain.headOutputMeans.flatMap((layer) => layer.flatMap((m) => Array.from(m)));
     assert.ok(maxDiff(means, refMeans) < 1e-4, `head means differ by ${maxDiff(means, refMeans)}`);
     for (const mode of ['zero', 'mean'] as const) {
@@ -286,7 +269,16 @@ describe('engine requests (EngineService in process)', () => {
       const raw = Array.from(b.probs, (p, j) => p * b.valueNorms[j]);
       const sum = raw.reduce((a, x) => a + x, 0);
       assert.ok(maxDiff(vw, raw.map((x) => x / sum)) < 2e-3);
-      const plainRow = await h.row!({ version: run.version, sel: { layer: 1, head: 0 }, index: T - 1 }, signal);
+      const norms = await h.valueNorms!({ version: run.version, layer: 1, head: 0 }, signal);
+      assert.deepEqual(norms, b.valueNorms, 'the valueNorms request answers what qk does, for every token');
+      await h.keepQueries!({ on: true }, signal);
+      const next = await h.analyze!({ text: TEXT + ' more', incremental: true }, signal);
+      await h.keepQueries!({ on: false }, signal);
+      assert.ok(next.stats.reused > 0);
+      const bNext = await h.qk!({ version: next.version, layer: 1, head: 0, index: T - 1 }, signal);
+      assert.ok(maxDiff(bNext.probs, b.probs) < 1e-6, 'the same query in the longer run');
+      const again = await h.analyze!({ text: TEXT, incremental: false }, signal);
+      const plainRow = await h.row!({ version: again.version, sel: { layer: 1, head: 0 }, index: T - 1 }, signal);
       assert.ok(maxDiff(plainRow, b.attention) === 0, 'mode defaults to attention');
       const a = await h.ablate!({ text: TEXT, heads: [{ layer: 0, head: 1 }], mode: 'mean', at: 4 }, signal);
       assert.equal(a.surprisalDelta.length, T);
@@ -297,7 +289,7 @@ describe('engine requests (EngineService in process)', () => {
       assert.deepEqual(events.map((e) => e.done), [0, 1, 2, 3, 4]);
       assert.ok(events.every((e) => e.progressId === 'p1' && e.total === 4));
       // The run the panel shows is still current.
-      assert.equal((await h.row!({ version: run.version, sel: { layer: 0, head: 0 }, index: 2 }, signal)).length, 3);
+      assert.equal((await h.row!({ version: again.version, sel: { layer: 0, head: 0 }, index: 2 }, signal)).length, 3);
     } finally {
       await service.dispose();
     }

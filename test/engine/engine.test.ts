@@ -13,6 +13,8 @@ import { gpt2 } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
 import { HeadlightError } from '../../extension/common/errors';
+import { PlainForward } from '../../bench/plainForward';
+import { idText, idTokenizer } from './idTokens';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # 👋 café\r\nprint(greet("world"))';
 
@@ -71,15 +73,17 @@ for (const [name, opts] of cases) {
     test('ablating heads matches the reference with the same head mask', async () => {
       const { nLayer: L, nHead: H } = ck.config;
       const mask = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => ((l + h) % 2 === 0 ? 0 : 1)));
-      engine.setHeadMask(mask.flat());
+      // The engine's graph, built logits-only, under the head mask (the engine's own runs are never masked).
+      const forward = await PlainForward.create(ck.config, ck.weights);
       try {
-        const run = await engine.analyze(TEXT, { logits: true });
-        const ref = gpt2(ck.config, ck.weights, run.tokens.map((t) => t.id), { headMask: mask });
-        assert.ok(maxDiff(run.logits!, ref.logits) < 1e-4, `ablated logits differ by ${maxDiff(run.logits!, ref.logits)}`);
-        const plain = gpt2(ck.config, ck.weights, run.tokens.map((t) => t.id));
+        const ids = engine.tokenizer.encode(TEXT).map((t) => t.id);
+        const logits = await forward.logits(ids, { mask: mask.flat() });
+        const ref = gpt2(ck.config, ck.weights, ids, { headMask: mask });
+        assert.ok(maxDiff(logits, ref.logits) < 1e-4, `ablated logits differ by ${maxDiff(logits, ref.logits)}`);
+        const plain = gpt2(ck.config, ck.weights, ids);
         assert.ok(maxDiff(plain.logits, ref.logits) > 1e-3, 'the ablation changed something');
       } finally {
-        engine.setHeadMask(new Array(L * H).fill(1));
+        await forward.dispose();
       }
     });
   });
@@ -200,7 +204,7 @@ describe('long runs: the LM head in row blocks, the window in chunks', () => {
   let ck: Awaited<ReturnType<typeof writeRandomCheckpoint>>;
   before(async () => {
     ck = await writeRandomCheckpoint(join(root, 'lm-blocks'), { seed: 21, nLayer: 1, nHead: 2, nEmbd: 8, nPositions: 600 });
-    engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 2 })).engine;
+    engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 2, tokenizer: idTokenizer })).engine;
   });
   after(() => engine.dispose());
   const ids = Array.from({ length: 300 }, (_, i) => (i * 7919) % 50257);
@@ -208,7 +212,7 @@ describe('long runs: the LM head in row blocks, the window in chunks', () => {
   test('log-probabilities and predictions agree with the reference across blocks and with empty blocks', async () => {
     const ref = gpt2(ck.config, ck.weights, ids);
     for (const T of [300, 10, 1]) {
-      const run = await engine.analyzeIds(ids.slice(0, T));
+      const run = await engine.analyze(idText(ids.slice(0, T)));
       const want = ref.logprobs.subarray(0, T); // ln p(ids[t] | ids[<t]) needs only the first T tokens
       assert.ok(maxDiff(run.logprobs(), want) < 1e-4, `T=${T}: logprobs differ by ${maxDiff(run.logprobs(), want)}`);
       if (T === 300) {
@@ -226,26 +230,26 @@ describe('long runs: the LM head in row blocks, the window in chunks', () => {
   });
 
   test('a run cancelled between chunks stops there, and the next update reuses the chunk it stored', async () => {
-    const old = await engine.analyzeIds(ids.slice(0, 20).reverse());
+    const old = await engine.analyze(idText(ids.slice(0, 20).reverse()));
     let reads = 0;
     // Not aborted when the run starts nor when its first chunk is stored; aborted when the second is about to start.
     const signal = { get aborted() { return ++reads > 2; } } as AbortSignal;
-    await assert.rejects(engine.analyzeIds(ids, { signal }), (e: unknown) => e instanceof HeadlightError && e.code === 'cancelled');
+    await assert.rejects(engine.analyze(idText(ids), { signal }), (e: unknown) => e instanceof HeadlightError && e.code === 'cancelled');
     assert.equal(old.stale, true, 'the first chunk replaced the older run');
-    const next = await engine.analyzeIds(ids, { incremental: true });
+    const next = await engine.update(idText(ids));
     assert.equal(next.stats.reused, 255, 'the stored chunk (less its last position) is reused');
     assert.equal(next.stats.computed, 45);
     const lp = next.logprobs();
-    const full = await engine.analyzeIds(ids);
+    const full = await engine.analyze(idText(ids));
     assert.ok(maxDiff(lp, full.logprobs()) < 1e-5);
   });
 
   test('an incremental run past a block boundary equals a full one', async () => {
-    await engine.analyzeIds(ids.slice(0, 250));
-    const inc = await engine.analyzeIds(ids, { incremental: true });
+    await engine.analyze(idText(ids.slice(0, 250)));
+    const inc = await engine.update(idText(ids));
     assert.equal(inc.stats.computed, 51);
     const lp = inc.logprobs();
-    const full = await engine.analyzeIds(ids);
+    const full = await engine.analyze(idText(ids));
     assert.ok(maxDiff(lp, full.logprobs()) < 1e-5);
   });
 });

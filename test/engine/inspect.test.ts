@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { writeRandomCheckpoint, type RandomCheckpoint } from '../fixtures/randomCheckpoint';
 import { gpt2, layerNorm, linear, matrix } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
-import type { Gpt2Engine, QkBreakdown, Run } from '../../extension/engine/analyses/engine';
+import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
+import type { QkBreakdown } from '../../extension/common/engineProtocol';
 import { qkProducts } from '../../extension/engine/analyses/inspect';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. Then the fox naps, and the dog naps too.';
@@ -148,7 +149,8 @@ describe('inside a head', () => {
 
   test('after an incremental edit, queries, value norms and value-weighted rows equal a full recompute', async () => {
     const base = await engine.analyze(TEXT);
-    await engine.qk(base, 0, 0, 0); // from the first qk on, every run keeps its queries
+    engine.keepQueries(true); // the Inside-a-head view is open: every run keeps its queries
+    await engine.qk(base, 0, 0, 0);
     const edited = TEXT.replace('lazy', 'sleepy') + ' The end.';
     const inc = await engine.update(edited);
     assert.ok(inc.stats.reused > 0 && inc.stats.computed < inc.length, `reused ${inc.stats.reused}`);
@@ -166,6 +168,7 @@ describe('inside a head', () => {
     }
     assert.ok(maxDiff(vw, full.row({ layer: 'mean', head: 'mean' }, T - 1, 'value-weighted')) < 1e-5);
     assert.ok(maxDiff(col, full.column({ layer: 1, head: 0 }, 2, 'value-weighted')) < 1e-5);
+    engine.keepQueries(false);
   });
 
   test('a bad head or position is refused clearly', async () => {

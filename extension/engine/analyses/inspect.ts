@@ -1,21 +1,13 @@
 /**
- * Inside a head: the arithmetic behind one attention row (q·k scores, softmax), value-weighted attention, and the
- * bookkeeping of head ablations (losses, surprisal differences, rankings). Pure functions on typed arrays; the
- * engine (analysis.ts) feeds them what the graph returned. Plain TypeScript, no onnxruntime.
+ * The arithmetic behind one attention row (q·k scores, softmax) and the bookkeeping of head ablations (head checks,
+ * masks, losses, surprisal differences). Pure functions on typed arrays; queryKey.ts and ablation.ts feed them what
+ * the graph returned. Plain TypeScript, no onnxruntime.
  */
 import { HeadlightError } from '../../common/errors';
+import { LN2 } from '../../common/units';
 import type { HeadRef } from '../../common/engineProtocol';
 
 export type { AblationMode, HeadRef } from '../../common/engineProtocol';
-
-const LN2 = Math.log(2);
-
-/** The scale GPT-2 applies to q·k: 1/√d (when scale_attn_weights), divided by layer+1 for some code models. */
-export function attentionScale(config: { nEmbd: number; nHead: number; scaleAttnWeights: boolean; scaleAttnByInverseLayerIdx: boolean }, layer: number): number {
-  let scale = config.scaleAttnWeights ? 1 / Math.sqrt(config.nEmbd / config.nHead) : 1;
-  if (config.scaleAttnByInverseLayerIdx) scale /= layer + 1;
-  return scale;
-}
 
 /**
  * Scores of query q over keys 0..n−1 before the softmax, q·k_j·scale, and after it.
@@ -48,15 +40,6 @@ export function qkProducts(query: Float32Array, keys: Float32Array): Float32Arra
   return out;
 }
 
-/** Value-weighted weights α_j·‖v_j W_O‖, normalized to sum to 1 (so they read like attention); zeros stay zeros. */
-export function valueWeighted(probs: ArrayLike<number>, norms: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(probs.length);
-  let sum = 0;
-  for (let j = 0; j < probs.length; j++) sum += out[j] = probs[j] * norms[j];
-  if (sum > 0) for (let j = 0; j < out.length; j++) out[j] /= sum;
-  return out;
-}
-
 /** Mean loss in nats over the window's predictions (tokens 1..T−1; `logprobs[0]` is NaN); NaN for T < 2. */
 export function meanLoss(logprobs: Float32Array): number {
   let sum = 0;
@@ -83,25 +66,19 @@ export function mostAffected(delta: Float32Array, k: number): number[] {
   return idx.slice(0, k);
 }
 
+/** Throws a clear error unless layer.head exists in a model of nLayer × nHead heads. */
+export function checkHead(layer: number, head: number, nLayer: number, nHead: number): void {
+  if (!(Number.isInteger(layer) && Number.isInteger(head) && layer >= 0 && layer < nLayer && head >= 0 && head < nHead)) {
+    throw new HeadlightError('bad-head', `Head ${layer}.${head} is not in this model (layers 0..${nLayer - 1}, heads 0..${nHead - 1}).`, 'Name heads as LAYER.HEAD, e.g. 5.1.');
+  }
+}
+
 /** Validates heads against the model and returns the [L, H] mask with 0 on them. */
 export function ablationMask(heads: readonly HeadRef[], nLayer: number, nHead: number): Float32Array {
   const mask = new Float32Array(nLayer * nHead).fill(1); // [L, H]
   for (const { layer, head } of heads) {
-    if (!(Number.isInteger(layer) && Number.isInteger(head) && layer >= 0 && layer < nLayer && head >= 0 && head < nHead)) {
-      throw new HeadlightError('bad-head', `Head ${layer}.${head} is not in this model (layers 0..${nLayer - 1}, heads 0..${nHead - 1}).`, 'Name heads as LAYER.HEAD, e.g. 5.1.');
-    }
+    checkHead(layer, head, nLayer, nHead);
     mask[layer * nHead + head] = 0;
   }
   return mask;
-}
-
-/** Parses "5.1,5.5" into head references (validated later against the model). */
-export function parseHeads(spec: string): HeadRef[] {
-  const heads = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!heads.length) throw new HeadlightError('usage', `--heads ${spec}: name at least one head as LAYER.HEAD, e.g. 5.1,5.5.`);
-  return heads.map((s) => {
-    const m = /^(\d+)\.(\d+)$/.exec(s);
-    if (!m) throw new HeadlightError('usage', `--heads: "${s}" is not LAYER.HEAD (e.g. 5.1).`);
-    return { layer: Number(m[1]), head: Number(m[2]) };
-  });
 }

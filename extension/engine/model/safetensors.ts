@@ -66,10 +66,6 @@ const READ_CHUNK = 64 * 1024 * 1024;
 
 const REDOWNLOAD = 'Download the file again, or pick another checkpoint.';
 
-export function dtypeBytes(dtype: SafetensorsDtype): number {
-  return DTYPE_BYTES[dtype];
-}
-
 export function isSafetensorsDtype(value: unknown): value is SafetensorsDtype {
   return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
 }
