@@ -1,6 +1,10 @@
 // Drives the packaged extension in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) serves the workbench and
 // runs the real Node extension host; Playwright drives Debian's Chromium against it.
-// Facts behind the selectors and flags: /work/shared/notes/e2e-real-vscode.md.
+// Why these versions and flags: code-server 4.100.3 is the newest release that runs on Node 20 (so the extension's
+// engines.vscode stays at ^1.100.0 or lower); it is always started with --config (127.0.0.1, auth none) and
+// throwaway user-data and extensions folders, in its own process group, which is what stopping it kills. Webview
+// content is two iframes deep (iframe.webview.ready, then #active-frame); the editor draws decorations as overlay
+// divs in .view-overlays and uses U+00A0 for spaces in line text.
 //
 // Typical test file:
 //   const server = await startServer();            // fresh code-server with the VSIX installed

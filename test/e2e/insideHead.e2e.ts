@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
+import { frameWith, pollFor } from './frames.js';
 import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
@@ -46,30 +47,6 @@ after(async () => {
     if (!existsSync(path) || !readFileSync(path).equals(bytes)) writeFileSync(path, bytes);
   }
 });
-
-async function frameWith(page: Page, selector: string, timeoutMs = 20_000): Promise<FrameLocator> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const frames = page.locator('iframe.webview.ready');
-    const n = await frames.count();
-    for (let i = 0; i < n; i++) {
-      const frame = frames.nth(i).contentFrame().frameLocator('#active-frame');
-      if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
-    }
-    await page.waitForTimeout(200);
-  }
-  throw new Error(`e2e: no webview holds ${selector} after ${timeoutMs} ms`);
-}
-
-async function pollFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 150));
-    value = await read();
-  }
-  return value;
-}
 
 /**
  * Editor decorations with only a bottom border (the ablation underlines; the cursor token's box has four): VS Code

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
+import { frameWith, pollFor } from './frames.js';
 import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
@@ -222,31 +223,6 @@ async function openFile(page: Page, name: string): Promise<void> {
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).click();
   await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 10_000 });
   await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 10_000 });
-}
-
-/** The content frame of the webview (two iframes deep) that holds `selector`. */
-async function frameWith(page: Page, selector: string, timeoutMs = 20_000): Promise<FrameLocator> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const frames = page.locator('iframe.webview.ready');
-    const n = await frames.count();
-    for (let i = 0; i < n; i++) {
-      const frame = frames.nth(i).contentFrame().frameLocator('#active-frame');
-      if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
-    }
-    await page.waitForTimeout(200);
-  }
-  throw new Error(`e2e: no webview holds ${selector} after ${timeoutMs} ms`);
-}
-
-async function pollFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 150));
-    value = await read();
-  }
-  return value;
 }
 
 async function waitForText(locator: Locator, want: RegExp | ((s: string) => boolean), timeoutMs: number): Promise<string> {
