@@ -101,6 +101,7 @@ function ownAblation(a: AblationView): AblationView {
 
 export class PanelSession extends SessionBase<PanelHostEvents> {
   private readonly endpoint: RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>;
+  private insideHeadOpen = false;
 
   constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile, private readonly experiments: HeadExperiments) {
     super(source);
@@ -117,12 +118,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
         },
         predictions: (p, signal) => source.query('predictions', p, signal),
         save: ({ kind, suggestedName, data }) => this.saveFile(kind, suggestedName, data),
-        // The norms come with a q·k breakdown of the last token, whose keys 0..T−1 are every token of the run.
-        valueNorms: async ({ version, layer, head }, signal) => {
-          const T = source.current?.run.version === version ? source.current.run.tokens.length : 0;
-          if (T === 0) return new Float32Array(0);
-          return ownBuffer((await source.query('qk', { version, layer, head, index: T - 1 }, signal)).valueNorms);
-        },
+        valueNorms: async (p, signal) => ownBuffer(await source.query('valueNorms', p, signal)),
         qk: async (p, signal) => ownQk(await source.query('qk', p, signal)),
         ablate: async (p, signal) => ownAblation(await experiments.ablate(p, signal)),
         rankHeads: async (p, signal) => {
@@ -136,6 +132,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
         revealToken: ({ index }) => source.revealToken(index),
         setAttentionMode: ({ mode }) => experiments.requestAttentionMode(mode),
         clearAblation: () => experiments.clearAblation(),
+        insideHead: ({ open }) => this.keepQueries(open),
       },
     );
     source.onDidChangeCursorToken((index) => this.ready && this.emit('cursor', { index }), null, this.disposables);
@@ -147,6 +144,16 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
 
   protected emit<K extends keyof PanelHostEvents & string>(name: K, payload: PanelHostEvents[K]): void {
     this.endpoint.emit(name, payload);
+  }
+
+  /**
+   * The engine fetches queries with every run only while the Inside-a-head view is open (otherwise a `qk` request
+   * costs one extra run of the window); closing the panel closes the view.
+   */
+  private keepQueries(on: boolean): void {
+    if (on === this.insideHeadOpen) return;
+    this.insideHeadOpen = on;
+    this.source.query('keepQueries', { on }).catch(() => undefined); // no engine yet: `qk` still works, one run dearer
   }
 
   /** Shown when there is no run (or the engine failed). */
@@ -172,6 +179,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
   }
 
   override dispose(): void {
+    this.keepQueries(false);
     super.dispose();
     this.endpoint.dispose('The panel was closed.');
   }
