@@ -114,7 +114,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const threads = values.threads ? Number(values.threads) : undefined;
     switch (command) {
       case 'tokenize': {
-        const tokenizer = await loadTokenizer(await modelDir(values.model, io));
+        // A local folder needs only its tokenizer files (no weights); anything else resolves as a model.
+        const local = values.model !== undefined && (await fsp.stat(resolve(values.model)).catch(() => undefined))?.isDirectory();
+        const tokenizer = await loadTokenizer(local ? resolve(values.model!) : await modelDir(values.model, io));
         const text = await readText(values);
         const tokens = tokenizer.encode(text);
         io.stdout.write(JSON.stringify({ tokens }) + '\n');
