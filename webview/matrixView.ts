@@ -2,15 +2,13 @@
  * The selected head's full T×T matrix on canvas: token labels on both axes (when zoomed in enough to read them),
  * wheel zoom and drag pan, a crosshair naming query, key and weight, linear or log colour scale.
  *
- * Pixels: weights are turned into bytes once per head (0 = masked future, 1..255 = colour-scale index) and
- * max-pooled into a mip chain, so when T exceeds the pixels a sharp diagonal or a single strong key still shows
- * (averaging would wash them out). Each frame draws the one level whose cells are at least a device pixel.
+ * Pixels come from matrixPixels.ts (a max-pooled mip chain); each frame draws the one level whose cells are at
+ * least a device pixel.
  */
 import { liveRegion, placeTooltip, toClient, tooltip } from './dom';
-import { weightToT } from '../extension/common/colorScale';
-import { halfTable } from '../extension/common/half';
 import type { HeadMap } from './attention';
-import { fitCanvas, pixelCanvas, tokenLabel } from './canvas';
+import { fitCanvas, tokenLabel } from './canvas';
+import { MatrixPixels } from './matrixPixels';
 import type { Palette } from './theme';
 
 const LEFT = 78; // css px for query labels
@@ -32,18 +30,8 @@ export class MatrixView {
   private map: HeadMap | undefined;
   private labels: string[] = [];
   private log = false;
-  /** Mip chain of colour-index bytes: level k is ceil(T / 2^k) square. */
-  private bytes: Uint8Array[] = [];
-  private sizes: number[] = [];
-  private levels: (HTMLCanvasElement | undefined)[] = [];
-  /** Buffers of the previous head's coarser levels, reused when T is unchanged. */
-  private spare: Uint8Array[] = [];
-  /** fp16 bits -> colour index, [linear, log]. */
-  private readonly tables: (Uint8Array | undefined)[] = [];
-  /** Level canvases, kept for the next head of the same T. */
-  private readonly canvasPool: (HTMLCanvasElement | undefined)[] = [];
-  /** Colour index -> RGBA of the current palette. */
-  private packed: Uint32Array | undefined;
+  /** The head's pixels at every zoom (mip chain). */
+  private readonly pixels: MatrixPixels;
   /** Top-left cell of the plot (fractional) and css px per cell. */
   private view = { x: 0, y: 0, scale: 1 };
   private fitted = false;
@@ -61,6 +49,7 @@ export class MatrixView {
     private palette: Palette,
     private readonly cb: MatrixCallbacks,
   ) {
+    this.pixels = new MatrixPixels(palette);
     this.element = document.createElement('div');
     this.element.className = 'matrix';
     this.base = document.createElement('canvas');
@@ -93,8 +82,7 @@ export class MatrixView {
 
   setPalette(p: Palette): void {
     this.palette = p;
-    this.packed = undefined;
-    this.levels = [];
+    this.pixels.setPalette(p);
     this.draw();
   }
 
@@ -156,123 +144,11 @@ export class MatrixView {
     return this.map ? Math.min(this.plotW, this.plotH) / this.map.T : 1;
   }
 
-  /**
-   * Level 0 of the mip chain: [T, T] colour-index bytes (0 masked, 1..255 scale index + 1), built straight from the
-   * engine's fp16 triangle through a 65,536-entry table when it has one. Coarser levels are pooled on demand.
-   */
+  /** New pixels for the head or the scale; keeps the view unless it was fitted. */
   private rebuild(): void {
-    const map = this.map;
-    const T = map?.T ?? 0;
-    // same T: reuse the level buffers (the upper triangle stays 0 = masked, every lower cell is rewritten)
-    const reuse = map !== undefined && this.sizes[0] === T;
-    const keep = reuse ? this.bytes : [];
-    this.bytes = [];
-    this.sizes = [];
-    this.levels = [];
-    if (map) {
-      const b0 = keep[0] ?? new Uint8Array(T * T); // [T, T]
-      if (map.bits) {
-        const table = this.indexTable(this.log);
-        const bits = map.bits;
-        for (let i = 0, src = 0; i < T; i++) {
-          const rowOff = i * T;
-          for (let j = 0; j <= i; j++, src++) b0[rowOff + j] = table[bits[src]];
-        }
-      } else {
-        const log = this.log;
-        for (let i = 0, src = 0; i < T; i++) {
-          const rowOff = i * T;
-          for (let j = 0; j <= i; j++, src++) b0[rowOff + j] = 1 + Math.round(weightToT(map.data[src], log) * 254);
-        }
-      }
-      this.bytes.push(b0);
-      this.sizes.push(T);
-      this.spare = keep.slice(1);
-    }
+    this.pixels.set(this.map, this.log);
     if (!this.fitted) this.fit();
     else this.draw();
-  }
-
-  /** fp16 bits -> colour-index byte (1 + round(t · 254)), one table per scale. */
-  private indexTable(log: boolean): Uint8Array {
-    const have = this.tables[log ? 1 : 0];
-    if (have) return have;
-    const half = halfTable();
-    const t = new Uint8Array(65536);
-    for (let b = 0; b < 65536; b++) t[b] = 1 + Math.round(weightToT(half[b], log) * 254);
-    this.tables[log ? 1 : 0] = t;
-    return t;
-  }
-
-  /** Pools levels until level k exists (only the levels a frame asks for are ever built). */
-  private ensureLevel(k: number): void {
-    while (this.bytes.length <= k && this.sizes[this.sizes.length - 1] > 1) this.pushLevel();
-  }
-
-  /**
-   * Max-pools the last level 2×2 into a new one. Causal maps are zero above the diagonal, so output cell (y, x)
-   * can be non-zero only when x <= y: the rest stays 0 (masked) without being visited.
-   */
-  private pushLevel(): void {
-    const prev = this.bytes[this.bytes.length - 1];
-    const n = this.sizes[this.sizes.length - 1];
-    const m = Math.ceil(n / 2);
-    const spare = this.spare[this.bytes.length - 1];
-    const out = spare && spare.length === m * m ? spare : new Uint8Array(m * m); // [m, m]
-    for (let y = 0; y < m; y++) {
-      const r0 = 2 * y * n;
-      const r1 = 2 * y + 1 < n ? r0 + n : r0;
-      const o = y * m;
-      for (let x = 0; x <= y; x++) {
-        const c0 = 2 * x;
-        const c1 = c0 + 1 < n ? c0 + 1 : c0;
-        let v = prev[r0 + c0];
-        if (prev[r0 + c1] > v) v = prev[r0 + c1];
-        if (prev[r1 + c0] > v) v = prev[r1 + c0];
-        if (prev[r1 + c1] > v) v = prev[r1 + c1];
-        out[o + x] = v;
-      }
-    }
-    this.bytes.push(out);
-    this.sizes.push(m);
-  }
-
-  /** Colour-index byte -> packed RGBA (little-endian), for the current palette. */
-  private colours(): Uint32Array {
-    if (this.packed) return this.packed;
-    const lut = this.palette.lut;
-    const [br, bg, bb] = this.palette.backgroundRgb;
-    const out = new Uint32Array(256);
-    const pack = (r: number, g: number, b: number) => ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-    out[0] = pack(br, bg, bb);
-    for (let v = 1; v < 256; v++) {
-      const l = Math.round(((v - 1) * 255) / 254) * 4;
-      out[v] = pack(lut[l], lut[l + 1], lut[l + 2]);
-    }
-    this.packed = out;
-    return out;
-  }
-
-  private levelCanvas(k: number): HTMLCanvasElement {
-    const have = this.levels[k];
-    if (have) return have;
-    this.ensureLevel(k);
-    const n = this.sizes[k];
-    const src = this.bytes[k];
-    const rgba = new Uint8ClampedArray(n * n * 4);
-    const px = new Uint32Array(rgba.buffer); // one write per pixel
-    const colours = this.colours();
-    for (let p = 0; p < n * n; p++) px[p] = colours[src[p]];
-    // reuse the previous head's canvas of this level (same T, same size): no new canvas or context per switch
-    const old = this.canvasPool[k];
-    let c: HTMLCanvasElement;
-    if (old && old.width === n && old.height === n) {
-      old.getContext('2d')!.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, n, n), 0, 0);
-      c = old;
-    } else c = pixelCanvas(n, n, rgba);
-    this.canvasPool[k] = c;
-    this.levels[k] = c;
-    return c;
   }
 
   private resize(): void {
@@ -323,7 +199,7 @@ export class MatrixView {
     ctx.beginPath();
     ctx.rect(LEFT, TOP, this.plotW, this.plotH);
     ctx.clip();
-    ctx.drawImage(this.levelCanvas(k), c0 / f, r0 / f, (c1 - c0) / f, (r1 - r0) / f, LEFT + (c0 - x) * scale, TOP + (r0 - y) * scale, (c1 - c0) * scale, (r1 - r0) * scale);
+    ctx.drawImage(this.pixels.canvas(k), c0 / f, r0 / f, (c1 - c0) / f, (r1 - r0) / f, LEFT + (c0 - x) * scale, TOP + (r0 - y) * scale, (c1 - c0) * scale, (r1 - r0) * scale);
     ctx.restore();
     ctx.strokeStyle = p.border;
     ctx.lineWidth = 1;
