@@ -1,5 +1,8 @@
 /** Exports of the panel: PNG of a view, SVG of the head matrix, JSON of the selected head's map. */
 import { weightToT } from '../extension/common/colorScale';
+import type { AttentionMode } from '../extension/common/engineProtocol';
+import type { Token } from '../extension/common/tokens';
+import type { RunView, SaveKind } from '../extension/common/webviewProtocol';
 import type { HeadMap } from './attention';
 import { tokenLabel } from './canvas';
 import type { Palette } from './theme';
@@ -66,7 +69,7 @@ export function matrixSvg(map: HeadMap, labels: string[], palette: Palette, log:
 }
 
 /** The selected head's map as JSON: tokens and rows (row i has i+1 weights); `meta` says what they are (model, mode). */
-export function headJson(map: HeadMap, tokens: { text: string; start: number; end: number }[], meta: Record<string, unknown>): string {
+export function headJson(map: HeadMap, tokens: Pick<Token, 'text' | 'start' | 'end'>[], meta: Record<string, unknown>): string {
   const rows: number[][] = [];
   for (let i = 0; i < map.T; i++) {
     const row: number[] = [];
@@ -118,4 +121,35 @@ export function textCanvas(container: HTMLElement, spans: readonly HTMLElement[]
     }
   }
   return canvas;
+}
+
+/** What the panel exports: the run, the head matrix's head and how it is drawn, and the view a PNG shows. */
+export interface ExportSubject {
+  run: RunView;
+  /** The head matrix's map (undefined: none loaded yet). */
+  map: HeadMap | undefined;
+  layer: number;
+  head: number;
+  /** The maps shown (and exported) are value-weighted in value-weighted mode. */
+  mode: AttentionMode;
+  log: boolean;
+  palette: Palette;
+  /** The view a PNG shows, and its pixels. */
+  view: 'model' | 'matrix' | 'text';
+  canvas(): HTMLCanvasElement;
+}
+
+/** The file of an export and the name the save dialog suggests (`<document>-L<l>H<h>[-value-weighted]…`). */
+export async function exportFile(kind: SaveKind, s: ExportSubject): Promise<{ data: Uint8Array | string; suggestedName: string }> {
+  const { run, map } = s;
+  const vw = s.mode === 'value-weighted';
+  const base = `${run.documentLabel.replace(/\.[^.]*$/, '')}-L${s.layer}H${s.head}${vw ? '-value-weighted' : ''}`;
+  if (kind === 'png') return { data: await canvasPng(s.canvas()), suggestedName: `${base}-${s.view}.png` };
+  if (!map) throw new Error('No head is loaded.');
+  if (kind === 'svg') {
+    const labels = run.tokens.map((t) => t.text);
+    return { data: matrixSvg(map, labels, s.palette, s.log, `Layer ${map.layer}, head ${map.head}${vw ? ' (value-weighted)' : ''}: ${run.documentLabel}`), suggestedName: `${base}.svg` };
+  }
+  const tokens = run.tokens.map(({ text, start, end }) => ({ text, start, end }));
+  return { data: headJson(map, tokens, { model: run.model.ref, document: run.documentLabel, version: run.version, window: run.window, mode: s.mode }), suggestedName: `${base}.json` };
 }

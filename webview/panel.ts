@@ -1,19 +1,15 @@
 /**
  * Entry of the attention panel webview: model view (all heads), head matrix, text view with surprisal strip,
- * exports. Talks to the host over RpcEndpoint (extension/common/webviewProtocol.ts); says `ready`, then the host
- * replays the current run, selection and cursor.
+ * inside a head, exports. This file owns the panel's state and data and wires the parts: the page and its controls
+ * (panelLayout.ts), the head maps (headMaps.ts), the files of an export (exporters.ts). Talks to the host over
+ * RpcEndpoint (extension/common/webviewProtocol.ts); says `ready`, then the host replays the current run, selection
+ * and cursor.
  */
-import '@vscode-elements/elements/dist/vscode-button/index.js';
-import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
-import '@vscode-elements/elements/dist/vscode-tabs/index.js';
-import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
-import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
-import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { AttentionMode, HeadSelector, Prediction } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
 import type { PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind } from '../extension/common/webviewProtocol';
-import { HeadMap } from './attention';
-import { canvasPng, headJson, matrixSvg, textCanvas } from './exporters';
+import { HeadMaps } from './headMaps';
+import { exportFile, textCanvas } from './exporters';
 import { MatrixView } from './matrixView';
 import { ModelView } from './modelView';
 import { SurprisalStrip } from './surprisalStrip';
@@ -22,24 +18,11 @@ import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme'
 import { connectToHost, loadState } from './vscodeApi';
 import { el, painted } from './dom';
 import { InsideHead } from './insideHead/index';
-import { valueWeightedTriangle } from './valueWeighted';
+import { buildPanelLayout, type PanelUi } from './panelLayout';
+import { DEFAULTS, type PanelState } from './panelState';
 import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
 
-interface PanelState {
-  layer: number;
-  head: number;
-  token: number | undefined;
-  compare: [number, number][];
-  reverse: boolean;
-  threshold: number;
-  dimSink: boolean;
-  log: boolean;
-  tab: number;
-}
-
-const DEFAULTS: PanelState = { layer: 0, head: 0, token: undefined, compare: [], reverse: false, threshold: 0.01, dimSink: false, log: false, tab: 0 };
 const MAX_COMPARE = 5;
-const MAP_CACHE = 12;
 const THUMB_SIZE = 32;
 
 type Endpoint = RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebviewEvents, PanelHostEvents>;
@@ -47,8 +30,7 @@ type Endpoint = RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebvi
 class PanelApp {
   private palette: Palette = readPalette();
   private run: RunView | undefined;
-  private readonly maps = new Map<string, HeadMap>();
-  private readonly loading = new Map<string, Promise<HeadMap | undefined>>();
+  private readonly maps: HeadMaps;
   private readonly predictionCache = new Map<string, Promise<Prediction[]>>();
   private focusToken: number | undefined;
   /** What the editor and the sidebar show (the host's selection): one head or a mean. */
@@ -64,7 +46,7 @@ class PanelApp {
   private insideOpen: boolean | undefined;
   /** Plain or value-weighted attention (the host's setting `headlight.attentionMode`). */
   private attentionMode: AttentionMode = 'attention';
-  private readonly ui: ReturnType<PanelApp['buildUi']>;
+  private readonly ui: PanelUi;
 
   constructor(
     private readonly api: ReturnType<typeof connectToHost>['api'],
@@ -91,7 +73,29 @@ class PanelApp {
       pickToken: (i) => this.pickToken(i),
       clearAblation: () => this.endpoint.emit('clearAblation', {}),
     });
-    this.ui = this.buildUi();
+    this.maps = new HeadMaps({
+      headTriangle: (version, layer, head) => this.endpoint.request('headTriangle', { version, layer, head }),
+      valueNorms: (version, layer, head) => this.endpoint.request('valueNorms', { version, layer, head }),
+      failed: (layer, head, err) => (this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`),
+    });
+    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside }, state, {
+      export: (kind) => void this.export(kind),
+      setAttentionMode: (mode) => this.endpoint.emit('setAttentionMode', { mode }),
+      setOptions: (patch) => {
+        Object.assign(this.state, patch);
+        this.save();
+        if (patch.log !== undefined) this.matrix.setLog(patch.log);
+        else this.repaintText();
+      },
+      selectTab: (index) => {
+        this.state.tab = index;
+        this.lastView = index === 0 ? 'matrix' : 'text';
+        this.showInside();
+        this.save();
+      },
+      used: (view) => (this.lastView = view),
+    });
+    this.lastView = state.tab === 0 ? 'matrix' : 'text';
     this.endpoint = new RpcEndpoint<PanelHostRequests, Record<string, never>, PanelWebviewEvents, PanelHostEvents>(channel, {}, {
       run: (r) => void this.onRun(r),
       selection: (s) => this.onSelection(s),
@@ -133,96 +137,6 @@ class PanelApp {
   }
 
   // ------------------------------------------------------------ layout
-
-  private buildUi() {
-    const s = this.state;
-    // two lines, each cut with an ellipsis when narrow (the full text is the title attribute): file, then model and size
-    const title = el('div', { className: 'title' }, el('span', { className: 'doc-name' }, 'Headlight'), el('span', { className: 'subtitle' }));
-    const stale = el('vscode-badge', { className: 'stale', hidden: true, title: 'The document changed since this analysis; the panel updates when the new one is ready.' }, 'stale');
-    // the status line: what the editor and sidebar show (always), then the last message (`status`: loads, exports)
-    const shown = el('span', { className: 'shown' });
-    const status = el('span', { className: 'note' });
-    const statusLine = el('div', { className: 'status', role: 'status', 'aria-live': 'polite' }, shown, status);
-    const empty = el('div', { className: 'empty', hidden: true });
-    const btn = (label: string, aria: string, onClick: () => void) => {
-      const b = el('vscode-button', { secondary: true, 'aria-label': aria, title: aria }, label);
-      b.addEventListener('click', onClick);
-      return b;
-    };
-    const check = (label: string, checked: boolean, onChange: (v: boolean) => void) => {
-      const c = el('vscode-checkbox', { label, 'aria-label': label }) as HTMLElement & { checked: boolean };
-      c.checked = checked;
-      c.addEventListener('change', () => onChange(c.checked));
-      return c;
-    };
-    const exportBar = el('div', { className: 'exports', role: 'group', 'aria-label': 'Export' },
-      btn('PNG', 'Save the current view as PNG', () => void this.export('png')),
-      btn('SVG', 'Save the head matrix as SVG', () => void this.export('svg')),
-      btn('JSON', "Save the selected head's attention map as JSON", () => void this.export('json')),
-    );
-    const modeBox = check('Value-weighted', false, (v) => this.endpoint.emit('setAttentionMode', { mode: v ? 'value-weighted' : 'attention' }));
-    modeBox.classList.add('mode-toggle');
-    modeBox.title = 'Weigh each attention edge by the norm of what the source token adds through the head, α·‖v·W_O‖ (everywhere: panel, sidebar, hover, editor)';
-    const header = el('header', { className: 'toolbar' }, title, stale, modeBox, exportBar);
-
-    const modelPane = el('section', { className: 'model-pane', 'aria-label': 'Model view' },
-      el('h2', {}, 'Heads'), el('p', { className: 'hint' }, 'Click: select · shift+click: compare in text view'), this.model.element);
-    const logBox = check('Log colour scale', s.log, (v) => {
-      this.state.log = v;
-      this.save();
-      this.matrix.setLog(v);
-    });
-    const matrixControls = el('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Head matrix controls' },
-      el('span', { className: 'head-label' }), logBox,
-      btn('+', 'Zoom in', () => this.matrix.zoomBy(1.5)),
-      btn('−', 'Zoom out', () => this.matrix.zoomBy(1 / 1.5)),
-      btn('Fit', 'Fit the whole matrix', () => this.matrix.fit()),
-      el('span', { className: 'legend', 'aria-hidden': 'true' }),
-    );
-    const reverseBox = check('Reverse: who attends to this token', s.reverse, (v) => {
-      this.state.reverse = v;
-      this.save();
-      this.repaintText();
-    });
-    const sinkBox = check('Dim first-token sink', s.dimSink, (v) => {
-      this.state.dimSink = v;
-      this.save();
-      this.repaintText();
-    });
-    const threshold = el('input', { type: 'range', min: '0', max: '0.5', step: '0.005', value: String(s.threshold), 'aria-label': 'Threshold: hide links weaker than this weight', className: 'threshold' }) as HTMLInputElement;
-    const thresholdValue = el('output', { className: 'threshold-value' }, s.threshold.toFixed(3));
-    threshold.addEventListener('input', () => {
-      this.state.threshold = Number(threshold.value);
-      thresholdValue.textContent = this.state.threshold.toFixed(3);
-      this.save();
-      this.repaintText();
-    });
-    const chips = el('span', { className: 'chips', role: 'list', 'aria-label': 'Compared heads' });
-    const textControls = el('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Text view controls' },
-      reverseBox, sinkBox, el('label', { className: 'range' }, 'Threshold ', threshold, thresholdValue), chips);
-    const tabs = el('vscode-tabs', { 'selected-index': String(s.tab), className: 'views' },
-      el('vscode-tab-header', { slot: 'header' }, 'Head matrix'),
-      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, matrixControls, this.matrix.element)),
-      el('vscode-tab-header', { slot: 'header' }, 'Text'),
-      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, this.strip.element, this.text.element)),
-      el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
-      el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, this.inside.element)),
-    );
-    tabs.addEventListener('vsc-tabs-select', (e) => {
-      this.state.tab = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
-      this.lastView = this.state.tab === 0 ? 'matrix' : 'text';
-      this.showInside();
-      this.save();
-    });
-    modelPane.addEventListener('pointerdown', () => (this.lastView = 'model'));
-    modelPane.addEventListener('focusin', () => (this.lastView = 'model'));
-    this.matrix.element.addEventListener('pointerdown', () => (this.lastView = 'matrix'));
-    this.text.element.addEventListener('pointerdown', () => (this.lastView = 'text'));
-    const main = el('main', { className: 'layout' }, modelPane, tabs);
-    document.body.replaceChildren(header, empty, main, statusLine);
-    this.lastView = s.tab === 0 ? 'matrix' : 'text';
-    return { modeBox, title, stale, status, shown, empty, chips, tabs, headLabel: matrixControls.querySelector('.head-label') as HTMLElement, legend: matrixControls.querySelector('.legend') as HTMLElement, main };
-  }
 
   private renderStatus(): void {
     const r = this.run;
@@ -299,9 +213,8 @@ class PanelApp {
     const first = !this.run;
     const sameTokens = this.run && this.run.tokens.length === run.tokens.length;
     this.run = run;
-    this.maps.clear();
+    this.maps.reset(run.version, this.attentionMode);
     this.model.setHeads(undefined); // the new run's scores follow in a `heads` event
-    this.loading.clear();
     this.predictionCache.clear();
     this.ui.empty.hidden = true;
     this.ui.main.hidden = false;
@@ -322,7 +235,7 @@ class PanelApp {
     this.model.setSelection({ layer: this.state.layer, head: this.state.head });
     const version = run.version;
     const thumbs = this.endpoint.request('thumbnails', { version, size: Math.min(THUMB_SIZE, Math.max(1, run.tokens.length)) }).catch(() => undefined);
-    const map = this.ensureMap(this.state.layer, this.state.head);
+    const map = this.maps.load(this.state.layer, this.state.head);
     const t = await thumbs;
     if (this.run?.version !== version) return;
     this.model.setThumbnails(t);
@@ -358,7 +271,7 @@ class PanelApp {
     if (fromUser && changed) this.endpoint.emit('select', { layer, head });
     if (!this.run) return;
     const version = this.run.version;
-    const map = await this.ensureMap(layer, head);
+    const map = await this.maps.load(layer, head);
     if (this.run?.version !== version || this.state.layer !== layer || this.state.head !== head) return;
     this.matrix.setMap(map, this.labels());
     this.matrix.setQuery(this.state.token);
@@ -417,46 +330,8 @@ class PanelApp {
     if (mode === this.attentionMode) return;
     this.attentionMode = mode;
     this.renderStatus();
-    this.maps.clear();
-    this.loading.clear();
+    this.maps.reset(this.run?.version, mode);
     if (this.run) void this.selectHead(this.state.layer, this.state.head, false);
-  }
-
-  private ensureMap(layer: number, head: number): Promise<HeadMap | undefined> {
-    const run = this.run;
-    if (!run) return Promise.resolve(undefined);
-    const key = `${run.version}:${layer}.${head}`;
-    const have = this.maps.get(key);
-    if (have) {
-      this.maps.delete(key); // LRU: re-insert as newest
-      this.maps.set(key, have);
-      return Promise.resolve(have);
-    }
-    const pending = this.loading.get(key);
-    if (pending) return pending;
-    const mode = this.attentionMode;
-    const triangle = this.endpoint.request('headTriangle', { version: run.version, layer, head });
-    const weights =
-      mode === 'value-weighted'
-        ? Promise.all([triangle, this.endpoint.request('valueNorms', { version: run.version, layer, head })]).then(([tri, norms]) => valueWeightedTriangle(tri, norms))
-        : triangle;
-    const p = weights.then(
-      (tri) => {
-        const map = HeadMap.fromTriangle(layer, head, tri);
-        if (this.loading.get(key) === p) this.loading.delete(key);
-        if (this.run?.version !== run.version || this.attentionMode !== mode) return map;
-        this.maps.set(key, map);
-        while (this.maps.size > MAP_CACHE) this.maps.delete(this.maps.keys().next().value!);
-        return map;
-      },
-      (err: Error) => {
-        if (this.loading.get(key) === p) this.loading.delete(key);
-        this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`;
-        return undefined;
-      },
-    );
-    this.loading.set(key, p);
-    return p;
   }
 
   private predictions(i: number): Promise<Prediction[]> {
@@ -482,9 +357,9 @@ class PanelApp {
     const heads: HeadWeights[] = [];
     if (index !== undefined) {
       for (const h of this.comparedHeads()) {
-        const map = this.maps.get(`${run.version}:${h.layer}.${h.head}`);
+        const map = this.maps.cached(h.layer, h.head);
         if (!map) {
-          void this.ensureMap(h.layer, h.head).then((m) => m && this.repaintText());
+          void this.maps.load(h.layer, h.head).then((m) => m && this.repaintText());
           continue;
         }
         const weights = this.state.reverse ? map.column(index, this.state.dimSink) : map.row(index, this.state.dimSink);
@@ -499,27 +374,13 @@ class PanelApp {
 
   private async export(kind: SaveKind): Promise<void> {
     const run = this.run;
-    const map = this.matrix.head;
     if (!run) return;
-    const vw = this.attentionMode === 'value-weighted'; // the maps shown (and exported) are value-weighted
-    const base = `${run.documentLabel.replace(/\.[^.]*$/, '')}-L${this.state.layer}H${this.state.head}${vw ? '-value-weighted' : ''}`;
-    let data: Uint8Array | string;
-    let suggestedName: string;
+    const view = this.lastView;
     try {
-      if (kind === 'png') {
-        const view = this.lastView;
-        const canvas = view === 'model' ? this.model.canvasElement : view === 'matrix' ? this.matrix.canvas : textCanvas(this.text.element, this.text.tokenSpans, this.palette);
-        data = await canvasPng(canvas);
-        suggestedName = `${base}-${view}.png`;
-      } else if (kind === 'svg') {
-        if (!map) throw new Error('No head is loaded.');
-        data = matrixSvg(map, this.labels(), this.palette, this.state.log, `Layer ${map.layer}, head ${map.head}${vw ? ' (value-weighted)' : ''}: ${run.documentLabel}`);
-        suggestedName = `${base}.svg`;
-      } else {
-        if (!map) throw new Error('No head is loaded.');
-        data = headJson(map, run.tokens.map(({ text, start, end }) => ({ text, start, end })), { model: run.model.ref, document: run.documentLabel, version: run.version, window: run.window, mode: this.attentionMode });
-        suggestedName = `${base}.json`;
-      }
+      const { data, suggestedName } = await exportFile(kind, {
+        run, map: this.matrix.head, layer: this.state.layer, head: this.state.head, mode: this.attentionMode, log: this.state.log, palette: this.palette, view,
+        canvas: () => (view === 'model' ? this.model.canvasElement : view === 'matrix' ? this.matrix.canvas : textCanvas(this.text.element, this.text.tokenSpans, this.palette)),
+      });
       const res = await this.endpoint.request('save', { kind, suggestedName, data });
       this.ui.status.textContent = res.saved ? `Saved ${res.path ?? suggestedName}.` : 'Not saved.';
     } catch (err) {
