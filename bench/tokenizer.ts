@@ -1,12 +1,15 @@
 /**
- * Tokenizer speed: tokens/s on a few MB of TypeScript declarations from node_modules, and the time of one
- * 100,000-character single-letter word (the case that goes quadratic in naive BPE).
- *   node --import tsx bench/tokenizer.ts [--reference]   (--reference also times @huggingface/tokenizers on 1 MB)
+ * Tokenizer speed, one row per tokenizer: tokens/s over a few MB of TypeScript declarations from node_modules (ours
+ * with offsets, warm median of 3; the oracle, Hugging Face's Rust tokenizers through npm `tokenizers`, one call on
+ * the same text), and the time of a 100,000-character line (one long word, the case that goes quadratic in naive BPE).
+ *   node --import tsx bench/tokenizer.ts [--mb N] [--only name,name]   (--mb: corpus size, default all ~6 MB)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gpt2Tokenizer, loadTokenizer } from '../extension/engine/tokenizer/gpt2Tokenizer.js';
+import { Gpt2Tokenizer } from '../extension/engine/tokenizer/gpt2Tokenizer.js';
+import { JsonTokenizer } from '../extension/engine/tokenizer/jsonTokenizer.js';
+import { loadOracle, tokenizerFiles } from '../test/fixtures/tokenizers/oracle.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CODE_FILES = [
@@ -19,6 +22,11 @@ const CODE_FILES = [
   'node_modules/@types/node/http2.d.ts',
 ];
 
+function arg(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -30,45 +38,48 @@ function time<T>(fn: () => T): [T, number] {
   return [result, (performance.now() - t0) / 1000];
 }
 
+interface Encoder {
+  encode(text: string): unknown[];
+}
+
 async function main(): Promise<void> {
   const files = CODE_FILES.map((f) => join(root, f)).filter((f) => existsSync(f));
-  const code = files.map((f) => readFileSync(f, 'utf8')).join('\n');
-  const [tok, loadSeconds] = await timeAsync(() => loadTokenizer(join(root, 'models/headlight-tiny')));
-  console.log(`corpus: ${files.length} files, ${(code.length / 1e6).toFixed(2)} M UTF-16 units; tokenizer loaded in ${(loadSeconds * 1000).toFixed(0)} ms`);
+  let code = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const mb = arg('--mb');
+  if (mb) code = code.slice(0, Number(mb) * 1e6);
+  const only = arg('--only')?.split(',');
+  const oracle = loadOracle();
+  console.log(`corpus: ${files.length} code files, ${(code.length / 1e6).toFixed(2)} M UTF-16 units${'missing' in oracle ? `; ${oracle.missing}` : ''}`);
+  console.log('tokenizer            load s   tokens      ours M tok/s   oracle M tok/s   ours/oracle   100k-char line ms');
 
-  const [coldTokens, coldSeconds] = time(() => tok.encode(code));
-  const n = coldTokens.length;
-  console.log(`encode, cold cache:    ${n} tokens in ${coldSeconds.toFixed(3)} s = ${(n / coldSeconds / 1e6).toFixed(2)} M tokens/s`);
-  const warm = [0, 1, 2].map(() => time(() => tok.encode(code))[1]);
-  console.log(`encode (offsets):      median ${median(warm).toFixed(3)} s = ${(n / median(warm) / 1e6).toFixed(2)} M tokens/s`);
-  const idsOnly = [0, 1, 2].map(() => time(() => tok.encodeIds(code))[1]);
-  console.log(`encodeIds:             median ${median(idsOnly).toFixed(3)} s = ${(n / median(idsOnly) / 1e6).toFixed(2)} M tokens/s`);
+  const rows: Array<{ name: string; json: () => string; path: string; make: (json: unknown, path: string) => Encoder }> = [
+    ...tokenizerFiles().map((f) => ({ ...f, make: (json: unknown, path: string): Encoder => JsonTokenizer.fromJson(json, path) })),
+  ];
+  const gpt2 = rows.find((r) => r.name === 'gpt2')!;
+  rows.splice(1, 0, { ...gpt2, name: 'gpt2 (Gpt2Tokenizer)', make: (json: unknown) => Gpt2Tokenizer.fromTokenizerJson(json) });
 
-  const word = 'a'.repeat(100_000);
-  const fresh = Gpt2Tokenizer.fromVocabMerges(
-    JSON.parse(readFileSync(join(root, 'models/headlight-tiny/vocab.json'), 'utf8')) as Record<string, number>,
-    readFileSync(join(root, 'models/headlight-tiny/merges.txt'), 'utf8').split('\n'),
-  );
-  const [wordTokens, wordSeconds] = time(() => fresh.encode(word));
-  console.log(`100,000 × "a" (one word): ${wordTokens.length} tokens in ${(wordSeconds * 1000).toFixed(0)} ms`);
-
-  if (process.argv.includes('--reference')) await referenceSpeed(code.slice(0, 1_000_000), tok);
-}
-
-async function referenceSpeed(text: string, tok: Gpt2Tokenizer): Promise<void> {
-  const { Tokenizer } = await import('@huggingface/tokenizers');
-  const json = JSON.parse(readFileSync(join(root, 'test/fixtures/gpt2-tokenizer/tokenizer.json'), 'utf8')) as object;
-  const reference = new Tokenizer(json, {});
-  reference.encode(text.slice(0, 50_000));
-  const [ids, seconds] = time(() => reference.encode(text).ids);
-  const [, ours] = time(() => tok.encode(text));
-  console.log(`@huggingface/tokenizers on 1 MB: ${(ids.length / seconds / 1e6).toFixed(2)} M tokens/s (ids only); ours with offsets ${(seconds / ours).toFixed(1)}× faster`);
-}
-
-async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  const result = await fn();
-  return [result, (performance.now() - t0) / 1000];
+  for (const row of rows) {
+    if (only && !only.includes(row.name)) continue;
+    const text = row.json();
+    const [ours, loadSeconds] = time(() => row.make(JSON.parse(text), row.path));
+    const [cold] = time(() => ours.encode(code));
+    const n = cold.length;
+    const warm = [0, 1, 2].map(() => time(() => ours.encode(code))[1]);
+    const oursRate = n / median(warm) / 1e6;
+    let oracleRate = NaN;
+    if (!('missing' in oracle)) {
+      const reference = oracle.fromJson(text);
+      await reference.encodeBatch([code.slice(0, 10_000)]);
+      const t0 = performance.now();
+      const [encoded] = await reference.encodeBatch([code]);
+      oracleRate = encoded!.ids.length / ((performance.now() - t0) / 1000) / 1e6;
+    }
+    const fresh = row.make(JSON.parse(text), row.path);
+    const [, lineSeconds] = time(() => fresh.encode('a'.repeat(100_000)));
+    console.log(
+      `${row.name.padEnd(20)} ${loadSeconds.toFixed(2).padStart(6)}   ${String(n).padStart(9)}   ${oursRate.toFixed(2).padStart(12)}   ${oracleRate.toFixed(2).padStart(14)}   ${(oursRate / oracleRate).toFixed(1).padStart(10)}×   ${(lineSeconds * 1000).toFixed(0).padStart(16)}`,
+    );
+  }
 }
 
 main().catch((err: unknown) => {

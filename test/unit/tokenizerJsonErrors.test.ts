@@ -4,7 +4,7 @@
  * (BOS at [0, 0) with its content as text, "▁" as a space, bytes of a split character as U+FFFD).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -125,5 +125,21 @@ describe('what users see', () => {
     assert.equal(gemma.decode(gemma.encodeIds('  two spaces\tand 日本')), '<bos>  two spaces\tand 日本');
     const qwen = JsonTokenizer.fromJson(JSON.parse(files.get('qwen3')!.json()), 'qwen3');
     assert.equal(qwen.decode(qwen.encodeIds('café 🤗 <|im_start|>')), 'café 🤗 <|im_start|>');
+  });
+});
+
+describe('Split patterns that can match the empty string cut where Hugging Face cuts', () => {
+  test('Isolated with an empty-matching regex equals the oracle on a few texts', async (t) => {
+    const { loadOracle } = await import('../fixtures/tokenizers/oracle.js');
+    const oracle = loadOracle();
+    if ('missing' in oracle) return t.skip(oracle.missing);
+    for (const regex of ['x*', '(?=b)', '\\d*|\\s+']) {
+      const json = structuredClone(small);
+      json['pre_tokenizer'] = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }] };
+      const ours = JsonTokenizer.fromJson(json, 'empty.json');
+      const texts = ['abxxbc', 'bbb', 'a1 22  b', '', 'xx'];
+      const want = await oracle.fromJson(JSON.stringify(json)).encodeBatch(texts);
+      texts.forEach((text, k) => assert.deepEqual(ours.encode(text).map((x) => [x.id, x.start, x.end]), want[k]!.ids.map((id, i) => [id, ...want[k]!.offsets[i]!]), `${regex} on ${JSON.stringify(text)}`));
+    }
   });
 });

@@ -20,19 +20,41 @@ export function byteToUnicode(): string[] {
 /** Ids must stay below this for the pair key `left * PAIR_BASE + right` to be exact. */
 export const PAIR_BASE = 1 << 21;
 
-/** Merge rules by rank: `rank(left, right)` and the id each merge produces. */
+/**
+ * Merge rules by rank: `rank(left, right)` and the id each merge produces. The pairs live in an open-addressing hash
+ * table of typed arrays (a Map keyed by `left * PAIR_BASE + right` hashes heap numbers: several times slower).
+ */
 export class MergeRanks {
-  private readonly ranks = new Map<number, number>();
   private readonly products: Int32Array;
+  private readonly keysLeft: Int32Array; // [capacity] left id of the slot's pair, -1 when empty
+  private readonly keysRight: Int32Array; // [capacity]
+  private readonly slotRanks: Int32Array; // [capacity]
+  private readonly mask: number;
 
   /** `rules[r]` = [left id, right id, merged id] of the merge of rank r. */
   constructor(rules: ReadonlyArray<readonly [number, number, number]>) {
     this.products = new Int32Array(rules.length);
+    let capacity = 16;
+    while (capacity < 2 * rules.length) capacity *= 2;
+    this.mask = capacity - 1;
+    this.keysLeft = new Int32Array(capacity).fill(-1);
+    this.keysRight = new Int32Array(capacity);
+    this.slotRanks = new Int32Array(capacity);
     rules.forEach(([left, right, merged], rank) => {
-      const key = left * PAIR_BASE + right;
-      // A pair listed twice keeps its first (lowest) rank, as Hugging Face's tokenizers do.
-      if (!this.ranks.has(key)) this.ranks.set(key, rank);
       this.products[rank] = merged;
+      let slot = hashPair(left, right) & this.mask;
+      for (;;) {
+        const l = this.keysLeft[slot]!;
+        if (l < 0) {
+          this.keysLeft[slot] = left;
+          this.keysRight[slot] = right;
+          this.slotRanks[slot] = rank;
+          return;
+        }
+        // A pair listed twice keeps its first (lowest) rank, as Hugging Face's tokenizers do.
+        if (l === left && this.keysRight[slot] === right) return;
+        slot = (slot + 1) & this.mask;
+      }
     });
   }
 
@@ -42,14 +64,26 @@ export class MergeRanks {
 
   /** Rank of merging `left` then `right`, or -1 if no rule merges them. */
   rank(left: number, right: number): number {
-    const rank = this.ranks.get(left * PAIR_BASE + right);
-    return rank === undefined ? -1 : rank;
+    const keysLeft = this.keysLeft;
+    let slot = hashPair(left, right) & this.mask;
+    for (;;) {
+      const l = keysLeft[slot]!;
+      if (l === left && this.keysRight[slot] === right) return this.slotRanks[slot]!;
+      if (l < 0) return -1;
+      slot = (slot + 1) & this.mask;
+    }
   }
 
   /** Id produced by the merge of rank `rank`. */
   product(rank: number): number {
     return this.products[rank]!;
   }
+}
+
+function hashPair(left: number, right: number): number {
+  let h = Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x7f4a7c15, 0x85ebca77);
+  h ^= h >>> 15;
+  return Math.imul(h, 0x2c1b3c6d) >>> 0;
 }
 
 /**
@@ -140,22 +174,24 @@ export function mergeByHeap(ids: Int32Array, lens: Int32Array, n: number, ranks:
   return m;
 }
 
-/** Binary min-heap of numbers. */
+/** Binary min-heap of numbers in a growable Float64Array (no boxed numbers, no array push/pop). */
 class MinHeap {
-  private items: number[] = [];
-
-  get length(): number {
-    return this.items.length;
-  }
+  private items = new Float64Array(64);
+  length = 0;
 
   push(value: number): void {
+    if (this.length === this.items.length) {
+      const grown = new Float64Array(2 * this.items.length);
+      grown.set(this.items);
+      this.items = grown;
+    }
     const items = this.items;
-    let i = items.length;
-    items.push(value);
+    let i = this.length++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (items[parent]! <= value) break;
-      items[i] = items[parent]!;
+      const p = items[parent]!;
+      if (p <= value) break;
+      items[i] = p;
       i = parent;
     }
     items[i] = value;
@@ -164,9 +200,9 @@ class MinHeap {
   pop(): number {
     const items = this.items;
     const top = items[0]!;
-    const last = items.pop()!;
-    const n = items.length;
+    const n = --this.length;
     if (n > 0) {
+      const last = items[n]!;
       let i = 0;
       for (;;) {
         let child = 2 * i + 1;

@@ -79,6 +79,39 @@ export function regexMatches(re: RegExp, text: string, invert: boolean): Array<[
   return out;
 }
 
+/**
+ * Isolated, not inverted (the common Split): every match and every gap between matches is a word. Tries the sticky
+ * regex at the current position first (no match array is allocated), and searches only when it fails.
+ */
+function isolate(w: Word, sticky: RegExp, global: RegExp, out: Word[]): void {
+  const text = w.to - w.from === w.piece.text.length ? w.piece.text : wordText(w);
+  const n = text.length;
+  const mark = out.length;
+  let pos = 0;
+  while (pos < n) {
+    sticky.lastIndex = pos;
+    if (sticky.test(text)) {
+      if (sticky.lastIndex === pos) break; // an empty match: take the general path
+      out.push({ piece: w.piece, from: w.from + pos, to: w.from + sticky.lastIndex });
+      pos = sticky.lastIndex;
+      continue;
+    }
+    // No match here: the gap runs to the next match (or the end).
+    global.lastIndex = pos;
+    const m = global.exec(text);
+    if (m !== null && m[0].length === 0) break;
+    const gapEnd = m === null ? n : m.index;
+    out.push({ piece: w.piece, from: w.from + pos, to: w.from + gapEnd });
+    if (m === null) return;
+    out.push({ piece: w.piece, from: w.from + m.index, to: w.from + m.index + m[0].length });
+    pos = m.index + m[0].length;
+  }
+  if (pos >= n) return;
+  // Patterns that match the empty string cut words at those places too: Hugging Face's find_matches rules.
+  out.length = mark;
+  splitBy(w, regexMatches(global, text, false), 'Isolated', out);
+}
+
 /** Ranges of the characters for which `test` holds, each alone, and the runs between them (Rust's char patterns). */
 function charMatches(text: string, test: (cp: number) => boolean): Array<[number, number, boolean]> {
   const out: Array<[number, number, boolean]> = [];
@@ -141,6 +174,7 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
       const prefixSpace = spec['add_prefix_space'] === true;
       const useRegex = spec['use_regex'] !== false;
       const run: PreTokenizer = (words) => {
+        if (!prefixSpace && !useRegex) return words; // the byte-level mapping itself happens in the model
         const out: Word[] = [];
         for (let w of words) {
           if (prefixSpace && w.piece.text.charCodeAt(w.from) !== 0x20) {
@@ -148,7 +182,7 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
             w = { piece, from: 0, to: piece.text.length };
           }
           if (!useRegex) {
-            out.push(w);
+            if (prefixSpace) out.push(w);
             continue;
           }
           const text = w.to - w.from === w.piece.text.length ? w.piece.text : wordText(w);
@@ -169,9 +203,13 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
         throw unsupported(where, `Split with behavior ${JSON.stringify(behavior)}`);
       }
       const invert = spec['invert'] === true;
+      const sticky = new RegExp(re.source, 'yu');
       const run: PreTokenizer = (words) => {
         const out: Word[] = [];
-        for (const w of words) splitBy(w, regexMatches(re, wordText(w), invert), behavior, out);
+        for (const w of words) {
+          if (behavior === 'Isolated' && !invert) isolate(w, sticky, re, out);
+          else splitBy(w, regexMatches(re, wordText(w), invert), behavior, out);
+        }
         return out;
       };
       return { run, byteLevel: false, splitsWords: true };
