@@ -1,27 +1,31 @@
 /**
- * Value-weighted attention of one head in the webview: α_ij·n_j / Σ_k α_ik·n_k with n_j = ‖v_j·W_O^h‖, the same
- * formula as the engine's `Run.row(sel, i, 'value-weighted')` for one head (extension/engine/analyses/engine.ts), applied to
- * the head's triangle so the matrix, the text view and the exports all show it with no other change.
+ * Value-weighted attention of one head in the webview: each row of the head's triangle weighed by the value norms
+ * with the same function the engine uses for its value-weighted rows (common/valueWeighted.ts), so the matrix, the
+ * text view and the exports all show it with no other change.
  */
 import type { HeadTriangle } from '../extension/common/engineProtocol';
+import { HeadlightError } from '../extension/common/errors';
 import { halfTable } from '../extension/common/half';
+import { valueWeighted } from '../extension/common/valueWeighted';
 
 /** The triangle re-weighted by the value norms, as fp32 rows (row i holds i+1 weights summing to 1, or all 0). */
 export function valueWeightedTriangle(tri: HeadTriangle, norms: Float32Array): HeadTriangle {
   const T = tri.T;
-  if (norms.length < T) throw new Error(`Value norms cover ${norms.length} tokens; the head's map has ${T}.`);
+  if (norms.length < T) {
+    throw new HeadlightError('bad-answer', `Value norms cover ${norms.length} tokens; the head's map has ${T}.`, 'Run the analysis again (the run changed while the panel asked).');
+  }
   const half = tri.data instanceof Uint16Array ? halfTable() : undefined;
   const src = tri.data;
   const out = new Float32Array(src.length); // [T*(T+1)/2]
+  const row = new Float32Array(T); // one row's α, decoded from fp16 bits
   for (let i = 0, base = 0; i < T; base += ++i) {
-    let total = 0;
-    for (let j = 0; j <= i; j++) {
-      const a = half ? half[src[base + j]] : src[base + j];
-      const w = a * norms[j];
-      out[base + j] = w;
-      total += w;
-    }
-    if (total > 0) for (let j = 0; j <= i; j++) out[base + j] /= total;
+    const n = i + 1;
+    let probs: Float32Array;
+    if (half) {
+      for (let j = 0; j < n; j++) row[j] = half[src[base + j]];
+      probs = row.subarray(0, n);
+    } else probs = (src as Float32Array).subarray(base, base + n);
+    valueWeighted(probs, norms.subarray(0, n), out.subarray(base, base + n)); // [n] -> [n], sums to 1
   }
   return { T, data: out };
 }

@@ -9,6 +9,8 @@ import { cursorSummary } from '../../extension/engine/analyses/cursorSummary';
 import { badges, scoreText } from '../../extension/engine/analyses/headFinder';
 import { HeadlightError } from '../../extension/common/errors';
 import { halfTable } from '../../extension/common/half';
+import { selectorHeads } from '../../extension/common/heads';
+import { valueWeighted } from '../../extension/common/valueWeighted';
 import { f32ToF16Bits as floatToHalf } from '../fixtures/half';
 import type { Channel } from '../../extension/common/rpc';
 import type { Span, Token } from '../../extension/common/tokens';
@@ -220,13 +222,9 @@ class FakeSource implements AnalysisSource {
     return store;
   }
 
-  /** One head's value-weighted row: α_ij·n_j normalized, as the engine's valueWeightedRow. */
+  /** One head's value-weighted row: α_ij·n_j normalized, with the function the engine uses. */
   private valueWeightedRow(l: number, h: number, i: number): Float32Array {
-    const a = this.rowOf(l, h, i);
-    const n = this.valueNorms(l, h);
-    const w = a.map((x, j) => x * n[j]);
-    const total = w.reduce((s, x) => s + x, 0);
-    return total > 0 ? w.map((x) => x / total) : w;
+    return valueWeighted(this.rowOf(l, h, i), this.valueNorms(l, h).subarray(0, i + 1));
   }
 
   private valueNorms(l: number, h: number): Float32Array {
@@ -319,8 +317,8 @@ class FakeSource implements AnalysisSource {
         } else if (typeof sel.layer === 'number' && typeof sel.head === 'number') result = this.rowOf(sel.layer, sel.head, i);
         else {
           const out = new Float32Array(i + 1);
-          const layers = sel.layer === 'mean' ? [...Array(nLayer).keys()] : [sel.layer];
-          for (const l of layers) for (let h = 0; h < nHead; h++) this.rowOf(l, h, i).forEach((w, j) => (out[j] += w / (layers.length * nHead)));
+          const heads = selectorHeads(sel, nLayer, nHead);
+          for (const [l, h] of heads) this.rowOf(l, h, i).forEach((w, j) => (out[j] += w / heads.length));
           result = out;
         }
         break;
