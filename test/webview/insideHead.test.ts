@@ -267,6 +267,9 @@ describe('inside a head (Chromium)', () => {
     await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')));
     await page.waitForFunction(() => window.harness.webviewEvents.filter((e) => e.name === 'insideHead').length === 7);
     assert.deepEqual(await opens(), [false, true, false, true, false, true, false]);
+    // the host turns each change into the engine's keepQueries (it starts off, so the first `false` is no change)
+    await page.waitForFunction(() => window.harness.source.keepQueries.length === 6);
+    assert.deepEqual(await page.evaluate(() => window.harness.source.keepQueries), [true, false, true, false, true, false]);
     assert.deepEqual(problems(page), []);
     await page.close();
   });
