@@ -31,7 +31,24 @@ export interface HubContext {
   retries?: number;
   /** See `LinkOptions.symlinks`. */
   symlinks?: boolean;
+  /** Opens a blob's partial file for appending (default `openPartialFile`). Tests pass one whose disk fills up. */
+  openPartial?: OpenPartial;
 }
+
+/** The calls a download makes on its partial file; a `fsp.FileHandle` has them all. */
+export interface PartialFile {
+  stat(): Promise<{ size: number }>;
+  writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
+  truncate(length: number): Promise<void>;
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens (creating if needed) a partial file for appending. */
+export type OpenPartial = (path: string) => Promise<PartialFile>;
+
+/** The real one: `open(path, 'a')`. */
+export const openPartialFile: OpenPartial = (path) => fsp.open(path, 'a');
 
 /** What a HEAD on `resolve/{revision}/{file}` tells. */
 export interface HubFileMetadata {
@@ -136,8 +153,9 @@ export function hubHttpError(
   const where = file ? `${file} in ${repoId}@${revision}` : `${repoId}@${revision}`;
   const repoUrl = `${ctx.env.endpoint}/${repoId}`;
   const tokenHint = ctx.env.token
-    ? `A token was sent but refused: check that it can read ${repoId}, and that you accepted the model's terms at ${repoUrl}.`
-    : `If the repo is gated or private, accept its terms at ${repoUrl}, then create a read token at ` +
+    ? `A token was sent (HF_TOKEN, HUGGING_FACE_HUB_TOKEN or ${ctx.env.hfHome}/token) but refused: open ${repoUrl}, ` +
+      'accept its licence with the account that owns the token, check that the token may read gated repos, and try again.'
+    : `If the repo is gated or private, open ${repoUrl} and accept its licence, then create a read token at ` +
       `${ctx.env.endpoint}/settings/tokens and set HF_TOKEN=hf_… (or run \`hf auth login\`, which writes ` +
       `${ctx.env.hfHome}/token).`;
   if (code === 'EntryNotFound') {
@@ -153,7 +171,7 @@ export function hubHttpError(
   if (code === 'GatedRepo' || ((status === 401 || status === 403) && code !== 'RepoNotFound')) {
     return new HeadlightError(
       'hub-auth',
-      `${repoId} needs authorization (HTTP ${status}${serverMsg ? `: ${serverMsg}` : ''}) for ${where}.`,
+      `${repoId} is gated or private: the Hub refused ${where} (HTTP ${status}${serverMsg ? `: ${serverMsg}` : ''}).`,
       tokenHint,
     );
   }
@@ -269,9 +287,11 @@ export async function getFileMetadata(
   return { commit, etag: normalizeEtag(rawEtag), size, location };
 }
 
+export const PARTIAL_SUFFIX = '.headlight-partial';
+
 /** Partial file of a blob download: our own name, not Python's `{etag}.incomplete` (old versions resume into it). */
 export function partialPathOf(repoDir: string, etag: string): string {
-  return `${blobPathOf(repoDir, etag)}.headlight-partial`;
+  return `${blobPathOf(repoDir, etag)}${PARTIAL_SUFFIX}`;
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -279,6 +299,30 @@ async function sizeOf(path: string): Promise<number> {
     return (await fsp.stat(path)).size;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * Appends `data` (`length` bytes in all), writing the rest again after a short write, as write(2) may return one when
+ * the disk fills up; the next call then fails with ENOSPC. What is on disk is always a prefix of what arrived.
+ */
+async function writeAll(fh: PartialFile, data: Buffer[], length: number): Promise<void> {
+  let left = data;
+  let remaining = length;
+  while (remaining > 0) {
+    const { bytesWritten } = await fh.writev(left);
+    if (bytesWritten <= 0) throw new Error(`write of ${remaining} bytes made no progress`);
+    remaining -= bytesWritten;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of left) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    left = rest;
   }
 }
 
@@ -291,7 +335,7 @@ class BatchedAppender {
   private syncing: Promise<void> | undefined;
   private syncedUpTo = 0;
   constructor(
-    private readonly fh: fsp.FileHandle,
+    private readonly fh: PartialFile,
     public onDisk: number,
     private readonly onWritten: (onDisk: number) => void,
   ) {}
@@ -311,9 +355,8 @@ class BatchedAppender {
     const length = this.queued;
     this.queue = [];
     this.queued = 0;
-    this.inFlight = this.fh.writev(data).then(
-      (r) => {
-        if (r.bytesWritten !== length) throw new Error(`short write: ${r.bytesWritten} of ${length} bytes`);
+    this.inFlight = writeAll(this.fh, data, length).then(
+      () => {
         this.onDisk += length;
         this.inFlight = undefined;
         this.onWritten(this.onDisk);
@@ -355,6 +398,22 @@ class BatchedAppender {
   }
 }
 
+/** The disk (or the user's quota) is full: the bytes written so far are good and kept for a later resume. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+function diskFullError(ctx: HubContext, file: string, repoId: string, partial: string, kept: number, size: number): HeadlightError {
+  return new HeadlightError(
+    'disk-full',
+    `The disk holding ${ctx.env.hubCache} is full: downloading ${file} from ${repoId} stopped after ${kept} of ${size} bytes. ` +
+      `Those bytes are kept in ${partial}.`,
+    'Free some space (`headlight models rm REPO` removes a cached model) or point HF_HUB_CACHE at a larger disk, ' +
+      'then download again: it resumes from the bytes kept.',
+  );
+}
+
 /** Transient failures a download retries from where it stopped. */
 function isRetryable(err: unknown): boolean {
   if (err instanceof HeadlightError) return err.code === 'hub-timeout' || err.code === 'hub-network' || err.code === 'hub-cut';
@@ -364,7 +423,7 @@ function isRetryable(err: unknown): boolean {
 
 interface FetchState {
   partial: string;
-  fh: fsp.FileHandle;
+  fh: PartialFile;
   onDisk: number;
 }
 
@@ -414,9 +473,14 @@ async function fetchAttempt(
   }
   state.onDisk = await appender.drain();
   hasherAdvance(state.onDisk);
-  if (streamError) throw streamError;
-  if (state.onDisk < meta.size) {
-    throw new HeadlightError('hub-cut', `The connection closed after ${state.onDisk} of ${meta.size} bytes while ${what}.`);
+  if (streamError instanceof HeadlightError) throw streamError;
+  if (streamError || state.onDisk < meta.size) {
+    const why = streamError ? ` (${(streamError as NodeJS.ErrnoException).code ?? (streamError as Error).message})` : '';
+    throw new HeadlightError(
+      'hub-cut',
+      `The connection broke${why} after ${state.onDisk} of ${meta.size} bytes while ${what}.`,
+      'Run the download again: it resumes from the bytes already received.',
+    );
   }
 }
 
@@ -466,7 +530,13 @@ async function downloadLocked(
 ): Promise<void> {
   const what = `downloading ${file} from ${repoId}`;
   const kind = etagKind(meta.etag);
-  const fh = await fsp.open(partial, 'a');
+  let fh: PartialFile;
+  try {
+    fh = await (ctx.openPartial ?? openPartialFile)(partial);
+  } catch (err) {
+    if (isDiskFull(err)) throw diskFullError(ctx, file, repoId, partial, await sizeOf(partial), meta.size);
+    throw err;
+  }
   const state: FetchState = { partial, fh, onDisk: (await fh.stat()).size };
   let hasher = createFileHasher(partial, kind, meta.size);
   const restart = async (): Promise<void> => {
@@ -509,8 +579,12 @@ async function downloadLocked(
     await fsp.rename(partial, blob);
     ok = true;
   } catch (err) {
-    const keepForResume = isRetryable(err); // a later call resumes a partial cut by the network
-    if (!keepForResume) await fsp.rm(partial, { force: true });
+    // A later call resumes a partial cut by the network or by a full disk; a cancelled or corrupt one goes.
+    if (isDiskFull(err)) {
+      await fh.close().catch(() => undefined);
+      throw diskFullError(ctx, file, repoId, partial, await sizeOf(partial), meta.size);
+    }
+    if (!isRetryable(err)) await fsp.rm(partial, { force: true });
     throw err;
   } finally {
     hasher.dispose();

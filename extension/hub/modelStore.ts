@@ -13,7 +13,16 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HeadlightError } from '../common/errors';
-import { downloadHubFile, getFileMetadata, getRepoInfo, partialPathOf, type HubContext, type HubFileMetadata } from './hub';
+import {
+  downloadHubFile,
+  getFileMetadata,
+  getRepoInfo,
+  PARTIAL_SUFFIX,
+  partialPathOf,
+  type HubContext,
+  type HubFileMetadata,
+  type OpenPartial,
+} from './hub';
 import {
   blobPathOf,
   existsFollowing,
@@ -26,37 +35,196 @@ import {
   writeNoExist,
   writeRef,
   type CachedRepo,
+  type CachedSnapshot,
 } from './cache';
 import { hubEnv, type Env, type HubEnv } from './env';
 
-/** A GPT-2-family model the picker offers by name. Sizes are of `model.safetensors` (F32). */
-export interface KnownModel {
-  /** Short, legacy Hub id (`gpt2`); the Hub redirects it to `repoId`. */
+/** Bytes per parameter of the dtypes repos ship. */
+export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2 } as const;
+export type WeightsDtype = keyof typeof DTYPE_BYTES;
+
+/** The architecture facts of a known model, as its config.json states them. */
+export interface KnownArchitecture {
+  /** config.json `model_type`: what the engine dispatches on. */
+  modelType: 'gpt2' | 'llama' | 'qwen2' | 'qwen3' | 'gpt_neox' | 'gemma2' | 'gemma3_text' | 'gpt_neo';
+  layers: number;
+  /** Query heads. */
+  heads: number;
+  /** Key/value heads (= heads without grouped-query attention). */
+  kvHeads: number;
+  /** Hidden size (n_embd, hidden_size). */
+  embd: number;
+  /** Per-head dimension (`head_dim`; embd / heads where the config has none). */
+  headDim: number;
+  /** MLP inner size (n_inner, intermediate_size). */
+  intermediate: number;
+  vocab: number;
+  /** Learned absolute positions (GPT-2, GPT-Neo): `n_positions` / `max_position_embeddings`; 0 for rotary models. */
+  learnedPositions: number;
+  /** LM head tied to the input embedding (no separate lm_head / embed_out tensor). */
+  tied: boolean;
+}
+
+/** A model the picker offers by name. */
+export interface KnownModel extends KnownArchitecture {
+  /** Short id: the legacy Hub id for renamed repos (`gpt2`), else the repo id itself. */
   id: string;
   /** Current Hub repo id. */
   repoId: string;
-  /** Size of model.safetensors in bytes. */
+  /** Family as the picker shows it. */
+  family: string;
+  /** The dtype the repo's safetensors are stored in. */
+  dtype: WeightsDtype;
+  /** Size of the weights to download (all shards), in bytes. */
   weightsBytes: number;
-  /** False where `weightsBytes` is rounded (≈). */
+  /** False where `weightsBytes` is an estimate (≈). */
   exactSize: boolean;
-  layers: number;
-  heads: number;
-  embd: number;
+  /** The repo needs its licence accepted on the Hub and a token (HF_TOKEN): requests without both get 401/403. */
+  gated: boolean;
 }
 
-/** The GPT-2 checkpoints the picker lists (sizes from notes/huggingface-hub.md). */
+/**
+ * Parameters of a decoder from its architecture facts: embeddings (+ learned positions), per layer the attention
+ * projections (q and o: embd x heads*headDim; k and v: embd x kvHeads*headDim) and the MLP (two matrices for GPT-2,
+ * GPT-NeoX and GPT-Neo, three for the gated SwiGLU/GeGLU MLPs), plus biases and norm weights as each family has
+ * them, and an untied LM head. Used to estimate download sizes offline.
+ */
+export function estimateParams(a: KnownArchitecture): number {
+  const { embd: e, heads: h, kvHeads: kv, headDim: d, intermediate: i, layers: l, vocab: v } = a;
+  const q = h * d;
+  const k = kv * d;
+  let perLayer: number;
+  switch (a.modelType) {
+    case 'gpt2': // c_attn, c_proj, c_fc, c_proj all with bias; two LayerNorms
+      perLayer = e * 3 * e + 3 * e + e * e + e + e * i + i + i * e + e + 4 * e;
+      break;
+    case 'gpt_neox': // fused per-head QKV, dense, h_to_4h, 4h_to_h, all with bias; two LayerNorms
+      perLayer = e * 3 * q + 3 * q + q * e + e + e * i + i + i * e + e + 4 * e;
+      break;
+    case 'gpt_neo': // q, k, v without bias, out_proj with bias; c_fc, c_proj with bias; two LayerNorms
+      perLayer = 3 * e * q + q * e + e + e * i + i + i * e + e + 4 * e;
+      break;
+    case 'llama': // no biases, SwiGLU, two RMSNorms
+      perLayer = e * (2 * q + 2 * k) + 3 * e * i + 2 * e;
+      break;
+    case 'qwen2': // as llama + q/k/v biases
+      perLayer = e * (2 * q + 2 * k) + q + 2 * k + 3 * e * i + 2 * e;
+      break;
+    case 'qwen3': // as llama + per-head q_norm/k_norm
+      perLayer = e * (2 * q + 2 * k) + 2 * d + 3 * e * i + 2 * e;
+      break;
+    case 'gemma2': // as llama with four RMSNorms
+      perLayer = e * (2 * q + 2 * k) + 3 * e * i + 4 * e;
+      break;
+    case 'gemma3_text': // as gemma2 + q_norm/k_norm
+      perLayer = e * (2 * q + 2 * k) + 2 * d + 3 * e * i + 4 * e;
+      break;
+  }
+  const finalNorm = a.modelType === 'gpt2' || a.modelType === 'gpt_neox' || a.modelType === 'gpt_neo' ? 2 * e : e;
+  return v * e * (a.tied ? 1 : 2) + a.learnedPositions * e + l * perLayer + finalNorm;
+}
+
+/** An estimated download: parameters x bytes per parameter of the dtype the repo ships (exactSize false). */
+function estimated(
+  m: Omit<KnownModel, 'weightsBytes' | 'exactSize'>,
+): KnownModel {
+  return { ...m, weightsBytes: estimateParams(m) * DTYPE_BYTES[m.dtype], exactSize: false };
+}
+
+const GPT2 = { modelType: 'gpt2', family: 'GPT-2', dtype: 'F32', gated: false, vocab: 50257, learnedPositions: 1024, tied: true } as const;
+const gpt2Arch = (layers: number, heads: number, embd: number) =>
+  ({ layers, heads, kvHeads: heads, embd, headDim: embd / heads, intermediate: 4 * embd }) as const;
+
+/**
+ * The models the picker lists. GPT-2 sizes are of model.safetensors (F32; notes/huggingface-hub.md; they include
+ * the h.N.attn.bias mask buffers). The other sizes cannot be checked offline: each is `estimateParams` of the
+ * config.json facts below x the bytes of the dtype the repo ships (config `torch_dtype`), rounded by nothing.
+ * Files that also carry causal-mask buffers (GPT-NeoX, GPT-Neo: layers x positions² bytes) or store a tied head
+ * twice are larger by that much; the picker shows every estimate with "≈". Parameter counts agree with the model
+ * cards (test/unit/hubModels.test.ts). Gated: Meta's Llama and Google's Gemma repos need a licence click and a token.
+ */
 export const KNOWN_MODELS: readonly KnownModel[] = [
-  { id: 'gpt2', repoId: 'openai-community/gpt2', weightsBytes: 548_105_171, exactSize: true, layers: 12, heads: 12, embd: 768 },
-  { id: 'distilgpt2', repoId: 'distilbert/distilgpt2', weightsBytes: 352_824_413, exactSize: true, layers: 6, heads: 12, embd: 768 },
-  { id: 'gpt2-medium', repoId: 'openai-community/gpt2-medium', weightsBytes: 1_520_000_000, exactSize: false, layers: 24, heads: 16, embd: 1024 },
-  { id: 'gpt2-large', repoId: 'openai-community/gpt2-large', weightsBytes: 3_250_000_000, exactSize: false, layers: 36, heads: 20, embd: 1280 },
-  { id: 'gpt2-xl', repoId: 'openai-community/gpt2-xl', weightsBytes: 6_430_000_000, exactSize: false, layers: 48, heads: 25, embd: 1600 },
+  { id: 'gpt2', repoId: 'openai-community/gpt2', ...GPT2, ...gpt2Arch(12, 12, 768), weightsBytes: 548_105_171, exactSize: true },
+  { id: 'distilgpt2', repoId: 'distilbert/distilgpt2', ...GPT2, ...gpt2Arch(6, 12, 768), weightsBytes: 352_824_413, exactSize: true },
+  { id: 'gpt2-medium', repoId: 'openai-community/gpt2-medium', ...GPT2, ...gpt2Arch(24, 16, 1024), weightsBytes: 1_520_000_000, exactSize: false },
+  { id: 'gpt2-large', repoId: 'openai-community/gpt2-large', ...GPT2, ...gpt2Arch(36, 20, 1280), weightsBytes: 3_250_000_000, exactSize: false },
+  { id: 'gpt2-xl', repoId: 'openai-community/gpt2-xl', ...GPT2, ...gpt2Arch(48, 25, 1600), weightsBytes: 6_430_000_000, exactSize: false },
+  // 134.5 M params x 2 (BF16) ≈ 269 MB
+  estimated({
+    id: 'HuggingFaceTB/SmolLM2-135M', repoId: 'HuggingFaceTB/SmolLM2-135M', family: 'Llama (SmolLM2)', modelType: 'llama', dtype: 'BF16', gated: false,
+    layers: 30, heads: 9, kvHeads: 3, embd: 576, headDim: 64, intermediate: 1536, vocab: 49152, learnedPositions: 0, tied: true,
+  }),
+  // 361.8 M x 2 (BF16) ≈ 724 MB
+  estimated({
+    id: 'HuggingFaceTB/SmolLM2-360M', repoId: 'HuggingFaceTB/SmolLM2-360M', family: 'Llama (SmolLM2)', modelType: 'llama', dtype: 'BF16', gated: false,
+    layers: 32, heads: 15, kvHeads: 5, embd: 960, headDim: 64, intermediate: 2560, vocab: 49152, learnedPositions: 0, tied: true,
+  }),
+  // 70.4 M x 2 (F16) ≈ 141 MB, + 6 x 2048² B of mask buffers if the file keeps them
+  estimated({
+    id: 'EleutherAI/pythia-70m', repoId: 'EleutherAI/pythia-70m', family: 'GPT-NeoX (Pythia)', modelType: 'gpt_neox', dtype: 'F16', gated: false,
+    layers: 6, heads: 8, kvHeads: 8, embd: 512, headDim: 64, intermediate: 2048, vocab: 50304, learnedPositions: 0, tied: false,
+  }),
+  // 162.3 M x 2 (F16) ≈ 325 MB, + 12 x 2048² B of mask buffers if kept
+  estimated({
+    id: 'EleutherAI/pythia-160m', repoId: 'EleutherAI/pythia-160m', family: 'GPT-NeoX (Pythia)', modelType: 'gpt_neox', dtype: 'F16', gated: false,
+    layers: 12, heads: 12, kvHeads: 12, embd: 768, headDim: 64, intermediate: 3072, vocab: 50304, learnedPositions: 0, tied: false,
+  }),
+  // 494.0 M x 2 (BF16) ≈ 988 MB
+  estimated({
+    id: 'Qwen/Qwen2.5-0.5B', repoId: 'Qwen/Qwen2.5-0.5B', family: 'Qwen2', modelType: 'qwen2', dtype: 'BF16', gated: false,
+    layers: 24, heads: 14, kvHeads: 2, embd: 896, headDim: 64, intermediate: 4864, vocab: 151936, learnedPositions: 0, tied: true,
+  }),
+  // 596.0 M x 2 (BF16) ≈ 1.19 GB (+311 MB if the file stores the tied head separately)
+  estimated({
+    id: 'Qwen/Qwen3-0.6B', repoId: 'Qwen/Qwen3-0.6B', family: 'Qwen3', modelType: 'qwen3', dtype: 'BF16', gated: false,
+    layers: 28, heads: 16, kvHeads: 8, embd: 1024, headDim: 128, intermediate: 3072, vocab: 151936, learnedPositions: 0, tied: true,
+  }),
+  // 1.100 B x 4 (F32, the intermediate-checkpoint dtype) ≈ 4.40 GB
+  estimated({
+    id: 'TinyLlama/TinyLlama_v1.1', repoId: 'TinyLlama/TinyLlama_v1.1', family: 'Llama (TinyLlama)', modelType: 'llama', dtype: 'F32', gated: false,
+    layers: 22, heads: 32, kvHeads: 4, embd: 2048, headDim: 64, intermediate: 5632, vocab: 32000, learnedPositions: 0, tied: false,
+  }),
+  // 1.236 B x 2 (BF16) ≈ 2.47 GB
+  estimated({
+    id: 'meta-llama/Llama-3.2-1B', repoId: 'meta-llama/Llama-3.2-1B', family: 'Llama 3.2', modelType: 'llama', dtype: 'BF16', gated: true,
+    layers: 16, heads: 32, kvHeads: 8, embd: 2048, headDim: 64, intermediate: 8192, vocab: 128256, learnedPositions: 0, tied: true,
+  }),
+  // 268.1 M x 2 (BF16) ≈ 536 MB
+  estimated({
+    id: 'google/gemma-3-270m', repoId: 'google/gemma-3-270m', family: 'Gemma 3', modelType: 'gemma3_text', dtype: 'BF16', gated: true,
+    layers: 18, heads: 4, kvHeads: 1, embd: 640, headDim: 256, intermediate: 2048, vocab: 262144, learnedPositions: 0, tied: true,
+  }),
+  // 999.9 M x 2 (BF16) ≈ 2.00 GB
+  estimated({
+    id: 'google/gemma-3-1b-pt', repoId: 'google/gemma-3-1b-pt', family: 'Gemma 3', modelType: 'gemma3_text', dtype: 'BF16', gated: true,
+    layers: 26, heads: 4, kvHeads: 1, embd: 1152, headDim: 256, intermediate: 6912, vocab: 262144, learnedPositions: 0, tied: true,
+  }),
+  // 2.614 B x 4 (F32, sharded) ≈ 10.5 GB
+  estimated({
+    id: 'google/gemma-2-2b', repoId: 'google/gemma-2-2b', family: 'Gemma 2', modelType: 'gemma2', dtype: 'F32', gated: true,
+    layers: 26, heads: 8, kvHeads: 4, embd: 2304, headDim: 256, intermediate: 9216, vocab: 256000, learnedPositions: 0, tied: true,
+  }),
+  // 68.5 M x 4 (F32) ≈ 274 MB, + 4 x 2048² B of mask buffers if kept
+  estimated({
+    id: 'roneneldan/TinyStories-33M', repoId: 'roneneldan/TinyStories-33M', family: 'GPT-Neo (TinyStories)', modelType: 'gpt_neo', dtype: 'F32', gated: false,
+    layers: 4, heads: 16, kvHeads: 16, embd: 768, headDim: 48, intermediate: 3072, vocab: 50257, learnedPositions: 2048, tied: true,
+  }),
+  // 125.2 M x 4 (F32) ≈ 501 MB, + 12 x 2048² B of mask buffers if kept
+  estimated({
+    id: 'EleutherAI/gpt-neo-125m', repoId: 'EleutherAI/gpt-neo-125m', family: 'GPT-Neo', modelType: 'gpt_neo', dtype: 'F32', gated: false,
+    layers: 12, heads: 12, kvHeads: 12, embd: 768, headDim: 64, intermediate: 3072, vocab: 50257, learnedPositions: 2048, tied: true,
+  }),
 ];
+
+/** The KNOWN_MODELS entry for a repo id or short id. */
+export function knownModel(id: string): KnownModel | undefined {
+  return KNOWN_MODELS.find((m) => m.id === id || m.repoId === id);
+}
 
 /** The other folder name a renamed repo may be cached under (`gpt2` <-> `openai-community/gpt2`). */
 export function repoAlias(repoId: string): string | undefined {
-  const k = KNOWN_MODELS.find((m) => m.id === repoId || m.repoId === repoId);
-  if (!k) return undefined;
+  const k = knownModel(repoId);
+  if (!k || k.id === k.repoId) return undefined;
   return k.id === repoId ? k.repoId : k.id;
 }
 
@@ -114,7 +282,10 @@ export async function parseModelRef(ref: string, opts: { cwd?: string; env?: Env
 /** Files of a loadable model folder, as absolute paths. */
 export interface ModelFiles {
   config: string;
+  /** model.safetensors, or model.safetensors.index.json for a sharded checkpoint. */
   weights: string;
+  /** The shards the index names, in order (sharded checkpoints only). */
+  shards?: string[];
   /** `tokenizer.json`, when present (preferred). */
   tokenizer?: string;
   /** `vocab.json` + `merges.txt`, when present. */
@@ -133,8 +304,10 @@ export interface ResolvedModel {
 }
 
 const WEIGHTS = 'model.safetensors';
-const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt'];
-const PICKLE_FILES = ['pytorch_model.bin', 'tf_model.h5', 'flax_model.msgpack', 'model.ckpt.index'];
+const INDEX = 'model.safetensors.index.json';
+/** Fetched when the repo has them: tokenizer.json (every family), its config and special tokens, GPT-2's BPE pair. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
+const PICKLE_FILES = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'tf_model.h5', 'flax_model.msgpack', 'model.ckpt.index'];
 
 function pickleOnlyError(where: string, found: string): HeadlightError {
   return new HeadlightError(
@@ -147,24 +320,23 @@ function pickleOnlyError(where: string, found: string): HeadlightError {
 }
 
 /**
- * Which files a model needs, given the names present; throws a HeadlightError naming what is missing (and why
- * pickle weights are refused).
+ * Which files a model needs, given the names present: config.json, model.safetensors or the shard index
+ * model.safetensors.index.json (its shards come from `shardsOfIndex`), and the tokenizer files present. Throws a
+ * HeadlightError naming what is missing (and why pickle weights are refused).
  */
 export function chooseModelFiles(present: ReadonlySet<string>, where: string): string[] {
-  if (!present.has(WEIGHTS)) {
-    if (present.has('model.safetensors.index.json')) {
-      throw new HeadlightError(
-        'model-sharded',
-        `${where} splits its weights into several safetensors shards; Headlight reads a single model.safetensors.`,
-        'Merge the shards into one model.safetensors, or pick a GPT-2-sized checkpoint.',
-      );
-    }
+  const weights = present.has(WEIGHTS) ? WEIGHTS : present.has(INDEX) ? INDEX : undefined;
+  if (!weights) {
     const pickle = PICKLE_FILES.find((f) => present.has(f));
     if (pickle) throw pickleOnlyError(where, pickle);
-    throw new HeadlightError('model-files-missing', `${where} has no ${WEIGHTS}.`, 'Pick a folder or repo with a GPT-2 safetensors checkpoint.');
+    throw new HeadlightError(
+      'model-files-missing',
+      `${where} has no ${WEIGHTS} (nor ${INDEX}).`,
+      'Pick a folder or repo with a safetensors checkpoint.',
+    );
   }
   if (!present.has('config.json')) {
-    throw new HeadlightError('model-files-missing', `${where} has no config.json.`, 'A Hugging Face model folder needs config.json beside model.safetensors.');
+    throw new HeadlightError('model-files-missing', `${where} has no config.json.`, 'A Hugging Face model folder needs config.json beside its weights.');
   }
   const hasBpe = present.has('vocab.json') && present.has('merges.txt');
   if (!present.has('tokenizer.json') && !hasBpe) {
@@ -174,7 +346,42 @@ export function chooseModelFiles(present: ReadonlySet<string>, where: string): s
       'Copy the tokenizer files of the base model (e.g. openai-community/gpt2) into the folder.',
     );
   }
-  return ['config.json', WEIGHTS, ...TOKENIZER_FILES.filter((f) => present.has(f))];
+  return ['config.json', weights, ...TOKENIZER_FILES.filter((f) => present.has(f))];
+}
+
+/**
+ * The shard files a `model.safetensors.index.json` names in its `weight_map`, each once, in order of first use.
+ * Refuses names that are not plain `.safetensors` files beside the index, and, given `present`, shards the repo or
+ * folder does not have.
+ */
+export function shardsOfIndex(text: string, where: string, present?: ReadonlySet<string>): string[] {
+  const bad = (why: string): HeadlightError =>
+    new HeadlightError('model-bad-index', `${INDEX} of ${where}: ${why}.`, 'Download the model again; if it persists, the repo is broken.');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw bad(`not valid JSON (${(err as Error).message})`);
+  }
+  const map = (json as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw bad('no "weight_map" object');
+  const shards: string[] = [];
+  for (const [tensor, shard] of Object.entries(map)) {
+    if (typeof shard !== 'string' || !/^[^/\\]+\.safetensors$/.test(shard) || shard.startsWith('.')) {
+      throw bad(`tensor ${tensor} is in ${JSON.stringify(shard)}, which is not a .safetensors file beside the index`);
+    }
+    if (!shards.includes(shard)) shards.push(shard);
+  }
+  if (shards.length === 0) throw bad('"weight_map" names no tensor');
+  const missing = present ? shards.filter((f) => !present.has(f)) : [];
+  if (missing.length > 0) {
+    throw new HeadlightError(
+      'model-files-missing',
+      `${INDEX} of ${where} names ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not there.`,
+      'Download every shard of the checkpoint.',
+    );
+  }
+  return shards;
 }
 
 async function presentIn(dir: string, names: string[]): Promise<Set<string>> {
@@ -183,15 +390,30 @@ async function presentIn(dir: string, names: string[]): Promise<Set<string>> {
   return present;
 }
 
-function filesOf(dir: string, names: string[]): ModelFiles {
+function filesOf(dir: string, names: string[], shards?: string[]): ModelFiles {
   const has = (n: string): string | undefined => (names.includes(n) ? join(dir, n) : undefined);
   return {
     config: join(dir, 'config.json'),
-    weights: join(dir, WEIGHTS),
+    weights: join(dir, names.includes(INDEX) ? INDEX : WEIGHTS),
+    shards: shards?.map((f) => join(dir, f)),
     tokenizer: has('tokenizer.json'),
     vocab: has('merges.txt') ? has('vocab.json') : undefined,
     merges: has('vocab.json') ? has('merges.txt') : undefined,
   };
+}
+
+const FOLDER_NAMES = ['config.json', WEIGHTS, INDEX, ...TOKENIZER_FILES];
+
+/** The model files of folder `dir`, with every shard its index names present; throws naming what is missing. */
+async function completeModelFiles(dir: string, where: string, extra: string[] = []): Promise<ModelFiles> {
+  const present = await presentIn(dir, [...FOLDER_NAMES, ...extra]);
+  const names = chooseModelFiles(present, where);
+  if (!names.includes(INDEX)) return filesOf(dir, names);
+  const text = await fsp.readFile(join(dir, INDEX), 'utf8');
+  const shards = shardsOfIndex(text, where);
+  const shardsPresent = await presentIn(dir, shards);
+  shardsOfIndex(text, where, shardsPresent);
+  return filesOf(dir, names, shards);
 }
 
 /** Checks a folder (local or bundled) and lists its model files. */
@@ -200,8 +422,7 @@ export async function inspectModelDir(dir: string): Promise<ModelFiles> {
   if (!st?.isDirectory()) {
     throw new HeadlightError('model-folder-missing', `Model folder ${dir} does not exist.`, 'Check the path.');
   }
-  const present = await presentIn(dir, ['config.json', WEIGHTS, 'model.safetensors.index.json', ...TOKENIZER_FILES, ...PICKLE_FILES]);
-  return filesOf(dir, chooseModelFiles(present, dir));
+  return completeModelFiles(dir, dir, PICKLE_FILES);
 }
 
 /** Options shared by the store's functions. */
@@ -243,10 +464,12 @@ export interface DownloadOptions extends ModelStoreOptions {
   retries?: number;
   /** Relative symlinks in snapshots (default true); false copies, as on Windows without developer mode. */
   symlinks?: boolean;
+  /** How partial files are opened (default: the real filesystem); tests pass one whose disk fills up. */
+  openPartial?: OpenPartial;
 }
 
 function contextOf(opts: DownloadOptions, env: HubEnv): HubContext {
-  return { env, signal: opts.signal, timeoutMs: opts.timeoutMs, retries: opts.retries, symlinks: opts.symlinks };
+  return { env, signal: opts.signal, timeoutMs: opts.timeoutMs, retries: opts.retries, symlinks: opts.symlinks, openPartial: opts.openPartial };
 }
 
 /** Folders a repo may be cached under: the id asked for, then its renamed alias. */
@@ -270,10 +493,9 @@ export async function findCachedModel(
     const commit = await readRef(repoDir, revision);
     if (!commit) continue;
     const dir = snapshotDirOf(repoDir, commit);
-    const present = await presentIn(dir, ['config.json', WEIGHTS, ...TOKENIZER_FILES]);
     try {
-      const names = chooseModelFiles(present, `${id}@${revision}`);
-      return { dir, source: 'cache', files: filesOf(dir, names), repoId: id, revision, commit };
+      const files = await completeModelFiles(dir, `${id}@${revision}`);
+      return { dir, source: 'cache', files, repoId: id, revision, commit };
     } catch {
       continue;
     }
@@ -281,11 +503,65 @@ export async function findCachedModel(
   return undefined;
 }
 
-function offlineError(repoId: string, revision: string, env: HubEnv): HeadlightError {
+/** The commit of the most recently changed snapshot folder of a repo folder, if any. */
+async function newestSnapshot(repoDir: string): Promise<string | undefined> {
+  let best: { commit: string; mtimeMs: number } | undefined;
+  for (const commit of await fsp.readdir(join(repoDir, 'snapshots')).catch(() => [] as string[])) {
+    const st = await fsp.stat(snapshotDirOf(repoDir, commit)).catch(() => undefined);
+    if (isCommitHash(commit) && st && (!best || st.mtimeMs > best.mtimeMs)) best = { commit, mtimeMs: st.mtimeMs };
+  }
+  return best?.commit;
+}
+
+/** What a cut download left of `repoId@revision` in the cache: the files its snapshot lacks, bytes in partial files. */
+async function leftInCache(
+  repoId: string,
+  revision: string,
+  env: HubEnv,
+): Promise<{ missing?: string[]; partialBytes: number }> {
+  let partialBytes = 0;
+  let missing: string[] | undefined;
+  for (const id of candidateRepoIds(repoId)) {
+    const repoDir = repoDirOf(env.hubCache, id);
+    const blobs = await fsp.readdir(join(repoDir, 'blobs')).catch(() => [] as string[]);
+    for (const b of blobs.filter((n) => n.endsWith(PARTIAL_SUFFIX))) {
+      partialBytes += (await fsp.stat(join(repoDir, 'blobs', b)).catch(() => undefined))?.size ?? 0;
+    }
+    // refs/{revision} is written once a download completes: a cut one left only its snapshot folder.
+    const commit = (await readRef(repoDir, revision)) ?? (await newestSnapshot(repoDir));
+    if (!commit || missing) continue;
+    const dir = snapshotDirOf(repoDir, commit);
+    const present = await presentIn(dir, FOLDER_NAMES);
+    const lacks: string[] = [];
+    if (!present.has('config.json')) lacks.push('config.json');
+    if (present.has(INDEX)) {
+      const shards = await fsp.readFile(join(dir, INDEX), 'utf8').then((t) => shardsOfIndex(t, id), () => []);
+      const have = await presentIn(dir, shards);
+      lacks.push(...shards.filter((f) => !have.has(f)));
+    } else if (!present.has(WEIGHTS)) {
+      lacks.push(WEIGHTS);
+    }
+    if (!present.has('tokenizer.json') && !(present.has('vocab.json') && present.has('merges.txt'))) {
+      lacks.push('tokenizer.json (or vocab.json + merges.txt)');
+    }
+    missing = lacks;
+  }
+  return { missing, partialBytes };
+}
+
+/** The error for a model that offline mode cannot finish: names the files still missing and says how to finish. */
+async function offlineError(repoId: string, revision: string, env: HubEnv): Promise<HeadlightError> {
+  const { missing, partialBytes } = await leftInCache(repoId, revision, env).catch(() => ({ missing: undefined, partialBytes: 0 }));
+  const kept = partialBytes > 0 ? ` (${formatBytes(partialBytes)} of a cut download are kept and will resume)` : '';
+  const state = missing?.length
+    ? `is only partly downloaded in ${env.hubCache}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing${kept}`
+    : `is not in the cache (${env.hubCache})${kept}`;
   return new HeadlightError(
     'offline',
-    `${repoId}@${revision} is not in the cache (${env.hubCache}) and offline mode (HF_HUB_OFFLINE) forbids downloading it.`,
-    'Unset HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE to download it, or choose a model from `headlight models list`.',
+    `${repoId}@${revision} ${state}, and offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE) forbids downloading.`,
+    partialBytes > 0 || missing?.length
+      ? 'Unset HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE and load the model again to finish the download: it resumes where it stopped.'
+      : 'Unset HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE to download it, or choose a model from `headlight models list`.',
   );
 }
 
@@ -396,18 +672,25 @@ export async function downloadModel(ref: string, opts: DownloadOptions = {}): Pr
   if (env.offline) {
     const cached = await findCachedModel(repoId, revision, opts);
     if (cached) return cached;
-    throw offlineError(repoId, revision, env);
+    throw await offlineError(repoId, revision, env);
   }
   const ctx = contextOf(opts, env);
   const info = await getRepoInfo(ctx, repoId, revision);
   const label = `${repoId}@${revision}`;
-  const wanted = chooseModelFiles(new Set(info.siblings), label);
+  const siblings = new Set(info.siblings);
+  const wanted = chooseModelFiles(siblings, label);
   // Resolve every file at the listed commit, so a push during the download cannot mix two commits.
   const at = isCommitHash(info.sha) ? info.sha : revision;
+  const repoDir = repoDirOf(env.hubCache, repoId);
+  if (wanted.includes(INDEX)) {
+    // Sharded: the index (small) says which shards to fetch; only .safetensors shards the repo lists are accepted.
+    const indexPath = await downloadHubFile(ctx, repoId, at, INDEX);
+    const shards = shardsOfIndex(await fsp.readFile(indexPath, 'utf8'), label, siblings);
+    wanted.splice(wanted.indexOf(INDEX) + 1, 0, ...shards);
+  }
   const metas: HubFileMetadata[] = [];
   for (const f of wanted) metas.push(await getFileMetadata(ctx, repoId, at, f));
   const commit = metas[0].commit;
-  const repoDir = repoDirOf(env.hubCache, repoId);
   await checkDiskSpace(env.hubCache, repoDir, metas, label);
 
   const total = metas.reduce((s, m) => s + m.size, 0);
@@ -422,10 +705,11 @@ export async function downloadModel(ref: string, opts: DownloadOptions = {}): Pr
     done += metas[i].size;
     meter.report(file, i + 1, done, true);
   }
-  for (const f of TOKENIZER_FILES) if (!info.siblings.includes(f)) await writeNoExist(repoDir, commit, f);
+  for (const f of TOKENIZER_FILES) if (!siblings.has(f)) await writeNoExist(repoDir, commit, f);
   await writeRef(repoDir, revision, commit);
   const dir = snapshotDirOf(repoDir, commit);
-  return { dir, source: 'download', files: filesOf(dir, wanted), repoId, revision, commit };
+  const shards = wanted.includes(INDEX) ? wanted.filter((f) => f.endsWith('.safetensors') && f !== WEIGHTS) : undefined;
+  return { dir, source: 'download', files: filesOf(dir, wanted, shards), repoId, revision, commit };
 }
 
 /**
@@ -446,7 +730,7 @@ export async function resolveModel(ref: string, opts: DownloadOptions & { downlo
   const cached = await findCachedModel(parsed.repoId, parsed.revision, opts);
   if (cached) return cached;
   const env = hubEnv(opts.env);
-  if (env.offline) throw offlineError(parsed.repoId, parsed.revision, env);
+  if (env.offline) throw await offlineError(parsed.repoId, parsed.revision, env);
   if (opts.download === false) {
     throw new HeadlightError(
       'model-not-cached',
@@ -469,20 +753,17 @@ export interface CachedModelInfo extends CachedRepo {
 export async function listCachedModels(opts: ModelStoreOptions = {}): Promise<CachedModelInfo[]> {
   const env = hubEnv(opts.env);
   const repos = await scanCache(env.hubCache);
-  return repos.map((r) => {
-    const complete = r.snapshots.filter((s) => {
-      try {
-        chooseModelFiles(new Set(s.files), r.repoId);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+  const out: CachedModelInfo[] = [];
+  for (const r of repos) {
+    const complete: CachedSnapshot[] = [];
+    for (const s of r.snapshots) {
+      if (await completeModelFiles(s.dir, r.repoId).then(() => true, () => false)) complete.push(s);
+    }
     const main = complete.find((s) => s.commit === r.refs.main);
     const loadableDir = (main ?? complete[complete.length - 1])?.dir;
-    const known = KNOWN_MODELS.find((m) => m.id === r.repoId || m.repoId === r.repoId);
-    return { ...r, loadableDir, known };
-  });
+    out.push({ ...r, loadableDir, known: knownModel(r.repoId) });
+  }
+  return out;
 }
 
 /**
