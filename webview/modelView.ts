@@ -4,7 +4,7 @@
  * Keyboard: arrows move the selected head; shift+Enter toggles comparing it.
  */
 import { liveRegion, placeTooltip, toClient, tooltip } from './dom';
-import type { Thumbnails } from '../extension/common/engineProtocol';
+import type { HeadRef, Thumbnails } from '../extension/common/engineProtocol';
 import type { HeadFinderView } from '../extension/common/webviewProtocol';
 import { fitCanvas, pixelCanvas } from './canvas';
 import { headBadges, roleLetter, ROLES, scoreLine } from './headRoles';
@@ -30,7 +30,7 @@ export class ModelView {
   private readonly live: HTMLDivElement;
   private thumbs: Thumbnails | undefined;
   private atlas: HTMLCanvasElement | undefined;
-  private selected: { layer: number; head: number } | undefined;
+  private selected: HeadRef | undefined;
   /** Compared heads and their hue index. */
   private compare: { layer: number; head: number; hue: number }[] = [];
   private heads: HeadFinderView | undefined;
@@ -81,7 +81,7 @@ export class ModelView {
     this.draw();
   }
 
-  setSelection(sel: { layer: number; head: number } | undefined): void {
+  setSelection(sel: HeadRef | undefined): void {
     this.selected = sel;
     this.draw();
   }
@@ -223,7 +223,7 @@ export class ModelView {
     this.cb.onPainted?.(ms);
   }
 
-  private headAt(e: { offsetX: number; offsetY: number }): { layer: number; head: number } | undefined {
+  private headAt(e: { offsetX: number; offsetY: number }): HeadRef | undefined {
     const t = this.thumbs;
     if (!t) return undefined;
     const pitch = this.cell + GAP;

@@ -4,7 +4,7 @@
  * top sources. Click a cell (or arrows + Enter) to select that head everywhere.
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { HeadSelector } from '../extension/common/engineProtocol';
+import type { HeadRef, HeadSelector } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
 import type { HeadFinderView, RunView, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../extension/common/webviewProtocol';
 import { fitCanvas, tokenLabel } from './canvas';
@@ -41,7 +41,7 @@ class SidebarApp {
   private readonly list = el('ol', { className: 'sources', 'aria-label': 'Top sources of the selected head' });
   private readonly tip = el('div', { className: 'tooltip', hidden: true });
   private readonly selLabel = el('h2', { className: 'sel-label' }, 'Selected head');
-  private keyCursor: { layer: number; head: number } | undefined;
+  private keyCursor: HeadRef | undefined;
 
   constructor(channel: ReturnType<typeof connectToHost>['channel']) {
     this.endpoint = new RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>(channel, {}, {
@@ -245,7 +245,7 @@ class SidebarApp {
     }));
   }
 
-  private headAt(e: MouseEvent): { layer: number; head: number } | undefined {
+  private headAt(e: MouseEvent): HeadRef | undefined {
     const { L, H } = this.dims;
     const g = this.grid;
     const h = Math.floor((e.offsetX - g.x0) / g.cellW);

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { scaleLut } from '../../extension/common/colorScale';
+import type { HeadRef, Prediction } from '../../extension/common/engineProtocol';
 import { FIXTURE, problems, startHarness, THEMES, type Harness } from './harness';
 
 const ART = join(import.meta.dirname, '..', '..', 'artifacts', 'webview');
@@ -134,7 +135,7 @@ describe('inside a head (Chromium)', () => {
     await page.click('vscode-button.run-ablation');
     await page.waitForSelector('.ablation-text .dtok');
     assert.deepEqual(await page.evaluate(() => window.harness.source.experiments), [{ method: 'ablate', heads: [{ layer: 1, head: 2 }], mode: 'zero', at: 31 }]);
-    const rec = INSIDE.ablations.find((a: { heads: { layer: number; head: number }[]; mode: string }) => a.mode === 'zero' && a.heads.length === 1 && a.heads[0].layer === 1 && a.heads[0].head === 2);
+    const rec = INSIDE.ablations.find((a: { heads: HeadRef[]; mode: string }) => a.mode === 'zero' && a.heads.length === 1 && a.heads[0].layer === 1 && a.heads[0].head === 2);
     const delta = f32(rec.surprisalDelta);
     const shown = await page.$$eval('.ablation-text .dtok', (s) => s.map((e) => [Number((e as HTMLElement).dataset.i), Number((e as HTMLElement).dataset.delta), getComputedStyle(e).backgroundColor] as [number, number, string]));
     assert.equal(shown.length, T);
@@ -152,8 +153,8 @@ describe('inside a head (Chromium)', () => {
     const before = await page.$$eval('.preds ol.before li', (l) => l.map((e) => e.textContent));
     const afterP = await page.$$eval('.preds ol.after li', (l) => l.map((e) => e.textContent));
     const pct = (lp: number) => `${(Math.exp(lp) * 100).toFixed(1)}%`;
-    assert.deepEqual(before, rec.at['31'].before.map((p: { text: string; logprob: number }) => `“${p.text}” ${pct(p.logprob)}`));
-    assert.deepEqual(afterP, rec.at['31'].after.map((p: { text: string; logprob: number }) => `“${p.text}” ${pct(p.logprob)}`));
+    assert.deepEqual(before, rec.at['31'].before.map((p: Prediction) => `“${p.text}” ${pct(p.logprob)}`));
+    assert.deepEqual(afterP, rec.at['31'].after.map((p: Prediction) => `“${p.text}” ${pct(p.logprob)}`));
     // the host keeps it for the editor's colours
     assert.equal(await page.evaluate(() => window.harness.experiments.lastAblation?.heads.length), 1);
     await page.screenshot({ path: join(ART, 'inside-ablation-dark.png') });
@@ -163,7 +164,7 @@ describe('inside a head (Chromium)', () => {
     await page.waitForFunction((n) => window.harness.source.experiments.length === 2 && document.querySelector('.preds strong')?.textContent?.includes(`after token ${n}`), T - 1);
     assert.deepEqual((await page.evaluate(() => window.harness.source.experiments))[1], { method: 'ablate', heads: [{ layer: 1, head: 2 }], mode: 'zero', at: T });
     const beforeEnd = await page.$$eval('.preds ol.before li', (l) => l.map((e) => e.textContent));
-    assert.deepEqual(beforeEnd, rec.at[String(T)].before.map((p: { text: string; logprob: number }) => `“${p.text}” ${pct(p.logprob)}`));
+    assert.deepEqual(beforeEnd, rec.at[String(T)].before.map((p: Prediction) => `“${p.text}” ${pct(p.logprob)}`));
 
     // mean ablation of two heads (the second added with "Add selected head")
     await page.click('vscode-button.clear-ablation');
