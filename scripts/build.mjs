@@ -7,7 +7,8 @@
 //   node scripts/build.mjs --no-typecheck  skip the type-check (`tsc -b`: every layer's tsconfig, then test/ bench/ scripts/)
 //
 // A bundle is built only if its entry file exists, so the build works while parts are still being written.
-// Layer rule enforced here: the webviews are `platform: 'browser'`, and the CLI does NOT mark `vscode`
+// Layer rule enforced here too: the webviews are `platform: 'browser'`, the extension host's bundle does not mark
+// onnxruntime-node external (so a stray import of it from the host fails), and the CLI does NOT mark `vscode`
 // external, so a stray `import 'vscode'` outside the host fails the CLI build.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -25,7 +26,7 @@ const typecheck = !args.has('--no-typecheck');
 const ORT = 'onnxruntime-node';
 
 const bundles = [
-  { entry: 'extension/extension.ts', outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: ['vscode', ORT] },
+  { entry: 'extension/extension.ts', outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: ['vscode'] },
   { entry: 'extension/engine/server.ts', outfile: 'dist/engineServer.js', platform: 'node', format: 'cjs', external: [ORT] },
   {
     entry: 'extension/cli.ts', outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: [ORT],

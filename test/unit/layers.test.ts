@@ -25,8 +25,7 @@ const LAYER_CONFIGS: Record<Layer, string[]> = {
   common: ['extension/common/tsconfig.json'],
   engine: ['extension/engine/tsconfig.json'],
   hub: ['extension/hub/tsconfig.json'],
-  // tsconfig.todo-layers.json: a temporary home for host files that need a fix first (see its comment).
-  host: ['extension/host/tsconfig.json', 'extension/host/tsconfig.todo-layers.json'],
+  host: ['extension/host/tsconfig.json'],
   cli: ['extension/cli/tsconfig.json'],
   webview: ['webview/tsconfig.json'],
 };
