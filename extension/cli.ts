@@ -128,7 +128,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads, logits: values.logits });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window), logits: values.logits });
-          await dump(run, engine.config, values.dump, values.logits ?? false);
+          await dump(run, engine.dims, values.dump, values.logits ?? false);
           io.stderr.write(`headlight: ${run.length} tokens (window ${run.window.start}:${run.window.end} of ${run.totalTokens}) in ${run.stats.totalMs.toFixed(0)} ms -> ${values.dump}\n`);
         } finally {
           await engine.dispose();
@@ -141,7 +141,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         const { engine } = await loadEngine(await modelDir(values.model, io), { threads });
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window) });
-          io.stdout.write(explain(run, text, values.at, values.head, engine.config.nLayer));
+          io.stdout.write(explain(run, text, values.at, values.head, engine.dims.nLayer));
         } finally {
           await engine.dispose();
         }

@@ -15,6 +15,17 @@ export interface ModelInfo {
   vocabSize: number;
   fileDtype: string;
   loadMs: number;
+  /** config.json's model_type (gpt2, llama, mistral, qwen2, qwen3, gpt_neox). Absent: gpt2. */
+  modelType?: string;
+  /** Key/value heads (grouped-query attention); absent: nHead. */
+  nKvHead?: number;
+  /** Per-head width D; absent: nEmbd / nHead. */
+  headDim?: number;
+  /**
+   * The longest window the engine runs: GPT-2's n_positions; for rotary families min(max_position_embeddings, the
+   * engine's maxWindow). Absent: nPositions. nPositions reports the same number.
+   */
+  maxWindow?: number;
 }
 
 /**
@@ -48,6 +59,15 @@ export interface QkBreakdown {
   attention: Float32Array; // [index+1]
   /** ‖v_j·W_O^h‖ per key. */
   valueNorms: Float32Array; // [index+1]
+  /** The KV head this query head reads (grouped-query attention: several query heads share one); absent: `head`. */
+  kvHead?: number;
+  /** The model's KV heads; absent: as many as query heads. */
+  nKvHead?: number;
+  /**
+   * Rotary models: q·k_j·scale with the position rotation undone (q and k as projected, after any q/k norm), so a
+   * viewer can see what position adds. `keys` and `query` are the rotated vectors the scores use.
+   */
+  unrotatedScores?: Float32Array; // [index+1]
 }
 
 export interface AblateParams {

@@ -31,8 +31,22 @@ export class EngineService {
       await this.engine?.dispose();
       this.engine = loaded.engine;
       this.run = undefined;
-      const c = loaded.engine.config;
-      this.info = { ref, dir, nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize, fileDtype: loaded.checkpoint.fileDtype, loadMs: loaded.loadMs };
+      const c = loaded.engine.dims;
+      this.info = {
+        ref,
+        dir,
+        nLayer: c.nLayer,
+        nHead: c.nHead,
+        nEmbd: c.nEmbd,
+        nPositions: c.nPositions,
+        vocabSize: c.vocabSize,
+        fileDtype: loaded.checkpoint.fileDtype,
+        loadMs: loaded.loadMs,
+        modelType: loaded.checkpoint.modelType,
+        nKvHead: c.nKvHead,
+        headDim: c.headDim,
+        maxWindow: c.nPositions,
+      };
       return this.info;
     },
     analyze: async ({ text, offsetBase = 0, window, incremental }, signal) => {

@@ -17,6 +17,7 @@ import { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { meanLoss } from '../../extension/engine/analyses/inspect';
 import { HeadlightError } from '../../extension/common/errors';
 import { EngineService } from '../../extension/engine/server';
+import { gpt2Model } from '../../extension/engine/families/gpt2';
 import { PlainForward } from '../../bench/plainForward';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
@@ -108,7 +109,7 @@ for (const [name, opts] of cases) {
       // The constructed model: layer `layer`'s c_proj weight zeroed, so its attention adds exactly the bias.
       const weights = { ...ck.weights, layers: ck.weights.layers.map((w, l) => (l === layer ? { ...w, attnProj: { weight: new Float32Array(w.attnProj.weight.length), bias: w.attnProj.bias } } : w)) };
       const tokenizer = await loadTokenizer(ck.dir);
-      const biasOnly = await Gpt2Engine.create(ck.config, weights, tokenizer, { precision: 'fp32', threads: 1, logits: true });
+      const biasOnly = await Gpt2Engine.create(gpt2Model(ck.config, weights), tokenizer, { precision: 'fp32', threads: 1, logits: true });
       try {
         const expected = (await biasOnly.analyze(TEXT, { logits: true })).logits!;
         const mask = maskOf(L, H, Array.from({ length: H }, (_, h): [number, number] => [layer, h]));

@@ -15,11 +15,11 @@ import type { AblationMode, AblationResult, HeadRanking, HeadRef, HeadSelector, 
 import { HeadlightError } from '../../common/errors';
 import { selectorHeads } from '../../common/heads';
 import type { Span, Token } from '../../common/tokens';
-import { buildGpt2Graph, type BuiltGraph, type Weight } from '../graph/gpt2Graph';
+import type { BuiltGraph } from '../graph/gpt2Graph';
+import type { FamilyModel } from '../families/family';
 import { ModelSession, type SessionOptions } from '../graph/session';
 import { collectSoon } from '../memory';
-import type { Gpt2Config, Gpt2Weights } from '../model/checkpointTypes';
-import { attentionScale, modelDims, type ModelDims } from '../model/dims';
+import type { ModelDims } from '../model/dims';
 import { HeadAblation, throwIfAborted } from './ablation';
 import { AttentionStore, type Precision } from './attentionStore';
 import { CHUNK, GraphRunner } from './graphRunner';
@@ -79,7 +79,8 @@ export class Gpt2Engine {
   private inductionScores: Float32Array | undefined;
 
   private constructor(
-    readonly config: Gpt2Config,
+    /** The model's family and sizes (analyses read only `dims`). */
+    readonly model: FamilyModel,
     readonly tokenizer: TextTokenizer,
     private readonly runner: GraphRunner,
     readonly precision: Precision,
@@ -90,13 +91,13 @@ export class Gpt2Engine {
     this.ablation = new HeadAblation(runner, (ids) => tokenizer.decode(ids), (job) => this.serialize(job));
   }
 
-  /** Builds the graph from weights and starts an onnxruntime session. The weights may be dropped afterwards. */
-  static async create(config: Gpt2Config, weights: Gpt2Weights<Weight>, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
+  /** Builds the model's graph (any family) and starts an onnxruntime session. The weights may be dropped afterwards. */
+  static async create(model: FamilyModel, tokenizer: TextTokenizer, opts: EngineOptions = {}): Promise<Gpt2Engine> {
     const precision = opts.precision ?? 'fp16';
     const graphOpts = { attention: precision, logits: opts.logits } as const;
-    const engine = (session: ModelSession, inputs: string[]) => new Gpt2Engine(config, tokenizer, new GraphRunner(modelDims(config), session, new Set(inputs)), precision, opts.logits ?? false);
+    const engine = (session: ModelSession, inputs: string[]) => new Gpt2Engine(model, tokenizer, new GraphRunner(model.dims, session, new Set(inputs)), precision, opts.logits ?? false);
     if (!(opts.externalData ?? process.env.HEADLIGHT_EXTERNAL_DATA !== '0')) {
-      let graph: BuiltGraph | undefined = await buildGpt2Graph(config, weights, graphOpts);
+      let graph: BuiltGraph | undefined = await model.build(graphOpts);
       const inputs = graph.inputs;
       const session = await ModelSession.create(graph.bytes, opts);
       graph = undefined; // the model's bytes (as large as the weights) are garbage from here on
@@ -105,7 +106,7 @@ export class Gpt2Engine {
     // Weights as external data in a scratch folder, mapped by onnxruntime; the folder goes once the session holds them.
     const dir = await fsp.mkdtemp(join(tmpdir(), 'headlight-model-'));
     try {
-      const graph = await buildGpt2Graph(config, weights, { ...graphOpts, externalDir: dir });
+      const graph = await model.build({ ...graphOpts, externalDir: dir });
       await fsp.writeFile(join(dir, 'model.onnx'), graph.bytes);
       return engine(await ModelSession.create(join(dir, 'model.onnx'), opts), graph.inputs);
     } finally {
@@ -250,7 +251,7 @@ export class Gpt2Engine {
       });
     }
     if (run.stale) throw new HeadlightError('stale-run', 'This analysis was replaced by a newer one.', 'Query the latest run.');
-    return qkBreakdown(this.state, this.dims, attentionScale(this.config, layer), layer, head, index, run.row({ layer, head }, index));
+    return qkBreakdown(this.state, this.dims, layer, head, index, run.row({ layer, head }, index));
   }
 
   /**

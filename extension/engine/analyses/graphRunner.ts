@@ -35,7 +35,13 @@ export class GraphRunner {
   ) {
     this.keepAll = new Float32Array(dims.nLayer * dims.nHead).fill(1);
     this.noMeans = new Float32Array(dims.nLayer * dims.nHead * dims.headDim);
+    const windows = new Set(dims.windows.filter((w) => w !== null));
+    if (windows.size > 1) throw new Error(`graph runner: layers with different sliding windows (${[...windows].join(', ')}) are not supported`);
+    this.window = windows.size ? [...windows][0]! : undefined;
   }
+
+  /** The sliding window of the windowed layers (they read `mask_local`), if any. */
+  private readonly window: number | undefined;
 
   /**
    * Inputs for running ids[past..end−1] on a cache of `past` positions (targets come from `ids`, end included). The
@@ -43,7 +49,7 @@ export class GraphRunner {
    * long one an exact copy of the first `past` slots (so the unused slots cost no attention work).
    */
   feeds(cache: KvCache, ids: number[], past: number, end = ids.length, ablation?: Ablation): { feeds: Feeds; C: number } {
-    const { nLayer: L, nHead: H, headDim: D, nEmbd: E, nPositions } = this.dims;
+    const { nLayer: L, nHead: H, nKvHead: KVH, headDim: D, nEmbd: E, nPositions } = this.dims;
     const n = end - past;
     const s = ablation?.from?.layer ?? 0; // the first layer computed
     const C = past === 0 ? 0 : n <= ROW_BLOCK ? nPositions : past;
@@ -67,9 +73,10 @@ export class GraphRunner {
       resid_rows: i64(layers.map((l) => (s > 0 && l === s ? n : 0)), [L]),
       resid_in: f32(s > 0 ? ablation!.from!.resid : new Float32Array(0), [1, s > 0 ? n : 0, E]),
     };
+    if (this.window !== undefined) feeds.mask_local = f32(slidingMask(mask, n, S, past, C, this.window), [1, 1, n, S]);
     for (let l = 0; l < L; l++) {
-      feeds[`past_k_${l}`] = f32(cache.slots('keys', l, C), [1, H, C, D]);
-      feeds[`past_v_${l}`] = f32(cache.slots('values', l, C), [1, H, C, D]);
+      feeds[`past_k_${l}`] = f32(cache.slots('keys', l, C), [1, KVH, C, D]);
+      feeds[`past_v_${l}`] = f32(cache.slots('values', l, C), [1, KVH, C, D]);
     }
     for (const name of Object.keys(feeds)) if (!this.inputs.has(name)) delete feeds[name];
     return { feeds, C };
@@ -82,4 +89,19 @@ export class GraphRunner {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/**
+ * The causal mask [n, S] with a sliding window: query past + r sees key position j only when past + r − window < j.
+ * Key slot j < C holds position j; slot C + r' holds position past + r'.
+ */
+function slidingMask(causal: Float32Array, n: number, S: number, past: number, C: number, window: number): Float32Array {
+  const mask = causal.slice(); // [n, S]
+  for (let r = 0; r < n; r++) {
+    const first = past + r - window + 1; // the first position still seen
+    if (first <= 0) continue;
+    mask.fill(-1e30, r * S, r * S + Math.min(first, past)); // cached keys before the window
+    if (first > past) mask.fill(-1e30, r * S + C, r * S + C + Math.min(first - past, n)); // new keys before it
+  }
+  return mask;
 }

@@ -72,7 +72,7 @@ const EXTERNAL_ALIGN = 65536;
 const EXTERNAL_MIN_BYTES = 4096;
 
 /** Moves large initializers into `dir/weights.bin`, one tensor at a time (only one is in memory at once). */
-async function writeExternal(initializers: TensorSpec[], dir: string): Promise<void> {
+export async function writeExternalData(initializers: TensorSpec[], dir: string): Promise<void> {
   const file = await fsp.open(join(dir, 'weights.bin'), 'w');
   try {
     let offset = 0;
@@ -322,7 +322,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
   // Declare only the inputs some node reads (onnxruntime refuses feeds it does not know).
   const used = new Set(g.nodes.flatMap((n) => n.inputs));
   const declared = inputs.filter((i) => used.has(i.name));
-  if (opts.externalDir) await writeExternal(g.initializers, opts.externalDir);
+  if (opts.externalDir) await writeExternalData(g.initializers, opts.externalDir);
   const bytes = await encodeModel({ nodes: g.nodes, initializers: g.initializers, inputs: declared, outputs, opset: OPSET, name: 'gpt2' });
   return { bytes, inputs: declared.map((i) => i.name), outputs: outputs.map((o) => o.name) };
 }

@@ -155,8 +155,16 @@ export async function openCheckpoint(dir: string, opts: { signal?: AbortSignal }
   }
 }
 
-/** Reads config.json, finds the tokenizer and weight files, and opens the safetensors headers. */
-async function openFolder(dir: string, signal?: AbortSignal) {
+/** GPT-2's weights of an opened folder, checked, as lazy sources (read when the graph is serialized). */
+export function lazyGpt2Weights(store: TensorStore, config: Gpt2Config): Promise<{ weights: Gpt2Weights<LazyTensor>; fileDtype: FileDtype }> {
+  return readWeights(store, config, async (name, shape) => store.lazy(name, shape));
+}
+
+/**
+ * Reads config.json (parsed by `parse`: GPT-2's parser by default, a family's otherwise), finds the tokenizer and
+ * weight files, and opens the safetensors headers. No tensor is read here.
+ */
+export async function openFolder<C = Gpt2Config>(dir: string, signal?: AbortSignal, parse: (json: unknown, path: string) => C = parseConfig as never, prefixed: (config: C) => boolean = () => true) {
   const entries = await listFolder(dir);
   const configPath = join(dir, 'config.json');
   if (!entries.has('config.json')) {
@@ -166,7 +174,7 @@ async function openFolder(dir: string, signal?: AbortSignal) {
       'Pick the folder that holds config.json and model.safetensors (a Hugging Face model snapshot).',
     );
   }
-  const config = parseConfig(await readJson(configPath), configPath);
+  const config = parse(await readJson(configPath), configPath);
   const tokenizer = findTokenizer(dir, entries);
   const shards = await findWeights(dir, entries);
   signal?.throwIfAborted();
@@ -174,7 +182,7 @@ async function openFolder(dir: string, signal?: AbortSignal) {
   const label = opened.length === 1 ? basename(opened[0].path) : INDEX;
   return {
     config,
-    store: new TensorStore(label, opened, shards, signal),
+    store: new TensorStore(label, opened, shards, signal, prefixed(config)),
     files: { config: configPath, weights: opened.length === 1 ? opened[0].path : join(dir, INDEX), ...tokenizer },
     close: () => Promise.all(opened.map((f) => f.close())).then(() => undefined),
   };
@@ -229,7 +237,9 @@ async function findWeights(dir: string, entries: Set<string>): Promise<Map<strin
     return new Map([['*', path]]);
   }
   if (entries.has(INDEX)) {
-    const index = (await readJson(join(dir, INDEX))) as { weight_map?: unknown };
+    const indexPath = join(dir, INDEX);
+    checkNoDuplicateEntries(await fsp.readFile(indexPath, 'utf8'));
+    const index = (await readJson(indexPath)) as { weight_map?: unknown };
     const map = index?.weight_map;
     if (typeof map !== 'object' || map === null) {
       throw new HeadlightError('checkpoint-bad-config', `${INDEX}: no "weight_map" object.`, 'Download the checkpoint again.');
@@ -262,10 +272,30 @@ async function findWeights(dir: string, entries: Set<string>): Promise<Map<strin
   );
 }
 
+/**
+ * JSON.parse keeps the last of two equal keys, so an index that names a tensor twice (two shards claiming it) would
+ * silently pick one: look for repeated `"tensor": "….safetensors"` entries in the text itself.
+ */
+function checkNoDuplicateEntries(text: string): void {
+  const seen = new Map<string, string>();
+  for (const m of text.matchAll(/"((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*\.safetensors)"/g)) {
+    const [, tensor, shard] = m;
+    const before = seen.get(tensor);
+    if (before !== undefined) {
+      throw new HeadlightError(
+        'checkpoint-bad-config',
+        `${INDEX}: "weight_map" names tensor ${tensor} twice (in ${before} and in ${shard}).`,
+        'The index is damaged: download the checkpoint again.',
+      );
+    }
+    seen.set(tensor, shard);
+  }
+}
+
 // ---------------------------------------------------------------- tensors
 
 /** Finds tensors by name with or without the `transformer.` prefix, across shards, and reads them checked. */
-class TensorStore {
+export class TensorStore {
   private readonly byName = new Map<string, { file: SafetensorsFile; info: TensorInfo }>();
 
   constructor(
@@ -273,12 +303,14 @@ class TensorStore {
     files: SafetensorsFile[],
     shards: Map<string, string>,
     private readonly signal?: AbortSignal,
+    /** GPT-2 files may prefix every key with `transformer.`; other families are read by their exact names. */
+    private readonly prefixed = true,
   ) {
     for (const file of files) {
       for (const info of file.tensors.values()) {
         // In a sharded checkpoint, only trust the shard the index names.
         const shard = shards.get(info.name);
-        if (shards.has('*') || shard === file.path) this.byName.set(stripPrefix(info.name), { file, info });
+        if (shards.has('*') || shard === file.path) this.byName.set(prefixed ? stripPrefix(info.name) : info.name, { file, info });
       }
     }
   }
@@ -296,8 +328,8 @@ class TensorStore {
     if (!found) {
       throw new HeadlightError(
         'checkpoint-missing-tensor',
-        `${this.label}: no tensor ${name} (nor transformer.${name}).`,
-        'The file is incomplete or not a GPT-2 checkpoint: download it again or pick another model.',
+        `${this.label}: no tensor ${name}${this.prefixed ? ` (nor transformer.${name})` : ''}.`,
+        'The file is incomplete or does not belong to this config.json: download the checkpoint again or pick another model.',
       );
     }
     return found;
@@ -311,8 +343,8 @@ class TensorStore {
   }
 
   /** Checks `name` like `read`, and returns a source that reads it as fp32 bytes only when asked. */
-  lazy(name: string, shape: number[]): LazyTensor {
-    const { file, info } = this.check(name, shape);
+  lazy(name: string, shape: number[], fields?: string): LazyTensor {
+    const { file, info } = this.check(name, shape, fields);
     return {
       byteLength: shape.reduce((a, b) => a * b, 1) * 4,
       write: async (into) => {
@@ -323,8 +355,8 @@ class TensorStore {
     };
   }
 
-  /** The tensor's file and header entry, after checking its dtype and shape. */
-  check(name: string, shape: number[]): { file: SafetensorsFile; info: TensorInfo } {
+  /** The tensor's file and header entry, after checking its dtype and shape (`fields`: the config fields that set it). */
+  check(name: string, shape: number[], fields?: string): { file: SafetensorsFile; info: TensorInfo } {
     const found = this.info(name);
     const { file, info } = found;
     const where = `${basename(file.path)}: tensor ${info.name}`;
@@ -338,7 +370,7 @@ class TensorStore {
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new HeadlightError(
         'checkpoint-bad-tensor',
-        `${where} has shape [${info.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`,
+        `${where} has shape [${info.shape.join(', ')}] but config.json implies [${shape.join(', ')}]${fields ? ` (${fields})` : ''}.`,
         'config.json and the weights do not belong together: download the checkpoint again.',
       );
     }

@@ -1,0 +1,69 @@
+/**
+ * A model family: one file per architecture (gpt2.ts, llama.ts, neox.ts) registered by config.json's `model_type`.
+ * A family parses its config with Hugging Face's defaults, names the tensors it expects with their shapes (checked
+ * against the safetensors headers before any weight is read), and builds its ONNX graph over the shared blocks in
+ * graph/. Everything after loading (the runner, the analyses) sees only `ModelDims` and the built graph.
+ */
+import { basename } from 'node:path';
+import { HeadlightError } from '../../common/errors.js';
+import type { BuiltGraph, GraphOptions, Weight } from '../graph/gpt2Graph.js';
+import type { TensorStore } from '../model/checkpoint.js';
+import type { ModelDims } from '../model/dims.js';
+
+/** A checked model ready to build: its sizes and its graph. */
+export interface FamilyModel {
+  /** config.json's model_type (`gpt2` also for GPT-2 configs without one). */
+  modelType: string;
+  dims: ModelDims;
+  /** Builds the ONNX graph (inputs and outputs as listed at the top of graph/gpt2Graph.ts). */
+  build(opts: GraphOptions): Promise<BuiltGraph>;
+}
+
+export interface LoadOptions {
+  /** The longest window the engine runs: min(max_position_embeddings, maxWindow); default 1024. */
+  maxWindow?: number;
+}
+
+export const DEFAULT_MAX_WINDOW = 1024;
+
+/** One tensor a family expects: its key, its shape and the config fields that set the shape (for errors). */
+export interface ExpectedTensor {
+  name: string;
+  shape: number[];
+  fields: string;
+}
+
+export interface Family<C> {
+  modelTypes: readonly string[];
+  /** config.json -> the family's config (HeadlightError naming the file and field on bad values). */
+  parseConfig(json: Record<string, unknown>, file: string, opts: LoadOptions): C;
+  /** Every tensor the graph reads, with its shape. */
+  tensors(config: C): ExpectedTensor[];
+  /** Keys a checkpoint may carry that are not read (stale buffers, a tied head stored anyway). */
+  ignored(config: C): RegExp;
+  /** The model over checked weights (by key). */
+  model(config: C, weights: Map<string, Weight>): FamilyModel;
+}
+
+/**
+ * Checks every expected tensor against the headers (dtype, shape) and that the file holds nothing else (layers
+ * beyond the config's count, biases the config says are absent), then returns lazy sources: no weight is read
+ * until the graph is serialized.
+ */
+export function checkedWeights(store: TensorStore, expected: ExpectedTensor[], ignored: RegExp, layerCount: { key: string; value: number }): Map<string, Weight> {
+  const weights = new Map<string, Weight>();
+  for (const t of expected) weights.set(t.name, store.lazy(t.name, t.shape, t.fields));
+  for (const name of store.names()) {
+    if (weights.has(name) || ignored.test(name)) continue;
+    const file = basename(store.info(name).file.path);
+    const layer = /\.layers\.(\d+)\./.exec(name);
+    throw new HeadlightError(
+      'checkpoint-bad-tensor',
+      layer && Number(layer[1]) >= layerCount.value
+        ? `${file}: has tensor ${name} but config.json says ${layerCount.key} is ${layerCount.value}.`
+        : `${file}: has tensor ${name}, which config.json does not call for (check its bias and tie_word_embeddings fields).`,
+      'config.json and the weights do not belong together: download the checkpoint again.',
+    );
+  }
+  return weights;
+}

@@ -1,0 +1,62 @@
+/**
+ * The families by config.json's `model_type`, and opening a checkpoint folder as a checked model of its family:
+ * config parsed with the family's defaults, every tensor's dtype and shape checked against the safetensors headers
+ * before any weight is read (weights are read only when the graph is serialized).
+ */
+import { basename } from 'node:path';
+import { HeadlightError } from '../../common/errors.js';
+import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDtype } from '../model/checkpoint.js';
+import type { Gpt2Config } from '../model/checkpointTypes.js';
+import { checkedWeights, type Family, type FamilyModel, type LoadOptions } from './family.js';
+import { GPT2_MODEL_TYPES, gpt2Model } from './gpt2.js';
+import { llamaFamily } from './llama.js';
+import { neoxFamily } from './neox.js';
+
+const FAMILIES: readonly Family<unknown>[] = [llamaFamily as Family<unknown>, neoxFamily as Family<unknown>];
+
+/** Every model_type the engine runs. */
+export const SUPPORTED_MODEL_TYPES: readonly string[] = [...GPT2_MODEL_TYPES, ...FAMILIES.flatMap((f) => f.modelTypes)];
+
+export interface OpenModel {
+  model: FamilyModel;
+  fileDtype: FileDtype;
+  files: Checkpoint['files'];
+  /** Closes the weight files (after the graph is built). */
+  close(): Promise<void>;
+}
+
+type Parsed = { gpt2: Gpt2Config } | { family: Family<unknown>; config: unknown };
+
+function pick(json: unknown, path: string, opts: LoadOptions): Parsed {
+  const type = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>).model_type : undefined;
+  if (type === undefined || (GPT2_MODEL_TYPES as readonly unknown[]).includes(type)) return { gpt2: parseConfig(json, path) }; // GPT-2's own checks and errors
+  const family = FAMILIES.find((f) => f.modelTypes.includes(type as string));
+  if (!family) {
+    throw new HeadlightError(
+      'checkpoint-unsupported-architecture',
+      `${basename(path)}: model_type is ${JSON.stringify(type)}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
+      'Pick a model of one of these families (GPT-2, Llama/Mistral/Qwen2/Qwen3, GPT-NeoX/Pythia).',
+    );
+  }
+  return { family, config: family.parseConfig(json as Record<string, unknown>, path, opts) };
+}
+
+export async function openModel(dir: string, opts: LoadOptions & { signal?: AbortSignal } = {}): Promise<OpenModel> {
+  const folder = await openFolder(dir, opts.signal, (json, path) => pick(json, path, opts), (p) => 'gpt2' in p);
+  try {
+    const parsed = folder.config;
+    if ('gpt2' in parsed) {
+      const { weights, fileDtype } = await lazyGpt2Weights(folder.store, parsed.gpt2);
+      return { model: gpt2Model(parsed.gpt2, weights), fileDtype, files: folder.files, close: folder.close };
+    }
+    const { family, config } = parsed;
+    const expected = family.tensors(config);
+    const nLayer = (config as { nLayer: number }).nLayer;
+    const weights = checkedWeights(folder.store, expected, family.ignored(config), { key: 'num_hidden_layers', value: nLayer });
+    const fileDtype = folder.store.info(expected[0].name).info.dtype as FileDtype;
+    return { model: family.model(config, weights), fileDtype, files: folder.files, close: folder.close };
+  } catch (err) {
+    await folder.close();
+    throw err;
+  }
+}

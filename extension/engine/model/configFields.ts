@@ -1,0 +1,67 @@
+/**
+ * Reading config.json fields with Hugging Face's defaults, each refusal a HeadlightError that names the file and the
+ * field. The families' config parsers are written with these.
+ */
+import { basename } from 'node:path';
+import { HeadlightError } from '../../common/errors.js';
+
+export class ConfigFields {
+  readonly name: string;
+
+  constructor(
+    readonly json: Record<string, unknown>,
+    file: string,
+  ) {
+    this.name = basename(file);
+  }
+
+  /** The raw value; `null` counts as absent (configs write null for "use the default"). */
+  get(key: string): unknown {
+    const v = this.json[key];
+    return v === null ? undefined : v;
+  }
+
+  fail(key: string, what: string, hint = 'Fix config.json or download the checkpoint again.'): never {
+    throw new HeadlightError('checkpoint-bad-config', `${this.name}: "${key}" ${what}.`, hint);
+  }
+
+  int(key: string, fallback?: number): number {
+    const v = this.get(key) ?? fallback;
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) this.fail(key, `must be a positive integer, got ${describe(this.json[key])}`);
+    return v as number;
+  }
+
+  num(key: string, fallback?: number): number {
+    const v = this.get(key) ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) this.fail(key, `must be a positive number, got ${describe(this.json[key])}`);
+    return v;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.get(key) ?? fallback;
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${describe(v)}`);
+    return v;
+  }
+
+  /** A token id, or undefined when absent. */
+  tokenId(key: string): number | undefined {
+    const v = this.get(key);
+    if (v === undefined || Array.isArray(v)) return undefined; // some configs list several eos ids
+    if (!Number.isSafeInteger(v) || (v as number) < 0) this.fail(key, `must be a token id, got ${describe(v)}`);
+    return v as number;
+  }
+
+  /** A nested object (rope_scaling, rope_parameters), or undefined when absent. */
+  object(key: string): Record<string, unknown> | undefined {
+    const v = this.get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) this.fail(key, `must be an object, got ${describe(v)}`);
+    return v as Record<string, unknown>;
+  }
+}
+
+export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
