@@ -6,8 +6,10 @@
  * - a local folder (`/abs/path`, `./rel`, `~/x`, or an existing folder with a config.json);
  * - a Hugging Face repo id with optional revision: `openai-community/gpt2@main`, legacy ids such as `gpt2`.
  *
- * Resolving gives a folder holding `config.json`, `model.safetensors` and `tokenizer.json` or `vocab.json` +
- * `merges.txt`, which `loadCheckpoint(dir)` reads. Hub models live in the cache Python's huggingface_hub uses
+ * Resolving gives a folder holding `config.json`, `model.safetensors` (or `model.safetensors.index.json` and every
+ * shard it names) and `tokenizer.json` or `vocab.json` + `merges.txt` (plus `tokenizer_config.json` and
+ * `special_tokens_map.json` where the repo has them), which `loadCheckpoint(dir)` reads. Pickle weights are never
+ * fetched. Hub models live in the cache Python's huggingface_hub uses
  * (`HF_HUB_CACHE`, …), so a model downloaded by either is reused by the other.
  */
 import { promises as fsp } from 'node:fs';
@@ -654,8 +656,8 @@ class ProgressMeter {
 
 /**
  * Downloads `ref` (a Hub repo id with optional `@revision`) into the shared Hugging Face cache and returns the
- * snapshot folder. Asks the Hub which files exist at the revision, fetches `config.json`, `model.safetensors` and
- * the tokenizer files, each verified (sha256 / git sha1) and renamed into `blobs/` atomically, then links
+ * snapshot folder. Asks the Hub which files exist at the revision, fetches `config.json`, `model.safetensors` (or
+ * the shard index, then every shard it names) and the tokenizer files, each verified (sha256 / git sha1) and renamed into `blobs/` atomically, then links
  * `snapshots/{commit}/` and writes `refs/{revision}`. Checks free disk space first. Files already cached are not
  * fetched again. In offline mode returns the cached copy or throws `offline`.
  *
