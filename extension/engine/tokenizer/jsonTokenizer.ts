@@ -52,6 +52,7 @@ export class JsonTokenizer {
   private readonly display: DecodeStep[];
   private readonly textById: Array<string | undefined> = [];
   private readonly cache = new Map<string, Int32Array>();
+  private readonly spacesById: Array<number | undefined> = [];
 
   private constructor(root: Record<string, unknown>, source: string) {
     const model = asObject(root['model'], source, 'model');
@@ -145,6 +146,15 @@ export class JsonTokenizer {
     return text;
   }
 
+  private spacesOf(id: number): number {
+    let packed = this.spacesById[id];
+    if (packed === undefined) {
+      packed = countSpaces(this.piece(id));
+      this.spacesById[id] = packed;
+    }
+    return packed;
+  }
+
   private run(input: string, emit: (id: number, start: number, end: number) => void): void {
     const text = wellFormed(input);
     const ids: number[] = [];
@@ -164,7 +174,7 @@ export class JsonTokenizer {
     this.encodeNormalized(text, from, text.length, push);
 
     const { template, trim } = this.post;
-    if (trim) trimOffsets(ids, starts, ends, (id) => this.piece(id), trim.addPrefixSpace);
+    if (trim) trimOffsets(ids, starts, ends, (id) => this.spacesOf(id), trim.addPrefixSpace);
     for (const id of template.before) emit(id, 0, 0);
     for (let k = 0; k < ids.length; k++) emit(ids[k]!, starts[k]!, ends[k]!);
     for (const id of template.after) emit(id, 0, 0);
@@ -218,14 +228,12 @@ export function wellFormed(text: string): string {
 }
 
 /** Hugging Face's ByteLevel `process_offsets`: leading/trailing "Ġ" or whitespace leave the offsets. */
-function trimOffsets(ids: number[], starts: number[], ends: number[], piece: (id: number) => string, addPrefixSpace: boolean): void {
-  const isSpace = (ch: string): boolean => ch === 'Ġ' || /\p{White_Space}/u.test(ch);
+function trimOffsets(ids: number[], starts: number[], ends: number[], spaces: (id: number) => number, addPrefixSpace: boolean): void {
   for (let k = 0; k < ids.length; k++) {
-    const chars = [...piece(ids[k]!)];
-    let leading = 0;
-    while (leading < chars.length && isSpace(chars[leading]!)) leading++;
-    let trailing = 0;
-    while (trailing < chars.length && isSpace(chars[chars.length - 1 - trailing]!)) trailing++;
+    const packed = spaces(ids[k]!);
+    if (packed === 0) continue;
+    let leading = packed >> 16;
+    const trailing = packed & 0xffff;
     if (leading > 0) {
       const isFirst = k === 0 || starts[k] === 0;
       if (isFirst && addPrefixSpace && leading === 1) leading = 0;
@@ -233,6 +241,17 @@ function trimOffsets(ids: number[], starts: number[], ends: number[], piece: (id
     }
     if (trailing > 0 && ends[k]! >= trailing) ends[k] = Math.max(ends[k]! - trailing, starts[k]!);
   }
+}
+
+/** Leading and trailing "Ġ"/whitespace characters of a piece, packed as leading << 16 | trailing. */
+function countSpaces(piece: string): number {
+  const isSpace = (ch: string): boolean => ch === 'Ġ' || /\p{White_Space}/u.test(ch);
+  const chars = [...piece];
+  let leading = 0;
+  while (leading < chars.length && isSpace(chars[leading]!)) leading++;
+  let trailing = 0;
+  while (trailing < chars.length && isSpace(chars[chars.length - 1 - trailing]!)) trailing++;
+  return (Math.min(leading, 0x7fff) << 16) | Math.min(trailing, 0xffff);
 }
 
 function readMerges(json: unknown, source: string): Array<[string, string]> {
