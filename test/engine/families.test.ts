@@ -8,7 +8,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { maxDiff } from '../reference/compare';
@@ -16,26 +16,14 @@ import { llamaForward } from '../reference/families/llama';
 import { neoxForward } from '../reference/families/neox';
 import { columns, layerNorm, linear, rmsNorm, type Matrix } from '../reference/families/blocks';
 import type { RefConfig, RefResult, RefWeights, ReferenceForward } from '../reference/families/types';
-import { llamaSpec, neoxSpec, writeHfCheckpoint, type CheckpointSpec, type HfCheckpoint, type WriteOptions } from '../fixtures/hfCheckpoint';
-import { mulberry32 } from '../fixtures/randomCheckpoint';
+import { llamaSpec, neoxSpec, type CheckpointSpec, type HfCheckpoint, type WriteOptions } from '../fixtures/hfCheckpoint';
+import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
 import { idText, idTokenizer } from './idTokens';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-families-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** A checkpoint folder the engine can load: the family's weights plus a tokenizer (ids are fed as text). */
-export async function writeFamilyCheckpoint(name: string, spec: CheckpointSpec, opts: WriteOptions): Promise<HfCheckpoint> {
-  const ck = await writeHfCheckpoint(join(root, name), spec, opts);
-  copyFileSync(join(__dirname, '../fixtures/gpt2-tokenizer/tokenizer.json'), join(ck.dir, 'tokenizer.json'));
-  return ck;
-}
-
-function randomIds(seed: number, n: number, vocab: number): number[] {
-  const next = mulberry32(seed);
-  return Array.from({ length: n }, () => 3 + (next() % (vocab - 3)));
-}
 
 /** Every head's full map of a run, [L, H, T, T]. */
 function allMaps(run: Run, L: number, H: number): Float32Array {
@@ -138,7 +126,7 @@ function valueNorms(v: Matrix, wo: Matrix): Float64Array {
 
 const llama3Scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 };
 
-export const FAMILY_CASES: FamilyCase[] = [
+const FAMILY_CASES: FamilyCase[] = [
   {
     name: 'llama: GQA 4/2, llama3 rope scaling, attention and MLP biases, untied, F32',
     spec: llamaSpec({ modelType: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 320, ropeScaling: llama3Scaling, attentionBias: true, mlpBias: true, ropeTheta: 500 }),
@@ -206,7 +194,7 @@ for (const c of FAMILY_CASES) {
     let L: number;
     let H: number;
     before(async () => {
-      ck = await writeFamilyCheckpoint(`ck-${c.write.seed}`, c.spec, c.write);
+      ck = await writeFamilyCheckpoint(join(root, `ck-${c.write.seed}`), c.spec, c.write);
       engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true, tokenizer: idTokenizer })).engine;
       ids = randomIds(c.write.seed, c.T, ck.config.vocab_size as number);
       ({ nLayer: L, nHead: H } = engine.dims);
