@@ -18,7 +18,7 @@ import { meanLoss } from '../../extension/engine/analyses/inspect';
 import { HeadlightError } from '../../extension/common/errors';
 import { EngineService } from '../../extension/engine/server';
 import { gpt2Model } from '../../extension/engine/families/gpt2';
-import { PlainForward } from '../../bench/plainForward';
+import { PlainForward } from '../fixtures/plainForward';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
 
