@@ -18,8 +18,19 @@ export type QkSort = 'position' | 'score' | 'weight' | 'contribution';
 
 /** Column layout of the Q·K heatmap, in CSS pixels (exposed on the canvas as data attributes for tests). */
 export const QK = { labelW: 96, rowH: 14, headerH: 18, gap: 8, numW: 28, maxRows: 64 } as const;
-/** The numeric columns right of the products, in order. */
+/** The numeric columns right of the products, in order; rotary models add `unrotated` beside `score`. */
 export const QK_COLUMNS = ['score', 'weight', 'norm', 'contribution'] as const;
+type QkColumn = (typeof QK_COLUMNS)[number] | 'unrotated';
+
+/** The columns a breakdown has: the unrotated score (q·k with the position rotation undone) only for rotary models. */
+function columnsOf(b: QkBreakdown): QkColumn[] {
+  return b.unrotatedScores ? ['score', 'unrotated', 'weight', 'norm', 'contribution'] : [...QK_COLUMNS];
+}
+
+/** "· reads KV head 1 of 4" for models whose query heads share key/value heads; empty otherwise. */
+export function kvHeadLabel(b: Pick<QkBreakdown, 'kvHead' | 'nKvHead'>): string {
+  return b.kvHead === undefined || b.nKvHead === undefined ? '' : ` · reads KV head ${b.kvHead} of ${b.nKvHead}`;
+}
 
 export class QkSection {
   readonly element: HTMLElement;
@@ -122,22 +133,23 @@ export class QkSection {
     const n = b.index + 1;
     const order = this.keyOrder(b);
     this.order = order;
+    const columns = columnsOf(b);
     const avail = Math.max(200, (this.width() || 600) - 16);
-    const cellW = Math.max(3, Math.min(12, Math.floor((avail - QK.labelW - QK.gap * 2 - QK.numW * QK_COLUMNS.length) / D)));
+    const cellW = Math.max(3, Math.min(12, Math.floor((avail - QK.labelW - QK.gap * 2 - QK.numW * columns.length) / D)));
     const numX = QK.labelW + D * cellW + QK.gap;
-    const width = numX + QK.numW * QK_COLUMNS.length + 4;
+    const width = numX + QK.numW * columns.length + 4;
     const top = QK.headerH + QK.rowH + 4; // header, then the query row, then the keys
     const height = top + order.length * QK.rowH + 2;
     const ctx = fitCanvas(canvas, width, height);
-    Object.assign(canvas.dataset, { cellW: String(cellW), rowH: String(QK.rowH), labelW: String(QK.labelW), top: String(top), queryTop: String(QK.headerH), numX: String(numX), numW: String(QK.numW), rows: order.join(','), painted: String(performance.now()) });
+    Object.assign(canvas.dataset, { cellW: String(cellW), rowH: String(QK.rowH), labelW: String(QK.labelW), top: String(top), queryTop: String(QK.headerH), numX: String(numX), numW: String(QK.numW), columns: columns.join(','), rows: order.join(','), painted: String(performance.now()) });
     ctx.fillStyle = p.background;
     ctx.fillRect(0, 0, width, height);
     ctx.font = `11px ${p.monoFont}`;
     ctx.textBaseline = 'middle';
     ctx.fillStyle = p.muted;
     ctx.fillText(`q⊙k (${D} dims)`, QK.labelW, QK.headerH / 2);
-    const heads = ['s', 'α', '‖v‖', 'α‖v‖'];
-    heads.forEach((h, c) => ctx.fillText(h, numX + c * QK.numW + 2, QK.headerH / 2));
+    const header: Record<QkColumn, string> = { score: 's', unrotated: 's₀', weight: 'α', norm: '‖v‖', contribution: 'α‖v‖' };
+    columns.forEach((c, k) => ctx.fillText(header[c], numX + k * QK.numW + 2, QK.headerH / 2));
 
     const bg = p.backgroundRgb;
     const pos = p.huesRgb[1 % p.huesRgb.length]; // orange: positive
@@ -156,7 +168,9 @@ export class QkSection {
       for (let d = 0; d < D; d++) prods[r * D + d] = b.query[d] * b.keys[j * D + d];
     });
     const pMax = maxAbs(prods);
-    const sMax = maxAbs(Array.from(order, (j) => b.scores[j]));
+    const un = b.unrotatedScores;
+    // scores with and without the rotation share one scale, so the colours say what position adds
+    const sMax = Math.max(maxAbs(Array.from(order, (j) => b.scores[j])), un ? maxAbs(Array.from(order, (j) => un[j])) : 0);
     let nMax = 0;
     let cMax = 0;
     for (let j = 0; j < n; j++) {
@@ -176,24 +190,32 @@ export class QkSection {
         ctx.fillStyle = rgbCss(diverging(prods[r * D + d], pMax, bg, pos, neg));
         ctx.fillRect(QK.labelW + d * cellW, y, cellW - (cellW > 4 ? 1 : 0), QK.rowH - 1);
       }
-      const cells = [rgbCss(diverging(b.scores[j], sMax, bg, pos, neg)), seq(b.probs[j]), seq(nMax > 0 ? b.valueNorms[j] / nMax : 0), seq(cMax > 0 ? (b.probs[j] * b.valueNorms[j]) / cMax : 0)];
-      cells.forEach((c, k) => {
+      const colour: Record<QkColumn, () => string> = {
+        score: () => rgbCss(diverging(b.scores[j], sMax, bg, pos, neg)),
+        unrotated: () => rgbCss(diverging(un![j], sMax, bg, pos, neg)),
+        weight: () => seq(b.probs[j]),
+        norm: () => seq(nMax > 0 ? b.valueNorms[j] / nMax : 0),
+        contribution: () => seq(cMax > 0 ? (b.probs[j] * b.valueNorms[j]) / cMax : 0),
+      };
+      columns.map((c) => colour[c]()).forEach((c, k) => {
         ctx.fillStyle = c;
         ctx.fillRect(numX + k * QK.numW, y, QK.numW - 2, QK.rowH - 1);
       });
     });
-    this.title.textContent = `Q·K — ${selectorLabel({ layer: b.layer, head: b.head })}, query ${b.index} “${tokenLabel(run.tokens[b.index]?.text ?? '', 16)}”`;
+    this.title.textContent = `Q·K — ${selectorLabel({ layer: b.layer, head: b.head })}${kvHeadLabel(b)}, query ${b.index} “${tokenLabel(run.tokens[b.index]?.text ?? '', 16)}”`;
     canvas.setAttribute('aria-label', `Query ${b.index} of layer ${b.layer} head ${b.head}: element-wise products with ${n} keys, scores before and after softmax; the strongest key is ${order[0]}.`);
-    this.note.textContent = `score s = q·k × ${fmt(b.scale, 4)} (before softmax), α = softmax(s) (after), ‖v‖ = ‖v·W_O‖ (what the key adds per unit of attention). Colours: orange > 0, blue < 0.${n > order.length ? ` Showing ${order.length} of ${n} keys.` : ''}`;
+    this.note.textContent = `score s = q·k × ${fmt(b.scale, 4)} (before softmax), α = softmax(s) (after), ‖v‖ = ‖v·W_O‖ (what the key adds per unit of attention).${un ? ' s₀ = the same score with the position rotation undone: s − s₀ is what position adds.' : ''} Colours: orange > 0, blue < 0.${n > order.length ? ` Showing ${order.length} of ${n} keys.` : ''}`;
     this.renderTable(b, order);
   }
 
   private renderTable(b: QkBreakdown, order: number[]): void {
     const run = this.state.run!;
-    const head = el('tr', {}, ...['key', 'token', 'score', 'weight', 'value norm', 'contribution'].map((h) => el('th', { scope: 'col' }, h)));
+    const un = b.unrotatedScores;
+    const head = el('tr', {}, ...['key', 'token', 'score', ...(un ? ['score without rotation'] : []), 'weight', 'value norm', 'contribution'].map((h) => el('th', { scope: 'col' }, h)));
     const rows = order.map((j) =>
       el('tr', { 'data-j': String(j) },
         el('td', {}, String(j)), el('td', {}, run.tokens[j]?.text ?? ''), el('td', { className: 'score' }, fmt(b.scores[j], 4)),
+        ...(un ? [el('td', { className: 'unrotated' }, fmt(un[j], 4))] : []),
         el('td', { className: 'weight' }, fmt(b.probs[j], 4)), el('td', {}, fmt(b.valueNorms[j], 4)), el('td', {}, fmt(b.probs[j] * b.valueNorms[j], 4))),
     );
     this.table.replaceChildren(head, ...rows);
@@ -217,7 +239,8 @@ export class QkSection {
     const cellW = Number(this.canvas.dataset.cellW);
     const d = Math.floor((x - QK.labelW) / cellW);
     const dim = d >= 0 && d < D ? `\ndim ${d}: q ${fmt(b.query[d])} × k ${fmt(b.keys[j * D + d])} = ${fmt(b.query[d] * b.keys[j * D + d], 4)}` : '';
-    tip.textContent = `key ${j} “${this.state.run?.tokens[j]?.text ?? ''}”\nscore ${fmt(b.scores[j], 4)} · α ${fmt(b.probs[j], 4)} · ‖v‖ ${fmt(b.valueNorms[j])} · α‖v‖ ${fmt(b.probs[j] * b.valueNorms[j], 4)}${dim}`;
+    const unrotated = b.unrotatedScores ? ` (without rotation ${fmt(b.unrotatedScores[j], 4)})` : '';
+    tip.textContent = `key ${j} “${this.state.run?.tokens[j]?.text ?? ''}”\nscore ${fmt(b.scores[j], 4)}${unrotated} · α ${fmt(b.probs[j], 4)} · ‖v‖ ${fmt(b.valueNorms[j])} · α‖v‖ ${fmt(b.probs[j] * b.valueNorms[j], 4)}${dim}`;
     placeTooltip(tip, toClient(this.canvas, { x: x + 12, y: y - QK.rowH / 2, width: 1, height: QK.rowH })); // kept on screen
   }
 }
