@@ -38,7 +38,8 @@ export function formatAblation(r: AblationResult, where: (t: Token) => string, t
 export function formatQk(b: QkBreakdown, tokens: readonly Token[], where: (t: Token) => string, top = 10): string {
   const D = b.query.length;
   const tok = tokens[b.index];
-  const lines = [`query token ${b.index} ${quote(tok.text)} at ${where(tok)}, head ${b.layer}.${b.head} (d = ${D}, scale ${b.scale.toPrecision(4)})`];
+  const kv = b.kvHead !== undefined && b.nKvHead !== undefined ? `, reads KV head ${b.kvHead} of ${b.nKvHead}` : '';
+  const lines = [`query token ${b.index} ${quote(tok.text)} at ${where(tok)}, head ${b.layer}.${b.head} (d = ${D}, scale ${b.scale.toPrecision(4)}${kv})`];
   const norm = Math.hypot(...b.query);
   lines.push(`q (|q| = ${norm.toFixed(3)}):`);
   for (let c = 0; c < D; c += 8) lines.push('  ' + Array.from(b.query.subarray(c, c + 8), (v) => v.toFixed(3).padStart(8)).join(''));

@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
-import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
+import { ROOT, WORKSPACE, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
+import { canvasStats, clickEditor, hoverEditor, hoverShown, openFile, waitForGrid, waitForText } from './workbenchSteps.js';
 
 const BUNDLED = join(ROOT, 'models', 'headlight-tiny');
 const WORK = join(ROOT, '.e2e', 'tmp', 'ui');
@@ -219,61 +220,6 @@ test('a user explains attention, reads it in the panel, editor, hover and sideba
 
 // ---------------------------------------------------------------- helpers
 
-async function openFile(page: Page, name: string): Promise<void> {
-  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).click();
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 10_000 });
-  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 10_000 });
-}
-
-async function waitForText(locator: Locator, want: RegExp | ((s: string) => boolean), timeoutMs: number): Promise<string> {
-  const ok = typeof want === 'function' ? want : (s: string) => want.test(s);
-  const text = await pollFor(() => locator.innerText().catch(() => ''), ok, timeoutMs);
-  assert.ok(ok(text), `waited ${timeoutMs} ms for ${String(want)}; text is "${text}"`);
-  return text;
-}
-
-async function clickEditor(page: Page, text: string, occurrence: number): Promise<{ x: number; y: number }> {
-  const at = await editorTextPoint(page, text, occurrence);
-  assert.ok(at, `"${text}" is not on a rendered line of the editor`);
-  const box = await page.locator('.monaco-editor .overflow-guard').first().boundingBox();
-  assert.ok(box && at.x > box.x + 40 && at.x < box.x + box.width - 20 && at.y > box.y && at.y < box.y + box.height,
-    `"${text}" is outside the editor's visible area (scrolled away?): ${JSON.stringify(at)} vs ${JSON.stringify(box)}`);
-  await page.mouse.click(at.x, at.y);
-  return at;
-}
-
-/** Hovers `text` in the editor and waits for Headlight's part of the hover (other providers may answer first). */
-async function hoverEditor(page: Page, text: string, occurrence: number): Promise<string> {
-  const at = await editorTextPoint(page, text, occurrence);
-  assert.ok(at, `"${text}" is not visible in the editor`);
-  await page.mouse.move(at.x - 40, at.y);
-  await page.mouse.move(at.x, at.y, { steps: 4 });
-  const hover = page.locator('.monaco-hover:not(.hidden)').first();
-  return waitForText(hover, /Surprisal/, 10_000).then((s) => s.replace(/\u00a0/g, ' '));
-}
-
-/**
- * Waits until the editor hover is fully shown: Headlight's part rendered to its last line, the widget's fade-in
- * over (no running animation, opacity 1 up its ancestors), and, for at most 10 s, no other provider's part still
- * "(loading...)"; then two frames to settle. Returns what it saw.
- */
-async function hoverShown(page: Page): Promise<{ opacity: number; animations: number; loading: boolean }> {
-  const hover = page.locator('.monaco-hover:not(.hidden)').first();
-  await waitForText(hover, /Open in the attention panel/, 10_000);
-  const read = () => hover.evaluate((el) => {
-    let opacity = 1;
-    for (let e: Element | null = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
-    const widget = el.closest('.monaco-hover') ?? el;
-    const animations = [...widget.getAnimations({ subtree: true }), ...(widget.parentElement?.getAnimations() ?? [])].filter((a) => a.playState === 'running').length;
-    return { opacity, animations, loading: /\(loading\.\.\.\)/.test(el.textContent ?? '') };
-  });
-  const faded = await pollFor(read, (s) => s.opacity === 1 && s.animations === 0, 10_000);
-  assert.ok(faded.opacity === 1 && faded.animations === 0, `the hover did not finish fading in: ${JSON.stringify(faded)}`);
-  const settled = await pollFor(read, (s) => s.opacity === 1 && s.animations === 0 && !s.loading, 10_000); // TypeScript's part may still load
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  return settled;
-}
-
 /** The text of the status item's hover (VS Code shows its MarkdownString tooltip on mouse-over). */
 async function statusTooltip(page: Page, item: Locator): Promise<string> {
   await item.hover();
@@ -317,68 +263,4 @@ function overlays(page: Page): Promise<Overlay[]> {
       return { bg: cs.backgroundColor, border: cs.borderTopStyle === 'solid' ? cs.borderTopColor : '', x: r.x, y: r.y, w: r.width, h: r.height };
     }).filter((o) => o.bg !== 'rgba(0, 0, 0, 0)' || o.border !== ''),
   );
-}
-
-/** Pixels that differ from the canvas's top-left pixel, distinct colours, and a hash of the pixels. */
-function canvasStats(canvas: Locator): Promise<{ painted: number; colours: number; hash: number; width: number; height: number }> {
-  return canvas.evaluate((c: HTMLCanvasElement) => {
-    const ctx = c.getContext('2d');
-    if (!ctx || c.width === 0 || c.height === 0) return { painted: 0, colours: 0, hash: 0, width: c.width, height: c.height };
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    const colours = new Set<number>();
-    let painted = 0;
-    let hash = 2166136261;
-    for (let k = 0; k < d.length; k += 4) {
-      const diff = Math.abs(d[k] - d[0]) + Math.abs(d[k + 1] - d[1]) + Math.abs(d[k + 2] - d[2]);
-      if (diff > 12) painted++;
-      if (colours.size < 4096) colours.add((d[k] << 16) | (d[k + 1] << 8) | d[k + 2]);
-      hash = Math.imul(hash ^ (d[k] + 3 * d[k + 1] + 7 * d[k + 2]), 16777619) >>> 0;
-    }
-    return { painted, colours: colours.size, hash, width: c.width, height: c.height };
-  });
-}
-
-interface GridCheck {
-  cells: number;
-  pitch: number;
-  blank: string[];
-  cssWidth: number;
-  cssHeight: number;
-}
-
-/**
- * Reads the model view's canvas as a grid: its css size must be the labels plus a whole number of equal pitches,
- * L rows by H columns (webview/modelView.ts: 30 px row labels, 16 px column labels, thumbnails `pitch` apart), and
- * every thumbnail must hold pixels that are not the background. Waits until thumbnails arrived.
- */
-async function waitForGrid(canvas: Locator, want: { nLayer: number; nHead: number }): Promise<GridCheck> {
-  const read = () =>
-    canvas.evaluate((c: HTMLCanvasElement, { L, H }: { L: number; H: number }) => {
-      const LABEL_W = 30;
-      const LABEL_H = 16;
-      const cssWidth = c.clientWidth;
-      const cssHeight = c.clientHeight;
-      const pitchW = (cssWidth - LABEL_W) / H;
-      const pitchH = (cssHeight - LABEL_H) / L;
-      const blank: string[] = [];
-      if (pitchW !== pitchH || !Number.isInteger(pitchW) || pitchW < 4) return { cells: 0, pitch: pitchW, blank, cssWidth, cssHeight };
-      const ctx = c.getContext('2d')!;
-      const scale = c.width / cssWidth;
-      const bg = ctx.getImageData(1, 1, 1, 1).data;
-      let cells = 0;
-      for (let l = 0; l < L; l++) {
-        for (let h = 0; h < H; h++) {
-          const x = Math.round((LABEL_W + h * pitchW) * scale);
-          const y = Math.round((LABEL_H + l * pitchW) * scale);
-          const size = Math.max(1, Math.floor((pitchW - 3) * scale) - 2);
-          const d = ctx.getImageData(x + 1, y + 1, size, size).data;
-          let painted = 0;
-          for (let k = 0; k < d.length; k += 4) if (Math.abs(d[k] - bg[0]) + Math.abs(d[k + 1] - bg[1]) + Math.abs(d[k + 2] - bg[2]) > 12) painted++;
-          cells++;
-          if (painted === 0) blank.push(`L${l}H${h}`);
-        }
-      }
-      return { cells, pitch: pitchW, blank, cssWidth, cssHeight };
-    }, { L: want.nLayer, H: want.nHead });
-  return pollFor(read, (g) => g.cells > 0 && g.blank.length === 0, 15_000);
 }
