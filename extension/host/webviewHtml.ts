@@ -28,7 +28,8 @@ export interface WebviewPage {
 export function webviewHtml(p: WebviewPage): string {
   const csp = [
     "default-src 'none'",
-    `img-src ${p.cspSource} data: blob:`,
+    // no data: or blob: images: canvases are drawn from pixels and exported with toBlob, which loads no URL
+    `img-src ${p.cspSource}`,
     `style-src ${p.cspSource} 'nonce-${p.nonce}'`,
     `font-src ${p.cspSource}`,
     `script-src 'nonce-${p.nonce}'`,

@@ -69,8 +69,11 @@ function themeCss(): string {
 export interface Harness {
   browser: Browser;
   url: string;
-  /** `selection`: the host's selection before the webview starts ("L.H"). */
-  open(view: 'panel' | 'sidebar', opts?: { theme?: string; width?: number; height?: number; dpr?: number; selection?: string }): Promise<Page>;
+  /**
+   * `selection`: the host's selection before the webview starts ("L.H"). `state`: what the page's getState() returns
+   * at start (VS Code keeps it while a hidden panel's page is dropped).
+   */
+  open(view: 'panel' | 'sidebar', opts?: { theme?: string; width?: number; height?: number; dpr?: number; selection?: string; state?: unknown }): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -115,11 +118,28 @@ export async function startHarness(): Promise<Harness> {
     url: origin,
     async open(view, opts = {}) {
       const ctx = await browser.newContext({ viewport: { width: opts.width ?? 1200, height: opts.height ?? 800 }, deviceScaleFactor: opts.dpr ?? 1 });
+      // every request the page makes, however it starts (the route sees anything fetched, the request events also
+      // workers', websockets their own event); one not for the harness origin is recorded, then refused
+      const requests: PageRequest[] = [];
+      await ctx.route('**/*', (route) => {
+        const r = route.request();
+        requests.push({ url: r.url(), type: r.resourceType(), seen: 'route' });
+        return new URL(r.url()).origin === origin ? route.continue() : route.abort('blockedbyclient');
+      });
+      ctx.on('request', (r) => requests.push({ url: r.url(), type: r.resourceType(), seen: 'request' }));
       const page = await ctx.newPage();
+      page.on('websocket', (ws) => requests.push({ url: ws.url(), type: 'websocket', seen: 'websocket' }));
       const problems: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        problems.push(m.text());
+        // a load the CSP refused never reaches the network: it counts as a request too
+        const csp = /^CSP violation: (\S+) (.*)$/.exec(m.text());
+        if (csp) requests.push({ url: csp[2], type: csp[1], seen: 'csp' });
+      });
       page.on('pageerror', (e) => problems.push(String(e)));
-      (page as Page & { problems: string[] }).problems = problems;
+      Object.assign(page, { problems, requests });
+      if (opts.state !== undefined) await page.addInitScript((s) => ((globalThis as { harnessState?: unknown }).harnessState = s), opts.state);
       // functions passed to page.evaluate are compiled by tsx with keepNames, which calls a `__name` helper
       await page.addInitScript('globalThis.__name = (f) => f;');
       await page.addInitScript(() => {
@@ -140,4 +160,16 @@ export const FIXTURE = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'r
 /** Errors the page logged (console errors, uncaught exceptions, CSP violations). */
 export function problems(page: Page): string[] {
   return (page as Page & { problems: string[] }).problems;
+}
+
+/** One request a page made, and how the harness saw it (a CSP-refused load is `csp`, its type the directive). */
+export interface PageRequest {
+  url: string;
+  type: string;
+  seen: 'route' | 'request' | 'websocket' | 'csp';
+}
+
+/** Every request the page and its workers made since it opened, the page itself included, in order. */
+export function requests(page: Page): PageRequest[] {
+  return (page as Page & { requests: PageRequest[] }).requests;
 }

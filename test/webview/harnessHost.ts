@@ -390,7 +390,7 @@ const harness: Harness = {
   webviewEvents: [],
   bytesToWebview: 0,
   messagesToWebview: 0,
-  state: undefined,
+  state: (globalThis as { harnessState?: unknown }).harnessState,
   fromFixture: (f) => fixtureData(f as Fixture),
   synthetic: (T) => syntheticData(T),
   setTheme: (cls) => {
