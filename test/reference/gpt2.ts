@@ -20,6 +20,19 @@ export interface ReferenceOptions {
    * gate·out + (1 − gate)·replacement (mean ablation); absent means zeros (plain zero ablation).
    */
   headReplacement?: ArrayLike<ArrayLike<ArrayLike<number>>>;
+  /** Record the residual stream and each block's parts (`trace` in the result): the lens and attribution tests. */
+  trace?: boolean;
+}
+
+/** The residual stream and what each part adds to it (ReferenceOptions.trace). */
+export interface ReferenceTrace {
+  /** [L+1] each [T*E]: the stream entering layer l; entry L enters ln_f. */
+  residPre: Float64Array[];
+  /** [L][H] each [T*E]: head h's output through its rows of c_proj (no bias), after any mask. */
+  headOut: Float64Array[][];
+  /** [L] each [T*E]: what attention adds (c_proj with its bias) and what the MLP adds. */
+  attnOut: Float64Array[];
+  mlpOut: Float64Array[];
 }
 
 export interface ReferenceResult {
@@ -30,6 +43,7 @@ export interface ReferenceResult {
   logprobs: Float32Array; // [T]
   /** Each head's output (before any mask) averaged over positions: mean ablation's replacement. */
   headOutputMeans: Float64Array[][]; // [L][H][d]
+  trace?: ReferenceTrace;
 }
 
 export function matrix(rows: number, cols: number): Matrix {
@@ -171,7 +185,7 @@ export function mha(
   layerIndex: number,
   headMask?: ArrayLike<number>,
   headReplacement?: ArrayLike<ArrayLike<number>>,
-): { out: Matrix; probs: Matrix[]; headMeans: Float64Array[] } {
+): { out: Matrix; probs: Matrix[]; headMeans: Float64Array[]; headOut: Float64Array[] } {
   const E = config.nEmbd;
   const H = config.nHead;
   const d = E / H;
@@ -198,7 +212,18 @@ export function mha(
     for (let t = 0; t < x.rows; t++) for (let c = 0; c < d; c++) mean[c] += head.out.data[t * d + c] / x.rows;
     headMeans.push(mean);
   }
-  return { out: linear(merged, layer.attnProj), probs, headMeans }; // [T, E] -> [T, E]
+  // Each head through its rows h·d..(h+1)·d of c_proj (Conv1D [E, E]), no bias: [T, d] · [d, E] -> [T, E].
+  const headOut = Array.from({ length: H }, (_, h) => {
+    const out = new Float64Array(x.rows * E);
+    for (let t = 0; t < x.rows; t++) {
+      for (let c = 0; c < d; c++) {
+        const z = merged.data[t * E + h * d + c];
+        for (let o = 0; o < E; o++) out[t * E + o] += z * layer.attnProj.weight[(h * d + c) * E + o];
+      }
+    }
+    return out;
+  });
+  return { out: linear(merged, layer.attnProj), probs, headMeans, headOut }; // [T, E] -> [T, E]
 }
 
 export function ffn(x: Matrix, layer: LayerWeights, activation: Activation): Matrix {
@@ -219,13 +244,14 @@ export function block(
   layerIndex: number,
   headMask?: ArrayLike<number>,
   headReplacement?: ArrayLike<ArrayLike<number>>,
-): { x: Matrix; probs: Matrix[]; headMeans: Float64Array[] } {
+): { x: Matrix; probs: Matrix[]; headMeans: Float64Array[]; headOut: Float64Array[]; attnOut: Matrix; mlpOut: Matrix } {
   const eps = config.layerNormEpsilon;
   const attn = mha(layerNorm(x, layer.ln1, eps), layer, config, layerIndex, headMask, headReplacement); // [T, E]
   const out: Matrix = { rows: x.rows, cols: x.cols, data: Float64Array.from(x.data) };
   addInPlace(out, attn.out);
-  addInPlace(out, ffn(layerNorm(out, layer.ln2, eps), layer, config.activation)); // [T, E]
-  return { x: out, probs: attn.probs, headMeans: attn.headMeans };
+  const mlpOut = ffn(layerNorm(out, layer.ln2, eps), layer, config.activation); // [T, E]
+  addInPlace(out, mlpOut);
+  return { x: out, probs: attn.probs, headMeans: attn.headMeans, headOut: attn.headOut, attnOut: attn.out, mlpOut };
 }
 
 /** The whole model: token ids → logits, attention maps and per-token log-probabilities. */
@@ -248,13 +274,21 @@ export function gpt2(
 
   const attention = new Float32Array(L * H * T * T); // [L, H, T, T]
   const headOutputMeans: Float64Array[][] = [];
+  const trace: ReferenceTrace | undefined = opts.trace ? { residPre: [], headOut: [], attnOut: [], mlpOut: [] } : undefined;
   for (let l = 0; l < L; l++) {
     const result = block(x, weights.layers[l], config, l, opts.headMask?.[l], opts.headReplacement?.[l]);
+    if (trace) {
+      trace.residPre.push(Float64Array.from(x.data));
+      trace.headOut.push(result.headOut);
+      trace.attnOut.push(result.attnOut.data);
+      trace.mlpOut.push(result.mlpOut.data);
+    }
     x = result.x;
     headOutputMeans.push(result.headMeans);
     result.probs.forEach((p, h) => attention.set(p.data, (l * H + h) * T * T));
   }
 
+  trace?.residPre.push(Float64Array.from(x.data));
   const final = layerNorm(x, weights.lnF, config.layerNormEpsilon); // [T, E]
   const logits64 = matrix(T, V); // [T, V] = final @ wteᵀ (tied head)
   for (let t = 0; t < T; t++) {
@@ -264,7 +298,7 @@ export function gpt2(
       logits64.data[t * V + v] = dot;
     }
   }
-  return { logits: Float32Array.from(logits64.data), attention, logprobs: logprobsOf(logits64, ids), headOutputMeans };
+  return { logits: Float32Array.from(logits64.data), attention, logprobs: logprobsOf(logits64, ids), headOutputMeans, ...(trace ? { trace } : {}) };
 }
 
 /** logprobs[t] = log_softmax(logits[t - 1])[ids[t]]; NaN at t = 0, which has no prediction. */

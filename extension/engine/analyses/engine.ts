@@ -153,6 +153,14 @@ export class Gpt2Engine {
     return selectorHeads(sel, this.dims.nLayer, this.dims.nHead);
   }
 
+  /**
+   * Runs `job` on the graph runner and the latest run's state, queued behind the engine's other runs: scratch runs
+   * that commit nothing (the logit lens and attribution, analyses/lens.ts).
+   */
+  scratch<T>(job: (runner: GraphRunner, state: RunState) => Promise<T>): Promise<T> {
+    return this.serialize(() => job(this.runner, this.state));
+  }
+
   private serialize<T>(job: () => Promise<T>): Promise<T> {
     const next = this.queue.then(job, job);
     this.queue = next.catch(() => undefined);

@@ -17,6 +17,42 @@ export interface FamilyModel {
   dims: ModelDims;
   /** Builds the ONNX graph (inputs and outputs as listed at the top of graph/gpt2Graph.ts). */
   build(opts: GraphOptions): Promise<BuiltGraph>;
+  /** What the logit lens and direct logit attribution read of the model (analyses/lens.ts, attribution.ts). */
+  readout?: Readout;
+}
+
+/** A norm the readout applies itself: LayerNorm (with bias) or RMSNorm; `plusOne`: x̂·(1 + w) (Gemma). */
+export interface ReadoutNorm {
+  kind: 'layer' | 'rms';
+  weight: Weight; // [E]
+  bias?: Weight; // [E], LayerNorm only
+  eps: number;
+  plusOne?: boolean;
+}
+
+/** One layer's attention output as the readout splits it by head. */
+export interface ReadoutLayer {
+  /** The output projection: torch's Linear layout [E, H·D] ('out_in') or GPT-2's Conv1D [H·D, E] ('in_out'). */
+  oProj: Weight;
+  oProjLayout: 'out_in' | 'in_out';
+  oBias?: Weight; // [E]
+  /** A norm on the attention block's output before it joins the residual stream (Gemma's post_attention_layernorm). */
+  postAttnNorm?: ReadoutNorm;
+}
+
+/**
+ * What the logit lens (the residual stream entering each layer read through the model's own final norm and
+ * unembedding) and direct logit attribution (the final residual split into embeddings, heads, attention biases and
+ * MLPs, each projected through the frozen final norm) need of a family. A family fills it from its weights (lazy
+ * sources: read while the checkpoint is open); the analyses never read a family's config.
+ */
+export interface Readout {
+  finalNorm: ReadoutNorm;
+  /** The unembedding [V, E] (the embedding table when tied). */
+  unembed: Weight;
+  /** Gemma 2's final logit soft-cap: logits = cap·tanh(logits / cap); null for none. */
+  finalSoftcap: number | null;
+  layers: ReadoutLayer[];
 }
 
 export interface LoadOptions {

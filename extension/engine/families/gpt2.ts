@@ -11,5 +11,15 @@ import type { FamilyModel } from './family.js';
 export const GPT2_MODEL_TYPES = ['gpt2'] as const;
 
 export function gpt2Model(config: Gpt2Config, weights: Gpt2Weights<Weight>): FamilyModel {
-  return { modelType: 'gpt2', dims: modelDims(config), build: (opts) => buildGpt2Graph(config, weights, opts) };
+  return {
+    modelType: 'gpt2',
+    dims: modelDims(config),
+    build: (opts) => buildGpt2Graph(config, weights, opts),
+    readout: {
+      finalNorm: { kind: 'layer', weight: weights.lnF.weight, bias: weights.lnF.bias, eps: config.layerNormEpsilon },
+      unembed: weights.wte, // tied LM head
+      finalSoftcap: null,
+      layers: weights.layers.map((l) => ({ oProj: l.attnProj.weight, oProjLayout: 'in_out' as const, oBias: l.attnProj.bias })), // c_proj: Conv1D [E, E]
+    },
+  };
 }

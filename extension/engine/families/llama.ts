@@ -21,7 +21,7 @@ import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields, describe } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions } from './family.js';
+import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
 
 type ModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -208,6 +208,20 @@ function llamaGraph(c: LlamaConfig, weights: Map<string, Weight>): DecoderFamily
   };
 }
 
+/** The final RMSNorm, the (tied or own) LM head and each layer's o_proj for the lens and attribution. */
+function llamaReadout(c: LlamaConfig, weights: Map<string, Weight>): Readout {
+  return {
+    finalNorm: { kind: 'rms', weight: weights.get('model.norm.weight')!, eps: c.eps },
+    unembed: weights.get(c.tie ? 'model.embed_tokens.weight' : 'lm_head.weight')!,
+    finalSoftcap: null,
+    layers: Array.from({ length: c.nLayer }, (_, l) => ({
+      oProj: weights.get(`model.layers.${l}.self_attn.o_proj.weight`)!, // [E, H·D]
+      oProjLayout: 'out_in' as const,
+      oBias: c.oBias ? weights.get(`model.layers.${l}.self_attn.o_proj.bias`) : undefined,
+    })),
+  };
+}
+
 export const llamaFamily: Family<LlamaConfig> = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
   parseConfig: parseLlamaConfig,
@@ -216,6 +230,6 @@ export const llamaFamily: Family<LlamaConfig> = {
   ignored: (c) => (c.tie ? /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$|^lm_head\.weight$/ : /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/),
   model(c, weights): FamilyModel {
     const dims = llamaDims(c);
-    return { modelType: c.modelType, dims, build: (opts) => DecoderGraph.build(dims, llamaGraph(c, weights), opts) };
+    return { modelType: c.modelType, dims, build: (opts) => DecoderGraph.build(dims, llamaGraph(c, weights), opts), readout: llamaReadout(c, weights) };
   },
 };

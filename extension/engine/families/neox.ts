@@ -15,7 +15,7 @@ import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields, describe } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions } from './family.js';
+import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
 
 export interface NeoxConfig {
   nLayer: number;
@@ -134,6 +134,20 @@ function neoxGraph(c: NeoxConfig, weights: Map<string, Weight>): DecoderFamily {
   };
 }
 
+/** The final LayerNorm, the LM head and each layer's attention.dense for the lens and attribution. */
+function neoxReadout(c: NeoxConfig, weights: Map<string, Weight>): Readout {
+  return {
+    finalNorm: { kind: 'layer', weight: weights.get('gpt_neox.final_layer_norm.weight')!, bias: weights.get('gpt_neox.final_layer_norm.bias')!, eps: c.eps },
+    unembed: weights.get(c.tie ? 'gpt_neox.embed_in.weight' : 'embed_out.weight')!,
+    finalSoftcap: null,
+    layers: Array.from({ length: c.nLayer }, (_, l) => ({
+      oProj: weights.get(`gpt_neox.layers.${l}.attention.dense.weight`)!, // [E, E]
+      oProjLayout: 'out_in' as const,
+      oBias: c.bias ? weights.get(`gpt_neox.layers.${l}.attention.dense.bias`) : undefined,
+    })),
+  };
+}
+
 export const neoxFamily: Family<NeoxConfig> = {
   modelTypes: ['gpt_neox'],
   parseConfig: parseNeoxConfig,
@@ -144,6 +158,6 @@ export const neoxFamily: Family<NeoxConfig> = {
       : /^gpt_neox\.layers\.\d+\.attention\.(bias|masked_bias|rotary_emb\.inv_freq)$/,
   model(c, weights): FamilyModel {
     const dims = neoxDims(c);
-    return { modelType: 'gpt_neox', dims, build: (opts) => DecoderGraph.build(dims, neoxGraph(c, weights), opts) };
+    return { modelType: 'gpt_neox', dims, build: (opts) => DecoderGraph.build(dims, neoxGraph(c, weights), opts), readout: neoxReadout(c, weights) };
   },
 };

@@ -185,7 +185,13 @@ export class DecoderGraph {
     const layerIndex = g.ints(`layer_${l}`, [l]);
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${H}`, [1, H, 1, 1])]); // [1, H, 1, 1]
     const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints(`shape_head_mean_${H}_${D}`, [1, H, 1, D])]); // [1, H, 1, D]
-    const gated = g.op('Add', [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])]); // [1, H, T, D]
+    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])];
+    let gated: string; // [1, H, T, D]
+    if (analysis) {
+      // head_z_{l}: what each head hands the output projection (fetched only by the lens's runs for attribution).
+      g.named('Add', gateTerms, [(gated = `head_z_${l}`)]);
+      this.outputs.push({ name: gated, dataType: DataType.FLOAT, dims: [1, H, this.rowsOf(l), D] });
+    } else gated = g.op('Add', gateTerms);
     if (analysis) {
       g.named('ReduceMean', [perHead], [`head_out_mean_${l}`], { axes: [2], keepdims: 1 }); // [1, H, 1, D]
       this.outputs.push({ name: `head_out_mean_${l}`, dataType: DataType.FLOAT, dims: [1, H, 1, D] });
@@ -286,6 +292,11 @@ export class DecoderGraph {
     for (let l = 0; l < dims.nLayer; l++) {
       if (d.analysis) x = d.layerInput(x, l);
       x = family.layer(d, x, l); // [1, T, E]
+    }
+    if (d.analysis) {
+      // resid_final: the stream entering the final norm (fetched only by the lens and attribution); a copy of [T, E].
+      d.g.named('Identity', [x], ['resid_final']);
+      d.outputs.push({ name: 'resid_final', dataType: DataType.FLOAT, dims: [1, d.rowsOf(dims.nLayer - 1), dims.nEmbd] });
     }
     const { hidden, head } = family.final(d, x);
     const final = d.g.op('Reshape', [hidden, d.g.ints(`shape_rows_${dims.nEmbd}`, [-1, dims.nEmbd])]); // [T, E]

@@ -16,6 +16,8 @@
  *   head_out_mean_{l} [1, H, 1, D] each head's output (before the head mask) averaged over the new positions:
  *                   the replacement of a mean-ablated head, fetched from a plain run of the window
  *   resid_{l}       [1, Tn, E] the residual stream entering layer l (what a run that skips layers before l feeds)
+ *   resid_final     [1, Tn, E] the residual stream entering the final norm (logit lens and attribution)
+ *   head_z_{l}      [1, H, Tn, D] each head's output after the head gate, before the output projection (attribution)
  *   next_logprob    [Tn] natural-log probability of `targets[i]` after position i
  *   top_logprob     [Tn, K] and top_ids [Tn, K]: the K most likely next tokens after each position
  *   logits          [Tn, V] full logits (only for `--logits` dumps and the benchmark's baseline)
@@ -225,7 +227,13 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]); // [1, H, 1, 1]
     const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints('shape_head_mean', [1, H, 1, D])]); // [1, H, 1, D]
     // mask·out + (1 − mask)·mean: zero ablation feeds a zero mean, mean ablation a plain run's head_out_mean.
-    const gated = g.op('Add', [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])]); // [1, H, T, D]
+    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])];
+    let gated: string; // [1, H, T, D]
+    if (analysis) {
+      // head_z_{l}: what each head hands c_proj (fetched only by the lens's one-row runs for attribution).
+      g.named('Add', gateTerms, [(gated = `head_z_${l}`)]);
+      outputs.push({ name: gated, dataType: DataType.FLOAT, dims: [1, H, rowsOf(l), D] });
+    } else gated = g.op('Add', gateTerms);
     const merged = g.op('Reshape', [g.op('Transpose', [gated], { perm: [0, 2, 1, 3] }), flatShape]); // [1, T, E]
     const out = linear(merged, weights.layers[l].attnProj, `h.${l}.attn.c_proj`, E, E); // [1, T, E]
     if (analysis) {
@@ -284,7 +292,12 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     let mask = 'mask';
     if (analysis) [x, mask] = layerInput(x, l);
     x = g.op('Add', [x, attention(layerNorm(x, weights.layers[l].ln1, `h.${l}.ln_1`), l, mask)]); // [1, T, E]
-    x = g.op('Add', [x, mlp(layerNorm(x, weights.layers[l].ln2, `h.${l}.ln_2`), l)]); // [1, T, E]
+    const mlpTerms = [x, mlp(layerNorm(x, weights.layers[l].ln2, `h.${l}.ln_2`), l)];
+    if (analysis && l === L - 1) {
+      // resid_final: the stream entering ln_f (fetched only by the lens and attribution).
+      g.named('Add', mlpTerms, [(x = 'resid_final')]);
+      outputs.push({ name: 'resid_final', dataType: DataType.FLOAT, dims: [1, rowsOf(l), E] });
+    } else x = g.op('Add', mlpTerms); // [1, T, E]
   }
   const final = g.op('Reshape', [layerNorm(x, weights.lnF, 'ln_f'), g.ints('shape_rows', [-1, E])]); // [T, E]
 
