@@ -109,6 +109,8 @@ export class AttentionPanel implements vscode.Disposable {
       const cur = source.current;
       if (cur && e.document.uri.toString() === cur.document.toString()) this.session.setStale(e.document.version > cur.documentVersion);
     }, null, this.disposables);
+    // hidden, the page may be dropped before it says that Inside a head closed: the session closes it (see setVisible)
+    panel.onDidChangeViewState((e) => this.session.setVisible(e.webviewPanel.visible), null, this.disposables);
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
   }
 

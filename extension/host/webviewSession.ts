@@ -101,7 +101,11 @@ function ownAblation(a: AblationView): AblationView {
 
 export class PanelSession extends SessionBase<PanelHostEvents> {
   private readonly endpoint: RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>;
+  /** What the engine was last told (`keepQueries`). */
   private insideHeadOpen = false;
+  /** What the page last said of its Inside-a-head tab (`insideHead`). */
+  private pageInsideOpen = false;
+  private visible = true;
 
   constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile, private readonly experiments: HeadExperiments) {
     super(source);
@@ -132,7 +136,10 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
         revealToken: ({ index }) => source.revealToken(index),
         setAttentionMode: ({ mode }) => experiments.requestAttentionMode(mode),
         clearAblation: () => experiments.clearAblation(),
-        insideHead: ({ open }) => this.keepQueries(open),
+        insideHead: ({ open }) => {
+          this.pageInsideOpen = open;
+          if (this.visible) this.keepQueries(open);
+        },
       },
     );
     source.onDidChangeCursorToken((index) => this.ready && this.emit('cursor', { index }), null, this.disposables);
@@ -154,6 +161,17 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     if (on === this.insideHeadOpen) return;
     this.insideHeadOpen = on;
     this.source.query('keepQueries', { on }).catch(() => undefined); // no engine yet: `qk` still works, one run dearer
+  }
+
+  /**
+   * The panel was hidden or shown (`onDidChangeViewState`). VS Code may drop a hidden panel's page before it can say
+   * `insideHead {open: false}`, so hidden means Inside a head is closed: the engine stops fetching queries. Shown
+   * again, the page's last word holds until the page says otherwise (a recreated page says `ready`, then its tab).
+   */
+  setVisible(visible: boolean): void {
+    if (visible === this.visible) return;
+    this.visible = visible;
+    this.keepQueries(visible && this.pageInsideOpen);
   }
 
   /** Shown when there is no run (or the engine failed). */
