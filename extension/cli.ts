@@ -6,6 +6,8 @@
  *   headlight heads    --model M [--file F | --text S]
  *   headlight ablate   --model M (--file F | --text S) --heads L.H,... [--mode zero|mean] [--at LINE:COL]
  *   headlight qk       --model M (--file F | --text S) --at LINE:COL --head L.H
+ *   headlight lens     --model M (--file F | --text S) [--window A:B] --dump OUT
+ *   headlight attribute --model M (--file F | --text S) --at INDEX [--target ID] [--vs ID] --dump OUT
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -20,6 +22,9 @@ import { loadTokenizer } from './engine/tokenizer/gpt2Tokenizer';
 import { formatBytes, resolveModel } from './hub/modelStore';
 import type { Run } from './engine/analyses/engine';
 import { formatAblation, formatQk, tokenAtPlace, tokenPlace } from './cli/inside';
+import { lensSummary, parseCount, writeAttribution, writeLensDump } from './cli/lens';
+import { Lens } from './engine/analyses/lens';
+import { attribute } from './engine/analyses/attribution';
 import { parseHead, parseHeads } from './common/heads';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
@@ -37,6 +42,11 @@ const USAGE = `usage: headlight <command> [options]
            loss change and the tokens most affected when those heads are taken away
   qk       --model M (--file F | --text S) --at LINE:COL --head L.H
            one query of one head taken apart: q, q·k products, scores before and after the softmax
+  lens     --model M (--file F | --text S) [--window A:B] --dump OUT
+           logit lens: every layer's residual read through the final norm and unembedding (tokens.json,
+           lens_logprob.f32 and lens_top1.i32, both [n_layer+1, T])
+  attribute --model M (--file F | --text S) --at INDEX [--target ID] [--vs ID] --dump OUT
+           direct logit attribution at token INDEX of the window: attribution.json
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -96,6 +106,8 @@ const options = {
   heads: { type: 'string' },
   mode: { type: 'string' },
   threads: { type: 'string' },
+  target: { type: 'string' },
+  vs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -188,6 +200,34 @@ export async function main(argv: string[], io: Io): Promise<number> {
         }
         return 0;
       }
+      case 'lens':
+      case 'attribute': {
+        if (!values.dump) throw new HeadlightError('usage', `${command} needs --dump OUT (a folder to write tokens.json and the ${command === 'lens' ? 'lens arrays' : 'attribution.json'}).`);
+        const at = command === 'attribute' ? parseCount('--at', values.at) : undefined;
+        if (command === 'attribute' && at === undefined) throw new HeadlightError('usage', 'attribute needs --at INDEX (a token index in the window, from 0).');
+        const text = await readText(values);
+        const dir = await modelDir(values.model, io);
+        const { engine } = await loadEngine(dir, { precision: 'fp32', threads });
+        const lens = new Lens(engine, dir, { threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          if (run.length === 0) throw new HeadlightError('empty-text', `The ${command} needs at least one token of text.`, 'Give some text.');
+          await dump(run, engine.dims, values.dump, false, { tokensOnly: true });
+          if (command === 'lens') {
+            const grid = await lens.grid(run);
+            await writeLensDump(grid, values.dump);
+            io.stderr.write(lensSummary(grid, values.dump));
+          } else {
+            const a = await attribute(lens, run, at!, { target: parseCount('--target', values.target), vs: parseCount('--vs', values.vs) });
+            await writeAttribution(a, values.dump);
+            io.stderr.write(`headlight: ${a.parts.length} parts of the logit${a.vs === null ? '' : ' difference'} at token ${a.position} -> ${values.dump}\n`);
+          }
+        } finally {
+          await lens.dispose();
+          await engine.dispose();
+        }
+        return 0;
+      }
       default:
         throw new HeadlightError('usage', `Unknown command "${command}".`, 'Run headlight --help.');
     }
@@ -205,12 +245,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-async function dump(run: Run, config: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number }, out: string, logits: boolean): Promise<void> {
+async function dump(
+  run: Run,
+  config: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number },
+  out: string,
+  logits: boolean,
+  opts: { tokensOnly?: boolean } = {},
+): Promise<void> {
   await fsp.mkdir(out, { recursive: true });
   const T = run.length;
   const model = { n_layer: config.nLayer, n_head: config.nHead, n_embd: config.nEmbd, n_positions: config.nPositions, vocab_size: config.vocabSize };
   const tokens = run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end }));
   await fsp.writeFile(join(out, 'tokens.json'), JSON.stringify({ model, window: run.window, tokens }, null, 1));
+  if (opts.tokensOnly) return;
   const fd = openSync(join(out, 'attention.f32'), 'w');
   try {
     const map = new Float32Array(T * T);

@@ -26,31 +26,10 @@ import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { Lens } from '../../extension/engine/analyses/lens';
 import { attribute } from '../../extension/engine/analyses/attribution';
 import { idText, idTokenizer } from './idTokens';
+import { logSoftmax, refAttribution, refLogits, row, top2, type RefReadout, type Trace } from './lensReference';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-lens-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** The reference's residual stream and parts, every array [T*E]. */
-interface Trace {
-  residPre: Float64Array[]; // [L+1]
-  headOut: Float64Array[][]; // [L][H], no bias, before any post-attention norm
-  attnOut: Float64Array[]; // [L], what the stream receives
-  mlpOut: Float64Array[]; // [L]
-}
-
-/** The reference's readout: final norm and unembedding by their checkpoint names. */
-interface RefReadout {
-  kind: 'layer' | 'rms';
-  w: ArrayLike<number>; // applied weight [E]
-  b?: ArrayLike<number>; // [E]
-  eps: number;
-  unembed: Float64Array; // [V, E]
-  softcap: number | null;
-  /** Post-attention norm of layer l (Gemma), applied weight and eps. */
-  postAttn?: (l: number) => { w: ArrayLike<number>; eps: number };
-  /** Layer l's attention output bias, if any. */
-  attnBias: (l: number) => ArrayLike<number> | undefined;
-}
 
 interface Case {
   name: string;
@@ -133,75 +112,6 @@ const CASES: Case[] = [
   familyCase('gpt_neox: sequential residual', neoxSpec({ layers: 3, hidden: 32, heads: 2, vocab: 256, rotaryPct: 0.5, useParallelResidual: false }), { seed: 47 }, 18, neoxForward, neoxReadout),
 ];
 
-// ---------------------------------------------------------------- the float64 lens and attribution
-
-function row(a: Float64Array, t: number, E: number): Float64Array {
-  return a.subarray(t * E, (t + 1) * E);
-}
-
-function normScale(kind: 'layer' | 'rms', x: ArrayLike<number>, eps: number): { mean: number; s: number } {
-  const E = x.length;
-  let mean = 0;
-  if (kind === 'layer') for (let e = 0; e < E; e++) mean += x[e] / E;
-  let sq = 0;
-  for (let e = 0; e < E; e++) sq += (x[e] - mean) ** 2;
-  return { mean, s: 1 / Math.sqrt(sq / E + eps) };
-}
-
-/** The final norm, the unembedding and the soft-cap: logits [V] (before the cap too). */
-function refLogits(r: RefReadout, x: ArrayLike<number>): { raw: Float64Array; capped: Float64Array } {
-  const E = x.length;
-  const V = r.unembed.length / E;
-  const { mean, s } = normScale(r.kind, x, r.eps);
-  const y = Float64Array.from({ length: E }, (_, e) => (x[e] - mean) * s * r.w[e] + (r.b?.[e] ?? 0));
-  const raw = new Float64Array(V);
-  for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) raw[v] += y[e] * r.unembed[v * E + e];
-  const capped = r.softcap === null ? raw : raw.map((z) => r.softcap! * Math.tanh(z / r.softcap!));
-  return { raw, capped };
-}
-
-function logSoftmax(z: Float64Array): Float64Array {
-  const max = Math.max(...z);
-  const lse = max + Math.log(z.reduce((a, v) => a + Math.exp(v - max), 0));
-  return z.map((v) => v - lse);
-}
-
-/** Parts by name, at position t, towards u = W_U[target] − W_U[vs]. */
-function refAttribution(r: RefReadout, tr: Trace, t: number, E: number, target: number, vs: number | null): { parts: Map<string, number>; logit: number } {
-  const L = tr.headOut.length;
-  const u = Float64Array.from({ length: E }, (_, e) => r.unembed[target * E + e] - (vs === null ? 0 : r.unembed[vs * E + e]));
-  const x = row(tr.residPre[L], t, E);
-  const { s } = normScale(r.kind, x, r.eps);
-  const project = (p: ArrayLike<number>) => {
-    const pm = r.kind === 'layer' ? Array.prototype.reduce.call(p, (a: number, v: number) => a + v, 0) as number / E : 0;
-    let sum = 0;
-    for (let e = 0; e < E; e++) sum += (p[e] - pm) * s * r.w[e] * u[e];
-    return sum;
-  };
-  const parts = new Map<string, number>();
-  parts.set('embed', project(row(tr.residPre[0], t, E)));
-  for (let l = 0; l < L; l++) {
-    const heads = tr.headOut[l].map((h) => row(h, t, E));
-    const bias = r.attnBias(l);
-    let post: Float64Array | undefined; // Gemma: the post-attention norm frozen at the attention output's scale
-    if (r.postAttn) {
-      const a = Float64Array.from({ length: E }, (_, e) => heads.reduce((acc, h) => acc + h[e], 0) + (bias?.[e] ?? 0));
-      const { w, eps } = r.postAttn(l);
-      const { s: sa } = normScale('rms', a, eps);
-      post = Float64Array.from({ length: E }, (_, e) => sa * w[e]);
-    }
-    heads.forEach((h, i) => parts.set(`L${l}H${i}`, project(post ? h.map((v, e) => v * post![e]) : h)));
-    if (bias) {
-      const attn = row(tr.attnOut[l], t, E);
-      parts.set(`L${l} attn bias`, project(attn.map((v, e) => v - heads.reduce((acc, h) => acc + h[e] * (post ? post[e] : 1), 0))));
-    }
-    parts.set(`L${l} mlp`, project(row(tr.mlpOut[l], t, E)));
-  }
-  if (r.b) parts.set('final norm bias', Array.from(u).reduce((a, v, e) => a + v * r.b![e], 0));
-  const { raw } = refLogits(r, x);
-  return { parts, logit: raw[target] - (vs === null ? 0 : raw[vs]) };
-}
-
 for (const c of CASES) {
   describe(`logit lens and attribution — ${c.name}`, () => {
     let engine: Gpt2Engine;
@@ -232,7 +142,7 @@ for (const c of CASES) {
       for (let l = 0; l <= L; l++) {
         for (let t = 0; t < T; t++) {
           const logp = logSoftmax(refLogits(ref.readout, row(tr.residPre[l], t, E)).capped);
-          const order = Array.from(logp.keys()).sort((a, b) => logp[b] - logp[a]);
+          const order = top2(logp);
           refTop1[l * T + t] = order[0];
           if (t + 1 < T) {
             const d = Math.abs(grid.logprob[l * T + t] - logp[ids[t + 1]]);
