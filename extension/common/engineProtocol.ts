@@ -68,6 +68,11 @@ export interface QkBreakdown {
    * viewer can see what position adds. `keys` and `query` are the rotated vectors the scores use.
    */
   unrotatedScores?: Float32Array; // [index+1]
+  /**
+   * Soft-capped layers (Gemma 2's attn_logit_softcapping): cap·tanh(score/cap), what the softmax reads; `scores`
+   * stay the raw q·k_j·scale.
+   */
+  cappedScores?: Float32Array; // [index+1]
 }
 
 export interface AblateParams {

@@ -96,7 +96,7 @@ describe('bad checkpoints of the new families', () => {
   test('an unknown model_type lists the supported ones', async () => {
     const ck = await fresh();
     await editConfig(ck, { model_type: 'mamba' });
-    await refused(ck.dir, 'checkpoint-unsupported-architecture', /^config\.json: model_type is "mamba"; supported: gpt2, llama, mistral, qwen2, qwen3, gpt_neox\./);
+    await refused(ck.dir, 'checkpoint-unsupported-architecture', /^config\.json: model_type is "mamba"; supported: gpt2, llama, mistral, qwen2, qwen3, gpt_neox, gemma2, gemma3_text, gemma3, gpt_neo\./);
   });
 });
 

@@ -6,7 +6,7 @@
  * and values of its KV head.
  */
 import type { QkBreakdown } from '../../common/engineProtocol';
-import { kvHeadOf, type ModelDims } from '../model/dims';
+import { kvHeadOf, rotaryOf, softcap, type ModelDims } from '../model/dims';
 import type { GraphRunner } from './graphRunner';
 import { KvCache } from './kvCache';
 import { qkScores } from './inspect';
@@ -33,8 +33,10 @@ export function qkBreakdown(state: RunState, dims: ModelDims, layer: number, hea
   const query = state.queries[layer].slice((head * P + index) * D, (head * P + n) * D); // [D]
   const keys = state.cache.head('keys', layer, kvHead, n); // [i+1, D]
   const values = state.cache.head('values', layer, kvHead, n); // [i+1, D]
-  const { scores, probs: all } = qkScores(query, keys, scale); // [i+1] each
-  const probs = first === 0 ? all : padFront(qkScores(query, keys.subarray(first * D), scale).probs, first, 0); // keys outside a sliding window get 0
+  const cap = dims.softcaps?.[layer] ?? null; // Gemma 2: the softmax sees cap·tanh(s/cap)
+  const score = (k: Float32Array) => (cap ? cappedQk(query, k, scale, cap) : qkScores(query, k, scale));
+  const { scores, probs: all } = score(keys); // [i+1] each
+  const probs = first === 0 ? all : padFront(score(keys.subarray(first * D)).probs, first, 0); // keys outside a sliding window get 0
   const valueNorms = state.valueNorms[layer].slice(head * P, head * P + n); // [i+1]
   const breakdown: QkBreakdown = {
     layer,
@@ -50,8 +52,26 @@ export function qkBreakdown(state: RunState, dims: ModelDims, layer: number, hea
     valueNorms,
   };
   if (dims.nKvHead !== dims.nHead) Object.assign(breakdown, { kvHead, nKvHead: dims.nKvHead });
-  if (dims.rotary) breakdown.unrotatedScores = unrotatedScores(query, keys, index, scale, dims.rotary);
+  if (cap) breakdown.cappedScores = softmaxInputs(scores, cap);
+  const rotary = rotaryOf(dims, layer);
+  if (rotary) breakdown.unrotatedScores = unrotatedScores(query, keys, index, scale, rotary);
   return breakdown;
+}
+
+/** cap·tanh(s/cap) of each raw score [n] (what the softmax reads on a soft-capped layer). */
+function softmaxInputs(scores: Float32Array, cap: number): Float32Array {
+  return scores.map((s) => softcap(s, cap));
+}
+
+/** Raw scores q·k_j·scale [n] and the softmax of their soft-capped values [n]. */
+function cappedQk(query: Float32Array, keys: Float32Array, scale: number, cap: number): { scores: Float32Array; probs: Float32Array } {
+  const { scores } = qkScores(query, keys, scale);
+  const capped = softmaxInputs(scores, cap);
+  let max = -Infinity;
+  for (const s of capped) max = Math.max(max, s);
+  const exps = Float64Array.from(capped, (s) => Math.exp(s - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return { scores, probs: Float32Array.from(exps, (e) => e / sum) };
 }
 
 /** [first + a.length]: `fill` for the keys outside a sliding window, then a. */

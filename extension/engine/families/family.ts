@@ -79,6 +79,22 @@ export interface Family<C> {
   ignored(config: C): RegExp;
   /** The model over checked weights (by key). */
   model(config: C, weights: Map<string, Weight>): FamilyModel;
+  /**
+   * Optional: completes the config from the checkpoint's tensor names and dtypes, before `tensors` and before any
+   * weight is read (Gemma 3: where the text model's keys start, the embedding's dtype; GPT-Neo: extra layers).
+   */
+  resolve?(config: C, store: StoredTensors): C;
+  /** config.json's field for the layer count, named when a file holds more layers (default num_hidden_layers). */
+  layerCountKey?: string;
+}
+
+/** What `resolve` sees of a checkpoint: its tensor names and each one's file and dtype (headers only). */
+export interface StoredTensors {
+  names(): string[];
+  /** The tensor's safetensors dtype (F32, F16, BF16, …). */
+  dtypeOf(name: string): string;
+  /** The file that holds it (its base name, for errors). */
+  fileOf(name: string): string;
 }
 
 /**

@@ -9,10 +9,12 @@ import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDty
 import type { Gpt2Config } from '../model/checkpointTypes.js';
 import { checkedWeights, type Family, type FamilyModel, type LoadOptions } from './family.js';
 import { GPT2_MODEL_TYPES, gpt2Model } from './gpt2.js';
+import { gemmaFamily } from './gemma.js';
 import { llamaFamily } from './llama.js';
+import { neoFamily } from './neo.js';
 import { neoxFamily } from './neox.js';
 
-const FAMILIES: readonly Family<unknown>[] = [llamaFamily as Family<unknown>, neoxFamily as Family<unknown>];
+const FAMILIES: readonly Family<unknown>[] = [llamaFamily as Family<unknown>, neoxFamily as Family<unknown>, gemmaFamily as Family<unknown>, neoFamily as Family<unknown>];
 
 /** Every model_type the engine runs. */
 export const SUPPORTED_MODEL_TYPES: readonly string[] = [...GPT2_MODEL_TYPES, ...FAMILIES.flatMap((f) => f.modelTypes)];
@@ -35,7 +37,7 @@ function pick(json: unknown, path: string, opts: LoadOptions): Parsed {
     throw new HeadlightError(
       'checkpoint-unsupported-architecture',
       `${basename(path)}: model_type is ${JSON.stringify(type)}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
-      'Pick a model of one of these families (GPT-2, Llama/Mistral/Qwen2/Qwen3, GPT-NeoX/Pythia).',
+      'Pick a model of one of these families (GPT-2, Llama/Mistral/Qwen2/Qwen3, GPT-NeoX/Pythia, Gemma 2/3, GPT-Neo).',
     );
   }
   return { family, config: family.parseConfig(json as Record<string, unknown>, path, opts) };
@@ -49,10 +51,14 @@ export async function openModel(dir: string, opts: LoadOptions & { signal?: Abor
       const { weights, fileDtype } = await lazyGpt2Weights(folder.store, parsed.gpt2);
       return { model: gpt2Model(parsed.gpt2, weights), fileDtype, files: folder.files, close: folder.close };
     }
-    const { family, config } = parsed;
+    const { family } = parsed;
+    const store = folder.store;
+    const config = family.resolve
+      ? family.resolve(parsed.config, { names: () => store.names(), dtypeOf: (n) => store.info(n).info.dtype, fileOf: (n) => basename(store.info(n).file.path) })
+      : parsed.config;
     const expected = family.tensors(config);
     const nLayer = (config as { nLayer: number }).nLayer;
-    const weights = checkedWeights(folder.store, expected, family.ignored(config), { key: 'num_hidden_layers', value: nLayer });
+    const weights = checkedWeights(folder.store, expected, family.ignored(config), { key: family.layerCountKey ?? 'num_hidden_layers', value: nLayer });
     const fileDtype = folder.store.info(expected[0].name).info.dtype as FileDtype;
     return { model: family.model(config, weights), fileDtype, files: folder.files, close: folder.close };
   } catch (err) {

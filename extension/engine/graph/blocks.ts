@@ -7,11 +7,13 @@ import type { GraphBuilder } from './graphBuilder';
 /**
  * Scaled dot-product attention over every head: softmax(q·kᵀ·scale + mask)·v.
  * q [1, H, T, D], k and v [1, H, S, D] (cached keys first), mask [1, 1, T, S] (0 or −1e30), scale a scalar
- * initializer -> probs [1, H, T, S], out [1, H, T, D].
+ * initializer -> probs [1, H, T, S], out [1, H, T, D]. `cap` (Gemma 2's attn_logit_softcapping): the scores become
+ * cap·tanh(scores/cap) before the mask is added.
  */
-export function sdpa(g: GraphBuilder, q: string, k: string, v: string, mask: string, scale: string): { probs: string; out: string } {
+export function sdpa(g: GraphBuilder, q: string, k: string, v: string, mask: string, scale: string, cap?: number): { probs: string; out: string } {
   const kT = g.op('Transpose', [k], { perm: [0, 1, 3, 2] }); // [1, H, D, S]
-  const scores = g.op('Mul', [g.op('MatMul', [q, kT]), scale]); // [1, H, T, S]
+  let scores = g.op('Mul', [g.op('MatMul', [q, kT]), scale]); // [1, H, T, S]
+  if (cap) scores = softcap(g, scores, cap); // Gemma 2: capped BEFORE the mask, so masked keys still get weight 0
   const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 }); // [1, H, T, S]
   const out = g.op('MatMul', [probs, v]); // [1, H, T, D]
   return { probs, out };
@@ -33,6 +35,17 @@ export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): str
   const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 }); // [..., 1]
   const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(`c_eps_${eps}`, eps)])]); // [..., 1]
   return g.op('Mul', [g.op('Div', [x, rms]), w]); // [..., N]
+}
+
+/** Gemma's RMSNorm: x / √(mean(x²) + eps) · (1 + w), in fp32 (Gemma stores the gain as an offset from 1). */
+export function rmsNormPlusOne(g: GraphBuilder, x: string, w: string, eps: number): string {
+  return rmsNorm(g, x, g.op('Add', [w, g.scalar('c_one', 1)]), eps); // [..., N]
+}
+
+/** cap·tanh(x/cap), elementwise (Gemma 2's soft-capping of attention scores and of the final logits). */
+export function softcap(g: GraphBuilder, x: string, cap: number): string {
+  const c = g.scalar(`c_softcap_${cap}`, cap);
+  return g.op('Mul', [g.op('Tanh', [g.op('Div', [x, c])]), c]);
 }
 
 /** LayerNorm over the last axis with weight and bias [N]. */

@@ -9,10 +9,14 @@
  *   present_k_{l}, present_v_{l}, past_k_{l}, past_v_{l} have nKvHead heads (the cache stays small; the graph
  *                   repeats them for the query heads); present_k/present_q are AFTER rotation (and q/k norms).
  *   mask_local      [1, 1, Tn, C+Tn]: the causal mask with the sliding window applied, read by windowed layers.
- *   position_ids    feed the rotary tables (cos/sin of position·inv_freq, [n_positions, R], computed in float64).
+ *   position_ids    feed the rotary tables (cos/sin of position·inv_freq, [n_positions, R], computed in float64),
+ *                   one pair per distinct rotary spec (Gemma 3: local and global layers); families with learned
+ *                   positions (GPT-Neo) read them in their `embed` instead.
+ * Per layer from ModelDims: the q·k factor, the sliding window, the rotary frequencies (`rotaryOf`) and Gemma 2's
+ * attention soft-cap (cap·tanh(s/cap) before the mask); the final-logit soft-cap applies before the log-softmax.
  */
-import type { ModelDims } from '../model/dims';
-import { repeatKv, sdpa } from './blocks';
+import { rotaryOf, type ModelDims } from '../model/dims';
+import { repeatKv, sdpa, softcap } from './blocks';
 import { LM_ROW_BLOCK, ROW_BLOCK, TOP_K, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type ValueSpec } from './onnxProto';
@@ -51,7 +55,8 @@ export class DecoderGraph {
   private readonly attentionOut: 'fp16' | 'fp32' | 'none';
   /** The mask rows of layer l's queries (set by the layer loop). */
   private masks: { full: string; local: string } = { full: 'mask', local: 'mask_local' };
-  private tables: { cos: string; sin: string } | undefined;
+  /** cos/sin tables by rotary spec (Gemma 3's local and global layers rotate with different frequencies). */
+  private readonly tables = new Map<{ dims: number; invFreq: Float64Array }, { cos: string; sin: string }>();
   private blockEnds: string[] | undefined;
   private pastSlotsNode: string | undefined;
 
@@ -91,16 +96,17 @@ export class DecoderGraph {
   }
 
   /** cos and signed sin [1, 1, T, R] of the new positions (sin negated on the first half: rotate_half's sign). */
-  private rotaryTables(): { cos: string; sin: string } {
-    if (this.tables) return this.tables;
-    const { rotary, nPositions: P } = this.dims;
-    const R = rotary!.dims;
+  private rotaryTables(rotary: { dims: number; invFreq: Float64Array }): { cos: string; sin: string } {
+    const known = this.tables.get(rotary);
+    if (known) return known;
+    const { nPositions: P } = this.dims;
+    const R = rotary.dims;
     const half = R / 2;
     const cos = new Float32Array(P * R); // [P, R]: cos(p·f_k) at k and k + R/2
     const sin = new Float32Array(P * R); // [P, R]: −sin at k, +sin at k + R/2
     for (let p = 0; p < P; p++) {
       for (let k = 0; k < half; k++) {
-        const angle = p * rotary!.invFreq[k];
+        const angle = p * rotary.invFreq[k];
         cos[p * R + k] = cos[p * R + k + half] = Math.cos(angle);
         sin[p * R + k] = -Math.sin(angle);
         sin[p * R + k + half] = Math.sin(angle);
@@ -108,19 +114,28 @@ export class DecoderGraph {
     }
     const g = this.g;
     const at = (table: string) => g.op('Unsqueeze', [g.op('Gather', [table, 'position_ids'], { axis: 0 }), g.ints('axes_one', [1])]); // [1, 1, T, R]
-    this.tables = { cos: at(g.weight('rope_cos', cos, [P, R])), sin: at(g.weight('rope_sin', sin, [P, R])) };
-    return this.tables;
+    const suffix = this.tables.size === 0 ? '' : `_${this.tables.size}`; // the first keeps its old name
+    const tables = { cos: at(g.weight(`rope_cos${suffix}`, cos, [P, R])), sin: at(g.weight(`rope_sin${suffix}`, sin, [P, R])) };
+    this.tables.set(rotary, tables);
+    return tables;
   }
 
   /**
    * Rotate-half RoPE on the first R dims of each head: x·cos + swap(x)·sin, where swap exchanges the two halves of
    * the R dims (with the signed sin table this is transformers' x·cos + rotate_half(x)·sin). x [1, Hx, T, D].
+   * Layers without rotary positions (GPT-Neo's learned ones) pass x through.
    */
-  private rotate(x: string, as?: string): string {
+  private rotate(x: string, l: number, as?: string): string {
     const g = this.g;
     const { headDim: D } = this.dims;
-    const R = this.dims.rotary!.dims;
-    const { cos, sin } = this.rotaryTables();
+    const rotary = rotaryOf(this.dims, l);
+    if (!rotary) {
+      if (!as) return x;
+      g.named('Identity', [x], [as]);
+      return as;
+    }
+    const R = rotary.dims;
+    const { cos, sin } = this.rotaryTables(rotary);
     const partial = R < D;
     let rot = x;
     let pass: string | undefined;
@@ -167,8 +182,8 @@ export class DecoderGraph {
     const pastV = `past_v_${l}`;
     this.inputs.push({ name: pastK, dataType: DataType.FLOAT, dims: [1, KVH, 'C', D] });
     this.inputs.push({ name: pastV, dataType: DataType.FLOAT, dims: [1, KVH, 'C', D] });
-    const qh = this.rotate(this.toHeads(a.q, 'q', a), analysis ? `present_q_${l}` : undefined); // [1, H, T, D]
-    const kNew = this.rotate(this.toHeads(a.k, 'k', a), analysis ? `present_k_${l}` : undefined); // [1, KVH, T, D]
+    const qh = this.rotate(this.toHeads(a.q, 'q', a), l, analysis ? `present_q_${l}` : undefined); // [1, H, T, D]
+    const kNew = this.rotate(this.toHeads(a.k, 'k', a), l, analysis ? `present_k_${l}` : undefined); // [1, KVH, T, D]
     const vNew = this.toHeads(a.v, 'v', a, analysis ? `present_v_${l}` : undefined); // [1, KVH, T, D]
     if (analysis) {
       this.outputs.push({ name: `present_q_${l}`, dataType: DataType.FLOAT, dims: [1, H, this.rowsOf(l), D] });
@@ -178,7 +193,8 @@ export class DecoderGraph {
     const kh = repeatKv(g, g.op('Concat', [pastK, kNew], { axis: 2 }), H, groups, D); // [1, KVH, S, D] -> [1, H, S, D]
     const vh = repeatKv(g, g.op('Concat', [pastV, vNew], { axis: 2 }), H, groups, D); // [1, H, S, D]
     const mask = this.dims.windows[l] === null ? this.masks.full : this.masks.local;
-    const { probs, out: perHead } = sdpa(g, qh, kh, vh, mask, g.scalar(`scale_${l}`, this.dims.scales[l])); // [1, H, T, S], [1, H, T, D]
+    const cap = this.dims.softcaps?.[l] ?? undefined; // Gemma 2: cap·tanh(s/cap) before the mask
+    const { probs, out: perHead } = sdpa(g, qh, kh, vh, mask, g.scalar(`scale_${l}`, this.dims.scales[l]), cap); // [1, H, T, S], [1, H, T, D]
     if (this.attentionOut !== 'none') this.attentionBlocks(probs, l);
 
     const one = g.scalar('c_one', 1);
@@ -258,8 +274,18 @@ export class DecoderGraph {
   private lmHead(final: string, head: string, logits: boolean): void {
     const g = this.g;
     const V = this.dims.vocabSize;
-    if (logits) {
+    const cap = this.dims.logitSoftcap; // Gemma 2: logits = cap·tanh(logits/cap)
+    const unembed = (rows: string, as?: string): string => {
+      const z = g.op('Gemm', [rows, head], { transB: 1 }); // [T, E] · [V, E]ᵀ -> [T, V]
+      const capped = cap ? softcap(g, z, cap) : z;
+      if (as) g.named('Identity', [capped], [as]);
+      return as ?? capped;
+    };
+    if (logits && !cap) {
       g.named('Gemm', [final, head], ['logits'], { transB: 1 }); // [T, E] · [V, E]ᵀ -> [T, V]
+      this.outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
+    } else if (logits) {
+      unembed(final, 'logits'); // [T, V], capped
       this.outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
     }
     if (!this.analysis) return;
@@ -271,7 +297,7 @@ export class DecoderGraph {
       const from = g.ints(`lm_from_${b}`, [b * LM_ROW_BLOCK]);
       const to = g.ints(`lm_to_${b}`, [(b + 1) * LM_ROW_BLOCK]);
       const rows = g.op('Slice', [final, from, to, rowAxis]); // [≤B, E]
-      const logp = g.op('LogSoftmax', [g.op('Gemm', [rows, head], { transB: 1 })], { axis: -1 }); // [≤B, V]
+      const logp = g.op('LogSoftmax', [unembed(rows)], { axis: -1 }); // [≤B, V] (after any final soft-cap)
       logprobs.push(g.op('GatherElements', [logp, g.op('Slice', ['targets', from, to, rowAxis])], { axis: 1 })); // [≤B, 1]
       const [values, ids] = g.topKRows(logp, TOP_K); // [≤B, K]
       topValues.push(values);

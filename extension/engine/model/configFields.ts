@@ -11,6 +11,8 @@ export class ConfigFields {
   constructor(
     readonly json: Record<string, unknown>,
     file: string,
+    /** Where json sits in the file, for errors: e.g. `text_config.` (a multimodal Gemma 3 config's text model). */
+    readonly prefix = '',
   ) {
     this.name = basename(file);
   }
@@ -22,7 +24,7 @@ export class ConfigFields {
   }
 
   fail(key: string, what: string, hint = 'Fix config.json or download the checkpoint again.'): never {
-    throw new HeadlightError('checkpoint-bad-config', `${this.name}: "${key}" ${what}.`, hint);
+    throw new HeadlightError('checkpoint-bad-config', `${this.name}: "${this.prefix}${key}" ${what}.`, hint);
   }
 
   int(key: string, fallback?: number): number {
@@ -51,6 +53,16 @@ export class ConfigFields {
     return v as number;
   }
 
+  /**
+   * A number field that null switches off (Gemma's soft-caps, sliding_window): the fallback when the key is absent,
+   * null when it is null, else a positive number (an integer when `integer`).
+   */
+  optional(key: string, fallback: number | null, integer = false): number | null {
+    if (!(key in this.json)) return fallback;
+    if (this.json[key] === null) return null;
+    return integer ? this.int(key) : this.num(key);
+  }
+
   /** A nested object (rope_scaling, rope_parameters), or undefined when absent. */
   object(key: string): Record<string, unknown> | undefined {
     const v = this.get(key);
@@ -60,8 +72,14 @@ export class ConfigFields {
   }
 }
 
+/** A value for a message: its JSON, shortened; a value nested too deeply to serialize is named by its kind. */
 export function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = `${Array.isArray(v) ? 'an array' : 'an object'} nested too deeply to show`; // JSON.stringify recurses
+  }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

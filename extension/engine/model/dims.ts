@@ -27,6 +27,28 @@ export interface ModelDims {
   windows: (number | null)[];
   /** Rotary positions: the first `dims` of each head rotate by position·invFreq[k] (pairs k, k + dims/2). */
   rotary?: { dims: number; invFreq: Float64Array };
+  /**
+   * [nLayer]: each layer's rotary frequencies when they differ by layer (Gemma 3: local layers rope_local_base_freq,
+   * global ones rope_theta with rope_scaling); absent: every layer uses `rotary`. Read it through `rotaryOf`.
+   */
+  layerRotary?: { dims: number; invFreq: Float64Array }[];
+  /**
+   * [nLayer]: the attention-logit soft-cap (Gemma 2): scores s = q·k·scale become cap·tanh(s/cap) before the mask
+   * and the softmax; null or absent: none.
+   */
+  softcaps?: (number | null)[];
+  /** The final-logit soft-cap (Gemma 2): logits z become cap·tanh(z/cap) before the log-softmax; absent: none. */
+  logitSoftcap?: number;
+}
+
+/** Layer l's rotary frequencies (undefined: no rotary positions, e.g. GPT-2 and GPT-Neo). */
+export function rotaryOf(dims: Pick<ModelDims, 'rotary' | 'layerRotary'>, l: number): { dims: number; invFreq: Float64Array } | undefined {
+  return dims.layerRotary?.[l] ?? dims.rotary;
+}
+
+/** cap·tanh(s/cap), or s when cap is null or undefined (Gemma 2's soft-capping of scores and logits). */
+export function softcap(s: number, cap: number | null | undefined): number {
+  return cap ? cap * Math.tanh(s / cap) : s;
 }
 
 export function modelDims(config: Gpt2Config): ModelDims {

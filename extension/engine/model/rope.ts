@@ -24,11 +24,12 @@ export interface RopeSpec {
 export function ropeFromConfig(
   c: ConfigFields,
   headDim: number,
-  defaults: { theta: number; fraction: number; thetaKey?: string; fractionKey?: string },
+  defaults: { theta: number; fraction: number; thetaKey?: string; fractionKey?: string; params?: { where: string; value: Record<string, unknown> | undefined } },
 ): RopeSpec {
-  const params = c.object('rope_parameters');
-  const scaling = c.object('rope_scaling');
-  const where = params ? 'rope_parameters' : 'rope_scaling';
+  // `params`: one entry of rope_parameters keyed by layer type (Gemma 3 in transformers v5), read like rope_parameters.
+  const params = defaults.params ? (defaults.params.value ?? {}) : c.object('rope_parameters');
+  const scaling = defaults.params ? undefined : c.object('rope_scaling');
+  const where = defaults.params?.where ?? (params ? 'rope_parameters' : 'rope_scaling');
   const p = params ?? scaling ?? {};
   const field = (key: string): unknown => (p[key] === null ? undefined : p[key]);
   const positive = (key: string, fallback?: number): number => {
@@ -42,7 +43,7 @@ export function ropeFromConfig(
   const dims = Math.floor(headDim * fractionRaw);
   if (dims < 2 || dims % 2 !== 0) c.fail(defaults.fractionKey ?? 'partial_rotary_factor', `gives ${dims} rotary dims of a head of ${headDim}; it must give an even number ≥ 2`);
 
-  const base = Float64Array.from({ length: dims / 2 }, (_, k) => 1 / theta ** ((2 * k) / dims)); // [dims/2]
+  const base = defaultInvFreq(theta, dims); // [dims/2]
   const type = field('rope_type') ?? field('type') ?? 'default';
   switch (type) {
     case 'default':
@@ -74,4 +75,9 @@ export function ropeFromConfig(
         'This checkpoint uses a rotary scaling Headlight does not compute; pick a model whose rope scaling is one of these.',
       );
   }
+}
+
+/** The unscaled frequencies 1 / θ^(2k/dims), k < dims/2 (Gemma 3's local layers: rope_local_base_freq, no scaling). */
+export function defaultInvFreq(theta: number, dims: number): Float64Array {
+  return Float64Array.from({ length: dims / 2 }, (_, k) => 1 / theta ** ((2 * k) / dims)); // [dims/2]
 }
