@@ -229,6 +229,59 @@ export interface CursorSummary {
   sink: Float32Array;
 }
 
+/** The logit lens of one token (`lensAt`): the residual stream entering each layer read as the model reads its last. */
+export interface TokenLens {
+  index: number;
+  /** The actual next token; null at the window's last position. */
+  target: number | null;
+  /** [L+1]: ln p(target | layer l's residual); NaN without a target. Row L is the model's output. */
+  logprob: Float32Array;
+  /** [L+1][K]: each layer's top guesses. */
+  top: Prediction[][];
+  /** The first layer from which the lens's top-1 equals the model's and stays so (L: only the output has it). */
+  settles: number;
+}
+
+/** The logit lens of positions start..end−1 of a run (`lensGrid`), layer-major. */
+export interface LensGrid {
+  start: number;
+  end: number;
+  /** L + 1. */
+  rows: number;
+  logprob: Float32Array; // [L+1, n], NaN at the window's last position
+  top1: Int32Array; // [L+1, n]
+  topIds: Int32Array; // [L+1, n, K]
+  topLogprob: Float32Array; // [L+1, n, K]
+  settles: Int32Array; // [n]
+  /** The lens head's rate: 2·(L+1)·n·E·V FLOP over its time, GFLOP/s. */
+  gflops: number;
+  ms: number;
+}
+
+export interface AttributionPart {
+  /** `embed`, `L{l}H{h}`, `L{l} attn bias`, `L{l} mlp` or `final norm bias`. */
+  name: string;
+  value: number;
+}
+
+/** Direct logit attribution at one position (`attribute`). */
+export interface Attribution {
+  position: number;
+  target: number;
+  vs: number | null;
+  /** The target's logit (before any final soft-cap), and the contrast token's. */
+  logitTarget: number;
+  logitVs: number | null;
+  /** Each part's contribution to logitTarget − logitVs (or to logitTarget); they sum to it. */
+  parts: AttributionPart[];
+  /** The same values by place, for heatmaps. */
+  heads: Float32Array; // [L, H]
+  mlp: Float32Array; // [L]
+  attnBias: Float32Array | null; // [L]
+  embed: number;
+  normBias: number | null;
+}
+
 export type EngineRequests = {
   load: [{ ref: string; dir: string; threads?: number }, ModelInfo];
   analyze: [AnalyzeParams, RunSummary];
@@ -257,9 +310,16 @@ export type EngineRequests = {
   ablate: [AblateParams, AblationSummary];
   /** Ablates every head alone; progress comes as `rankProgress` events carrying `progressId`. Cancellable. */
   rankHeads: [{ text: string; window?: Span; mode: AblationMode; progressId?: string }, HeadRankingSummary];
+  /** The logit lens of one token of the latest run (a one-row scratch run; ≤ 50 ms on GPT-2 small). */
+  lensAt: [{ version: number; index: number }, TokenLens];
+  /** The lens of tokens start..end−1 (the visible ones); progress comes as `lensProgress` events. Cancellable. */
+  lensGrid: [{ version: number; start: number; end: number; progressId?: string }, LensGrid];
+  /** Direct logit attribution at `index` onto `target` (default: the next token, or the model's top-1 at the end), against `vs`. */
+  attribute: [{ version: number; index: number; target?: number; vs?: number }, Attribution];
 };
 
 export type EngineEvents = {
   log: { level: 'info' | 'warn' | 'error'; message: string };
   rankProgress: { progressId: string; done: number; total: number };
+  lensProgress: { progressId: string; done: number; total: number };
 };

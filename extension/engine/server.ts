@@ -13,6 +13,8 @@ import { cursorSummary } from './analyses/cursorSummary';
 import { badges } from './analyses/headFinder';
 import { loadEngine } from './load';
 import { thumbnails } from './analyses/thumbnails';
+import { Lens } from './analyses/lens';
+import { attribute } from './analyses/attribution';
 import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
@@ -23,13 +25,17 @@ export class EngineService {
   private offsetBase = 0;
   /** Head-finder scores of the latest run: the panel, the sidebar and the hover all ask, the work is done once. */
   private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
+  /** The logit lens and attribution of the loaded model; its readout is built on the first lens request. */
+  private lens: Lens | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
     load: async ({ ref, dir, threads }, signal) => {
       if (this.info?.dir === dir && this.engine) return this.info;
       const loaded = await loadEngine(dir, { threads, signal });
+      await this.lens?.dispose();
       await this.engine?.dispose();
       this.engine = loaded.engine;
+      this.lens = new Lens(loaded.engine, dir, { threads });
       this.run = undefined;
       const c = loaded.engine.dims;
       this.info = {
@@ -118,6 +124,12 @@ export class EngineService {
       const r = await this.requireEngine().rankHeads(text, { mode, window, signal, onProgress });
       return { mode, window: r.window, lossBefore: r.lossBefore, deltas: r.deltas, ranking: r.ranking };
     },
+    lensAt: ({ version, index }) => this.requireLens().at(this.requireRun(version), index),
+    lensGrid: ({ version, start, end, progressId }, signal) => {
+      const onProgress = progressId === undefined ? undefined : (p: { done: number; total: number }) => this.emit?.('lensProgress', { progressId, ...p });
+      return this.requireLens().grid(this.requireRun(version), { start, end }, { signal, onProgress });
+    },
+    attribute: ({ version, index, target, vs }) => attribute(this.requireLens(), this.requireRun(version), index, { target, vs }),
   };
 
   /** Sends an event to the host (set once the RPC endpoint exists). */
@@ -126,6 +138,11 @@ export class EngineService {
   private requireEngine(): Gpt2Engine {
     if (!this.engine) throw new HeadlightError('no-model', 'No model is loaded in the engine.', 'Load a model first.');
     return this.engine;
+  }
+
+  private requireLens(): Lens {
+    this.requireEngine();
+    return this.lens!;
   }
 
   private requireRun(version: number): Run {
@@ -150,6 +167,7 @@ export class EngineService {
   }
 
   async dispose(): Promise<void> {
+    await this.lens?.dispose();
     await this.engine?.dispose();
   }
 }

@@ -17,32 +17,13 @@
  * The MLP's part is what is left of the layer's change of the residual stream: resid_{l+1} − resid_l − attention's
  * part (sequential, parallel (NeoX) and post-normed (Gemma) blocks alike).
  */
+import type { Attribution, AttributionPart } from '../../common/engineProtocol';
 import { HeadlightError } from '../../common/errors';
 import type { Gpt2Engine, Run } from './engine';
 import { checkIndex, residuals, staleRun, type Lens } from './lens';
 import type { NormWeights } from './readoutHead';
 
-export interface AttributionPart {
-  name: string;
-  value: number;
-}
-
-export interface Attribution {
-  position: number;
-  target: number;
-  vs: number | null;
-  /** The target's logit (before any final soft-cap), and the contrast token's. */
-  logitTarget: number;
-  logitVs: number | null;
-  /** In order: embed, then per layer L{l}H{h}…, L{l} attn bias (when the model has one), L{l} mlp; final norm bias (LayerNorm). */
-  parts: AttributionPart[];
-  /** The same values by place, for heatmaps. */
-  heads: Float32Array; // [L, H]
-  mlp: Float32Array; // [L]
-  attnBias: Float32Array | null; // [L]
-  embed: number;
-  normBias: number | null;
-}
+export type { Attribution, AttributionPart };
 
 /** The frozen scale of a norm over x [E]: 1/√(var + ε) (LayerNorm) or 1/√(mean x² + ε) (RMSNorm). */
 export function frozenScale(norm: Pick<NormWeights, 'kind' | 'eps'>, x: ArrayLike<number>): number {

@@ -8,7 +8,7 @@
  * resid_final, then go through the lens head (readoutHead.ts) in blocks. One token (the cursor's) is a one-row run;
  * the visible tokens' grid is one run per CHUNK of positions.
  */
-import type { Prediction } from '../../common/engineProtocol';
+import type { LensGrid, TokenLens } from '../../common/engineProtocol';
 import { HeadlightError } from '../../common/errors';
 import { LENS_TOP_K } from '../graph/lensGraph';
 import type { SessionOptions } from '../graph/session';
@@ -16,6 +16,8 @@ import { throwIfAborted } from './ablation';
 import type { Gpt2Engine, Run } from './engine';
 import { CHUNK, type GraphRunner } from './graphRunner';
 import { ReadoutHead } from './readoutHead';
+
+export type { LensGrid, TokenLens };
 import type { RunState } from './runState';
 
 /** What a scratch run over rows a..b−1 returns. */
@@ -36,35 +38,6 @@ export async function residuals(runner: GraphRunner, state: RunState, a: number,
     resid: [...Array.from({ length: L }, (_, l) => out[`resid_${l}`].data as Float32Array), out.resid_final.data as Float32Array],
     headZ: heads ? Array.from({ length: L }, (_, l) => out[`head_z_${l}`].data as Float32Array) : undefined,
   };
-}
-
-/** The lens of one token. */
-export interface TokenLens {
-  index: number;
-  /** The actual next token; null at the window's last position. */
-  target: number | null;
-  /** [L+1]: ln p(target | layer l's residual); NaN without a target. Row L is the model's output. */
-  logprob: Float32Array;
-  /** [L+1][K]: each layer's top guesses. */
-  top: Prediction[][];
-  /** The first layer from which the lens's top-1 equals the model's and stays so (L: only the output has it). */
-  settles: number;
-}
-
-/** The lens of positions start..end−1 of a run, layer-major. */
-export interface LensGrid {
-  start: number;
-  end: number;
-  /** L + 1. */
-  rows: number;
-  logprob: Float32Array; // [L+1, n], NaN at the window's last position
-  top1: Int32Array; // [L+1, n]
-  topIds: Int32Array; // [L+1, n, K]
-  topLogprob: Float32Array; // [L+1, n, K]
-  settles: Int32Array; // [n]
-  /** Unembeddings done per second, as GFLOP/s: 2·(L+1)·n·E·V over the lens head's time. */
-  gflops: number;
-  ms: number;
 }
 
 /** The first layer l with top1[l'] = top1[L] for every l' ≥ l; top1 [L+1, n] layer-major. */
