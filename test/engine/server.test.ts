@@ -185,12 +185,12 @@ describe('engine process through EngineClient', () => {
     await rejectsWith(p, 'cancelled');
   });
 
-  test('kill -9: pending requests fail as engine-crashed, the engine restarts and re-loads the model', async () => {
+  test('kill -9: a pending analyze is asked again on the restarted engine, which re-loads the model', async () => {
     const pid = c.pid!;
     const crashed = nextCrash(c);
     const pending = c.analyze({ text: TEXT, incremental: false });
     process.kill(pid, 'SIGKILL');
-    await rejectsWith(pending, 'engine-crashed');
+    assert.ok((await pending).tokens.length > 0, 'answered by the restarted engine (see test/stress/engineKills.test.ts)');
     const info = await crashed;
     assert.equal(info.signal, 'SIGKILL');
     assert.equal(info.gaveUp, false);
