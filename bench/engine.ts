@@ -23,7 +23,7 @@ const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
-  case: 'full' | 'baseline' | 'baseline16' | 'weights16' | 'incremental16' | 'hover' | 'ablate' | 'rank';
+  case: 'full' | 'baseline' | 'baseline16' | 'weights16' | 'incremental16' | 'hover' | 'ablate' | 'rank' | 'lens1' | 'lensGrid';
   median_ms: number;
   min_ms: number;
   runs: number;
@@ -31,6 +31,11 @@ interface Result {
   gflop_per_s?: number;
   peak_rss_mb: number;
   ratio_to_baseline?: number;
+}
+
+/** The whole-window lens: (L+1)·T rows through the unembedding, 2·E·V each. */
+function lensGflop(T: number): number {
+  return (2 * (SHAPE.nLayer + 1) * T * SHAPE.nEmbd * V) / 1e9;
 }
 
 /** Forward FLOPs: weight matmuls, both attention matmuls over the causal square as computed, and the LM head. */
@@ -75,6 +80,7 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
   };
   /** Text of exactly T tokens. */
   const textOf = (T: number) => idText(ids(T));
+  let lens: import('../extension/engine/analyses/lens').Lens | undefined;
   process.on('message', async (job: { case: string; T: number; past?: boolean }) => {
     const x = ids(job.T);
     const t0 = performance.now();
@@ -117,6 +123,26 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
     } else if (job.case === 'rank') {
       await engine!.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
+    } else if (job.case === 'lens1' || job.case === 'lensGrid') {
+      // The logit lens: the cursor's token at every layer (one-row run + 13 rows through the lens head; median of
+      // 10 tokens, the readout built once before), or the whole window's grid (L+1)·T unembeddings.
+      const { Lens } = await import('../extension/engine/analyses/lens');
+      lens ??= new Lens(engine!, dir, { threads: 2 });
+      const run = await engine!.update(idText(x));
+      if (job.case === 'lens1') {
+        await lens.at(run, job.T - 1);
+        const times: number[] = [];
+        for (let q = 0; q < 10; q++) {
+          const t = performance.now();
+          await lens.at(run, job.T - 1 - q);
+          times.push(performance.now() - t);
+        }
+        ms = median(times);
+      } else {
+        const t = performance.now();
+        await lens.grid(run);
+        ms = performance.now() - t;
+      }
     } else if (job.case === 'peak') {
       process.send!({ peak: peakRssMb() });
       return;
@@ -213,7 +239,7 @@ async function main(): Promise<void> {
     const baseline = startWorker(dir, 'baseline', values.malloc === 'default');
     const floor = onlyRank ? undefined : startWorker(dir, 'floor', values.malloc === 'default');
     await Promise.all([analysis.ready, baseline.ready, floor?.ready]);
-    const times: Record<string, number[]> = { baseline: [], full: [], baseline16: [], weights16: [], incremental16: [], hover: [], ablate: [] };
+    const times: Record<string, number[]> = { baseline: [], full: [], baseline16: [], weights16: [], incremental16: [], hover: [], ablate: [], lens1: [], lensGrid: [] };
     await baseline.ask({ case: 'baseline', T }); // warm-up of both shapes
     await analysis.ask({ case: 'full', T });
     for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
@@ -230,17 +256,27 @@ async function main(): Promise<void> {
     for (let r = 0; r < (onlyRank ? 0 : reps); r++) {
       times.baseline.push((await baseline.ask({ case: 'baseline', T })).ms!);
       times.ablate.push((await analysis.ask({ case: 'ablate', T })).ms!);
+      times.lens1.push((await analysis.ask({ case: 'lens1', T })).ms!);
+      times.lensGrid.push((await analysis.ask({ case: 'lensGrid', T })).ms!);
     }
     if (rankT === T) times.rank = [(await analysis.ask({ case: 'rank', T })).ms!]; // one ranking: L·H ablated runs
     const experimentsPeak = (await analysis.ask({ case: 'exit', T })).peak!;
     const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
     const floorPeak = floor ? (await floor.ask({ case: 'exit', T })).peak! : 0;
     const base = median(times.baseline);
-    for (const c of ['baseline', 'full', 'baseline16', 'weights16', 'incremental16', 'hover', 'ablate', 'rank'] as const) {
+    for (const c of ['baseline', 'full', 'baseline16', 'weights16', 'incremental16', 'hover', 'ablate', 'rank', 'lens1', 'lensGrid'] as const) {
       if (!times[c]?.length) continue;
       const ms = median(times[c]);
       const gflops =
-        c === 'hover' || c === 'rank' ? undefined : c === 'weights16' ? weightGflop(17) : c === 'incremental16' || c === 'baseline16' ? forwardGflop(17, T - 17) : forwardGflop(T);
+        c === 'lensGrid'
+          ? lensGflop(T) // the unembeddings alone, over the whole grid's time (its scratch runs included)
+          : c === 'hover' || c === 'rank' || c === 'lens1'
+            ? undefined
+            : c === 'weights16'
+              ? weightGflop(17)
+              : c === 'incremental16' || c === 'baseline16'
+                ? forwardGflop(17, T - 17)
+                : forwardGflop(T);
       results.push({
         T,
         case: c,
@@ -250,7 +286,7 @@ async function main(): Promise<void> {
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
         peak_rss_mb: Math.round(
-          c === 'baseline' || c === 'baseline16' ? basePeak : c === 'weights16' ? floorPeak : c === 'ablate' || c === 'rank' ? experimentsPeak : peak,
+          c === 'baseline' || c === 'baseline16' ? basePeak : c === 'weights16' ? floorPeak : c === 'ablate' || c === 'rank' || c === 'lens1' || c === 'lensGrid' ? experimentsPeak : peak,
         ),
         ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : c === 'incremental16' ? round(ms / median(times.baseline16), 3) : undefined,
       });
