@@ -5,6 +5,7 @@
  */
 import type * as vscode from 'vscode';
 import type { EngineRequests, HeadSelector, ModelInfo, RunSummary } from '../common/engineProtocol';
+import type { WindowExtent } from './analysisWindow';
 
 export interface CurrentAnalysis {
   run: RunSummary;
@@ -13,6 +14,11 @@ export interface CurrentAnalysis {
   document: vscode.Uri;
   /** The document's version when the run was made; a newer document version means the view is stale. */
   documentVersion: number;
+  /** What of the document the run covers (characters, lines, cut lines), when the controller made it. */
+  extent?: WindowExtent;
+  /** Tokens in the whole document: exact when it was analysed whole, else estimated from the run's density. */
+  documentTokens?: number;
+  exactTokens?: boolean;
 }
 
 export interface AnalysisSource {

@@ -1,7 +1,9 @@
 /**
  * Which part of a document to analyse: the selection, else the whole document when it fits, else a character slice
- * around the cursor (or the visible range) sized from the token budget. Only the slice is sent to the engine and
- * tokenized, so a 5 MB file costs what its window costs. Pure: no `vscode`.
+ * around the cursor (or the visible range) sized from the token budget. Only the slice is read, sent to the engine
+ * and tokenized, so a 50 MB file, or a single 5 MB line, costs what its window costs: `readWindow` reads the
+ * document through `DocumentText` in a few small blocks at the slice's edges, then the slice itself. A long line
+ * is cut inside (a character neighbourhood of the focus), never read whole. Pure: no `vscode`.
  */
 
 /** A half-open range of UTF-16 offsets in the document. */
@@ -26,7 +28,32 @@ export interface SliceRequest {
   previous?: TextSlice;
 }
 
+/** A document as the window reads it (the controller adapts vscode.TextDocument: ranges, never getText()). */
+export interface DocumentText {
+  /** Length in UTF-16 units. */
+  readonly length: number;
+  /** The text of [start, end). */
+  slice(start: number, end: number): string;
+  /** 0-based line of an offset. */
+  lineAt(offset: number): number;
+}
+
+/** What a run covers of its document, for the status bar: characters, lines, and whether a line was cut. */
+export interface WindowExtent {
+  start: number;
+  end: number;
+  docLength: number;
+  /** 0-based lines of the first and last character. */
+  firstLine: number;
+  lastLine: number;
+  /** The slice begins after the start of its first line / stops before the end of its last one. */
+  cutStart: boolean;
+  cutEnd: boolean;
+}
+
 export const DEFAULT_CHARS_PER_TOKEN = 4;
+/** Characters per read when the window looks at the document around a point (snapping, pair checks). */
+const BLOCK = 512;
 /** How far (characters) the start of a slice may move forward to begin at a line start. */
 const MAX_LINE_SNAP = 256;
 
@@ -58,6 +85,37 @@ export function chooseSlice(req: SliceRequest): TextSlice {
   let start = Math.max(0, Math.min(docLength - budget, focus - Math.floor(budget / 2)));
   if (start > 0) start = snapToLineStart(req, start, Math.min(MAX_LINE_SNAP, margin));
   return avoidSplitPairs(req, { start, end: Math.min(docLength, start + budget) });
+}
+
+/**
+ * Chooses the slice and reads it: the document is read only in BLOCK-sized pieces where the choice looks (its
+ * edges) and over the slice, so the characters read are at most the slice plus a few blocks, whatever the
+ * document's size.
+ */
+export function readWindow(doc: DocumentText, req: Omit<SliceRequest, 'docLength' | 'charCodeAt'>): { slice: TextSlice; text: string; extent: WindowExtent } {
+  const docLength = doc.length;
+  const blocks = new Map<number, string>();
+  const charCodeAt = (i: number): number => {
+    if (!(i >= 0 && i < docLength)) return NaN;
+    const b = Math.floor(i / BLOCK);
+    let block = blocks.get(b);
+    if (block === undefined) {
+      block = doc.slice(b * BLOCK, Math.min(docLength, (b + 1) * BLOCK));
+      blocks.set(b, block);
+    }
+    return block.charCodeAt(i - b * BLOCK);
+  };
+  const slice = chooseSlice({ ...req, docLength, charCodeAt });
+  const text = doc.slice(slice.start, slice.end);
+  const extent: WindowExtent = {
+    ...slice,
+    docLength,
+    firstLine: doc.lineAt(slice.start),
+    lastLine: doc.lineAt(Math.max(slice.start, slice.end - 1)),
+    cutStart: slice.start > 0 && !isBreak(charCodeAt(slice.start - 1)),
+    cutEnd: slice.end < docLength && !isBreak(charCodeAt(slice.end)),
+  };
+  return { slice, text, extent };
 }
 
 /** Moves `start` forward to just after the next line break, if one is within `limit` characters. */
@@ -111,3 +169,32 @@ export function shiftSlice(s: TextSlice, offset: number, removed: number, insert
   if (offset < s.start) return { start: offset, end: Math.max(offset, s.end + delta) }; // the edit swallowed the start
   return { start: s.start, end: Math.max(s.start, s.end + delta) };
 }
+
+/** What a run covered, for the status bar: `short` for its text, `detail` for its tooltip. */
+export interface WindowLabel {
+  short: string;
+  detail: string;
+}
+
+/**
+ * Describes a run's coverage: "380 tok" for a document analysed whole; "1,024 of ~1.2M tok · L10–80" for a window of
+ * a long one; "1,024 of ~1.3M tok · L1 (cut)" when the window is a piece of one long line.
+ */
+export function windowLabel(run: { tokens: number; totalTokens: number }, extent: WindowExtent | undefined, documentTokens: number | undefined, exact: boolean): WindowLabel {
+  const n = count(run.tokens);
+  if (!extent || documentTokens === undefined) return { short: `${n} tok`, detail: `${n} tokens` };
+  const whole = extent.start === 0 && extent.end === extent.docLength;
+  if (whole && run.tokens === run.totalTokens) return { short: `${n} tok`, detail: `${n} tokens: the whole document` };
+  const total = exact ? count(documentTokens) : `~${compact(documentTokens)}`;
+  const lines = extent.firstLine === extent.lastLine ? `L${count(extent.firstLine + 1)}` : `L${count(extent.firstLine + 1)}–${count(extent.lastLine + 1)}`;
+  const cut = extent.cutStart || extent.cutEnd;
+  const short = whole ? `${n} of ${total} tok` : `${n} of ${total} tok · ${lines}${cut ? ' (cut)' : ''}`;
+  const where = whole
+    ? 'the first tokens of the document (the model sees no more)'
+    : `characters ${count(extent.start)}–${count(extent.end)} of ${count(extent.docLength)}, lines ${count(extent.firstLine + 1)}–${count(extent.lastLine + 1)}` +
+      (cut ? `; ${extent.firstLine === extent.lastLine ? 'a piece of one long line' : 'long lines cut at the edges'} (only this neighbourhood of the cursor is read)` : '');
+  return { short, detail: `${n} tokens of ${exact ? '' : 'about '}${count(documentTokens)} in the document: ${where}` };
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+const compact = (n: number) => new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 }).format(n);

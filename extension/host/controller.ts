@@ -11,7 +11,7 @@ import type { HeadlightConfig } from './config';
 import { checkText, tokenAt } from '../common/text';
 import { HeadlightError } from '../common/errors';
 import { Debouncer } from './debounce';
-import { chooseSlice, DEFAULT_CHARS_PER_TOKEN, focusOffset, focusOutsideRun, measureCharsPerToken, shiftSlice, type TextSlice } from './analysisWindow';
+import { DEFAULT_CHARS_PER_TOKEN, focusOffset, focusOutsideRun, measureCharsPerToken, readWindow, shiftSlice, type DocumentText, type TextSlice } from './analysisWindow';
 
 /** What the controller remembers about a document between runs. */
 interface DocState {
@@ -180,27 +180,26 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
   private async runOnce(editor: vscode.TextEditor, state: DocState, model: ModelInfo, reason: AnalyzeReason): Promise<{ analysis: CurrentAnalysis; retry: boolean }> {
     const doc = editor.document;
     const version = doc.version;
-    const text = doc.getText();
     const focus = focusOffset(doc.offsetAt(editor.selection.active), visibleSlice(editor));
     const windowTokens = Math.min(this.deps.config().windowTokens, model.nPositions);
-    const slice = chooseSlice({
-      docLength: text.length,
-      charCodeAt: (i) => text.charCodeAt(i),
+    // Only the window's neighbourhood is read: never the whole document (50 MB, or one 5 MB line).
+    const { slice, text: sliceText, extent } = readWindow(documentText(doc), {
       selection: state.fromSelection ? state.slice : undefined,
       focus,
       windowTokens,
       charsPerToken: state.charsPerToken,
       previous: state.fromSelection ? undefined : state.slice,
     });
-    const sliceText = text.slice(slice.start, slice.end);
-    checkText(sliceText, docName(doc));
+    checkText(sliceText, extent.start === 0 && extent.end === extent.docLength ? docName(doc) : `${docName(doc)} around line ${extent.firstLine + 1}`);
     const run = await this.deps.client.analyze({ text: sliceText, offsetBase: slice.start, incremental: reason !== 'model' });
     state.slice = slice;
     state.charsPerToken = measureCharsPerToken(sliceText.length, run.totalTokens);
     const truncated = run.window.end < run.totalTokens;
     const retry = !state.fromSelection && reason !== 'cursor' && focusOutsideRun(run.tokens, focus, truncated) && state.charsPerToken < DEFAULT_CHARS_PER_TOKEN * 4;
     if (retry) state.slice = undefined; // the next runOnce re-centres on the focus with the measured density
-    return { analysis: { run, model, document: doc.uri, documentVersion: version }, retry };
+    const whole = extent.start === 0 && extent.end === extent.docLength;
+    const documentTokens = whole ? run.totalTokens : Math.round(extent.docLength / state.charsPerToken);
+    return { analysis: { run, model, document: doc.uri, documentVersion: version, extent, documentTokens, exactTokens: whole }, retry };
   }
 
   // ------------------------------------------------------------------ editor events
@@ -259,6 +258,15 @@ export class AnalysisController implements AnalysisSource, vscode.Disposable {
     for (const d of this.disposables) d.dispose();
     this.disposables.length = 0;
   }
+}
+
+/** The document as the window reads it: ranges of it, never the whole text. */
+export function documentText(doc: vscode.TextDocument): DocumentText {
+  return {
+    length: doc.offsetAt(doc.lineAt(doc.lineCount - 1).range.end),
+    slice: (start, end) => doc.getText(new vscode.Range(doc.positionAt(start), doc.positionAt(end))),
+    lineAt: (offset) => doc.positionAt(offset).line,
+  };
 }
 
 function visibleSlice(editor: vscode.TextEditor): TextSlice | undefined {

@@ -4,6 +4,14 @@ import type { CurrentAnalysis } from './analysisSource';
 import type { ModelInfo } from '../common/engineProtocol';
 import { modelDisplayName } from '../common/displayNames';
 import type { RunEvent } from './controller';
+import { windowLabel } from './analysisWindow';
+
+/** A few words in the status bar for errors a user meets in normal use (the tooltip has the whole message). */
+const PROBLEM_WORDS: Record<string, string> = {
+  binary: 'not text',
+  'engine-crashed': 'engine stopped',
+  'no-model': 'no model',
+};
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -39,21 +47,24 @@ export class StatusBar implements vscode.Disposable {
 
   setState(e: RunEvent): void {
     if (e.state === 'running') this.render('$(sync~spin)');
-    else if (e.state === 'error' && e.error) this.render('$(warning)', e.error.userMessage);
+    else if (e.state === 'error' && e.error) this.render('$(warning)', e.error.userMessage, PROBLEM_WORDS[e.error.code] ?? 'failed');
     else this.render();
   }
 
-  private render(icon = '$(eye)', problem?: string): void {
+  private render(icon = '$(eye)', problem?: string, problemWords?: string): void {
     const name = modelDisplayName(this.modelRef);
-    const r = this.run?.run;
+    const cur = this.run;
+    const r = cur?.run;
+    const label = cur && r ? windowLabel({ tokens: r.tokens.length, totalTokens: r.totalTokens }, cur.extent, cur.documentTokens, cur.exactTokens ?? false) : undefined;
     const parts = [`${icon} Headlight: ${name}`];
-    if (r) parts.push(`${r.tokens.length} tok`, `${Math.round(r.stats.totalMs)} ms`);
+    if (problemWords) parts.push(problemWords);
+    else if (r && label) parts.push(label.short, `${Math.round(r.stats.totalMs)} ms`);
     this.item.text = parts.join(' · ');
     const tip = new vscode.MarkdownString();
     tip.appendMarkdown(`**Headlight** — model \`${name}\`${name === this.modelRef ? '' : ` (setting: \`${this.modelRef}\`)`}`);
     if (this.model) tip.appendMarkdown(` (${this.model.nLayer} layers × ${this.model.nHead} heads, context ${this.model.nPositions})`);
     if (r) {
-      tip.appendMarkdown(`\n\nLast run: ${r.tokens.length} tokens, window ${r.window.start}–${r.window.end} of ${r.totalTokens}, `);
+      tip.appendMarkdown('\n\nLast run: ').appendText(`${label!.detail}; token window ${r.window.start}–${r.window.end} of ${r.totalTokens} in the text read, `);
       tip.appendMarkdown(`${r.stats.computed} computed, ${r.stats.reused} reused, ${Math.round(r.stats.totalMs)} ms`);
     }
     if (problem) tip.appendMarkdown(`\n\n$(warning) `).appendText(problem);
