@@ -150,12 +150,9 @@ def fill_unseen_rows(model, counts):
     return len(unseen)
 
 
-def export(model, a, counts, out_dir):
-    """Fills never-seen rows of wte, then writes config.json and model.safetensors (F16, HF key names)."""
-    n_unseen = fill_unseen_rows(model, counts)
-    state = {k: v.detach().numpy().astype(np.float16) for k, v in model.state_dict().items()}
-    safetensors_io.save(os.path.join(out_dir, 'model.safetensors'), state, {'format': 'pt'})
-    config = {
+def hf_config(a):
+    """The Hugging Face GPT-2 config.json for a model of the sizes in a (n_layer, n_head, n_embd, n_positions)."""
+    return {
         'architectures': ['GPT2LMHeadModel'],
         'model_type': 'gpt2',
         'vocab_size': VOCAB,
@@ -180,9 +177,21 @@ def export(model, a, counts, out_dir):
         'torch_dtype': 'float16',
         'task_specific_params': {'text-generation': {'do_sample': True, 'max_length': 50}},
     }
+
+
+def save_hf(model, a, out_dir):
+    """Writes config.json and model.safetensors (F16, HF key names) of the model as it is."""
+    state = {k: v.detach().numpy().astype(np.float16) for k, v in model.state_dict().items()}
+    safetensors_io.save(os.path.join(out_dir, 'model.safetensors'), state, {'format': 'pt'})
     with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-        json.dump(config, f, indent=2)
+        json.dump(hf_config(a), f, indent=2)
         f.write('\n')
+
+
+def export(model, a, counts, out_dir):
+    """Fills never-seen rows of wte, then writes config.json and model.safetensors (F16, HF key names)."""
+    n_unseen = fill_unseen_rows(model, counts)
+    save_hf(model, a, out_dir)
     return n_unseen
 
 
