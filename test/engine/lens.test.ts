@@ -17,6 +17,8 @@ import { maxDiff } from '../reference/compare';
 import { gpt2 } from '../reference/gpt2';
 import { llamaForward } from '../reference/families/llama';
 import { neoxForward } from '../reference/families/neox';
+import { gemma2Spec, gemma3Spec, gemmaForward, gemmaPrefix, gemmaShape } from '../reference/families/gemma';
+import { neoForward, neoPrefix, neoShape, neoSpec } from '../reference/families/neo';
 import type { RefConfig, RefWeights } from '../reference/families/types';
 import { llamaSpec, neoxSpec, type CheckpointSpec, type WriteOptions } from '../fixtures/hfCheckpoint';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint';
@@ -74,6 +76,36 @@ const neoxReadout = (c: RefConfig, w: RefWeights): RefReadout => ({
   attnBias: (l) => w.get(`gpt_neox.layers.${l}.attention.dense.bias`)?.data,
 });
 
+/** Gemma: (1 + w) norms, the final soft-cap, and each layer's post-attention norm (frozen in attribution). */
+const gemmaReadout = (c: RefConfig, w: RefWeights): RefReadout => {
+  const s = gemmaShape(c);
+  const p = gemmaPrefix(w);
+  const plusOne = (key: string) => get(w, key).map((x) => 1 + x);
+  const head = w.get('lm_head.weight') ?? w.get('language_model.lm_head.weight');
+  return {
+    kind: 'rms',
+    w: plusOne(`${p}norm.weight`),
+    eps: s.eps,
+    unembed: head && c.tie_word_embeddings === false ? head.data : get(w, `${p}embed_tokens.weight`),
+    softcap: s.finalSoftcap,
+    postAttn: (l) => ({ w: plusOne(`${p}layers.${l}.post_attention_layernorm.weight`), eps: s.eps }),
+    attnBias: (l) => w.get(`${p}layers.${l}.self_attn.o_proj.bias`)?.data,
+  };
+};
+
+const neoReadout = (c: RefConfig, w: RefWeights): RefReadout => {
+  const p = neoPrefix(w);
+  return {
+    kind: 'layer',
+    w: get(w, `${p}ln_f.weight`),
+    b: get(w, `${p}ln_f.bias`),
+    eps: neoShape(c).eps,
+    unembed: w.get('lm_head.weight')?.data ?? get(w, `${p}wte.weight`),
+    softcap: null,
+    attnBias: (l) => w.get(`${p}h.${l}.attn.attention.out_proj.bias`)?.data,
+  };
+};
+
 const CASES: Case[] = [
   {
     name: 'gpt2: LayerNorm with bias, tied head, c_proj bias',
@@ -109,6 +141,31 @@ const CASES: Case[] = [
   familyCase('qwen3: q/k norms, head_dim 16 ≠ hidden/heads', llamaSpec({ modelType: 'qwen3', layers: 2, hidden: 40, heads: 4, kvHeads: 2, headDim: 16, intermediate: 56, vocab: 300 }), { seed: 44 }, 20, llamaForward, llamaReadout),
   familyCase('mistral: sliding window 8 < T, MQA', llamaSpec({ modelType: 'mistral', layers: 2, hidden: 32, heads: 4, kvHeads: 1, headDim: 16, intermediate: 48, vocab: 256, slidingWindow: 8 }), { seed: 45, dtype: 'F16' }, 26, llamaForward, llamaReadout),
   familyCase('gpt_neox: parallel residual, dense bias, untied', neoxSpec({ layers: 2, hidden: 32, heads: 4, vocab: 300, rotaryPct: 0.25, useParallelResidual: true }), { seed: 46 }, 22, neoxForward, neoxReadout),
+  familyCase(
+    'gemma2: final soft-cap 2, attention soft-cap 4, post-norms, GQA 4/2',
+    gemma2Spec({ layers: 2, hidden: 32, heads: 4, kvHeads: 2, headDim: 16, intermediate: 48, vocab: 300, slidingWindow: 8, queryPreAttnScalar: 24, attnSoftcap: 4, finalSoftcap: 2, normStd: 0.3 }),
+    { seed: 48 },
+    24,
+    gemmaForward,
+    gemmaReadout,
+  ),
+  familyCase(
+    'gemma2: untied lm_head, final soft-cap 5, BF16',
+    gemma2Spec({ layers: 3, hidden: 48, heads: 2, kvHeads: 1, headDim: 32, intermediate: 64, vocab: 256, slidingWindow: 6, tie: false, attnSoftcap: 3, finalSoftcap: 5 }),
+    { seed: 49, dtype: 'BF16' },
+    20,
+    gemmaForward,
+    gemmaReadout,
+  ),
+  familyCase(
+    'gemma3_text: no soft-caps, q/k norms, MQA, heads × head_dim ≠ hidden',
+    gemma3Spec({ layers: 3, hidden: 40, heads: 4, kvHeads: 1, headDim: 16, intermediate: 56, vocab: 320, slidingWindow: 7, slidingWindowPattern: 3, normStd: 0.3 }),
+    { seed: 50 },
+    22,
+    gemmaForward,
+    gemmaReadout,
+  ),
+  familyCase('gpt_neo: learned positions, out_proj bias, local/global layers', neoSpec({ layers: 2, hidden: 32, heads: 4, vocab: 300, windowSize: 6 }), { seed: 53 }, 20, neoForward, neoReadout),
   familyCase('gpt_neox: sequential residual', neoxSpec({ layers: 3, hidden: 32, heads: 2, vocab: 256, rotaryPct: 0.5, useParallelResidual: false }), { seed: 47 }, 18, neoxForward, neoxReadout),
 ];
 
