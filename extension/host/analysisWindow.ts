@@ -187,12 +187,13 @@ export function windowLabel(run: { tokens: number; totalTokens: number }, extent
   if (whole && run.tokens === run.totalTokens) return { short: `${n} tok`, detail: `${n} tokens: the whole document` };
   const total = exact ? count(documentTokens) : `~${compact(documentTokens)}`;
   const lines = extent.firstLine === extent.lastLine ? `L${count(extent.firstLine + 1)}` : `L${count(extent.firstLine + 1)}–${count(extent.lastLine + 1)}`;
-  const cut = extent.cutStart || extent.cutEnd;
+  // Every window of a long file ends inside some line; what matters is a window inside one long line.
+  const cut = extent.firstLine === extent.lastLine && (extent.cutStart || extent.cutEnd);
   const short = whole ? `${n} of ${total} tok` : `${n} of ${total} tok · ${lines}${cut ? ' (cut)' : ''}`;
   const where = whole
     ? 'the first tokens of the document (the model sees no more)'
     : `characters ${count(extent.start)}–${count(extent.end)} of ${count(extent.docLength)}, lines ${count(extent.firstLine + 1)}–${count(extent.lastLine + 1)}` +
-      (cut ? `; ${extent.firstLine === extent.lastLine ? 'a piece of one long line' : 'long lines cut at the edges'} (only this neighbourhood of the cursor is read)` : '');
+      (cut ? '; a piece of one long line (only this neighbourhood of the cursor is read)' : '');
   return { short, detail: `${n} tokens of ${exact ? '' : 'about '}${count(documentTokens)} in the document: ${where}` };
 }
 
