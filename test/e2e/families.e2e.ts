@@ -1,4 +1,4 @@
-// Every model family in a real VS Code (code-server + Chromium, Playwright): for each family, a random tiny checkpoint
+// Every new model family in a real VS Code (code-server + Chromium, Playwright): for each family, a random tiny checkpoint
 // in its Hugging Face layout with a real tokenizer.json of its kind, chosen through `headlight.model`; then
 //   1. Explain Attention: the panel's model view (every query head a thumbnail), head matrix and title
 //   2. the editor hover: surprisal, guesses, where the token looks
@@ -14,6 +14,8 @@ import { frameWith, pollFor } from './frames.js';
 import { ROOT, WORKSPACE, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
 import { canvasStats, clickEditor, hoverEditor, openFile, waitForGrid, waitForText } from './workbenchSteps.js';
 import { llamaSpec, neoxSpec, writeHfCheckpoint, type CheckpointSpec } from '../fixtures/hfCheckpoint.js';
+import { gemma3Spec } from '../reference/families/gemma.js';
+import { neoSpec } from '../reference/families/neo.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'families');
 const SAMPLE = 'greet.ts';
@@ -21,8 +23,9 @@ const GRID = 'canvas[aria-roledescription="grid of attention heads"]';
 
 interface Family {
   name: string;
-  /** The tokenizer.json (and tokenizer_config.json beside it, if any) copied into the checkpoint. */
-  tokenizer: string;
+  /** The tokenizer files copied into the checkpoint: a tokenizer.json (with tokenizer_config.json beside it, if
+   * any), or GPT-2's vocab.json + merges.txt. */
+  tokenizer: string | { vocab: string; merges: string; size: number };
   spec: (vocab: number) => CheckpointSpec;
   layers: number;
   heads: number;
@@ -46,6 +49,18 @@ const FAMILIES: Family[] = [
     tokenizer: fixture('qwen2-style'),
     spec: (vocab) => llamaSpec({ modelType: 'qwen2', layers: 2, hidden: 48, heads: 6, kvHeads: 2, intermediate: 96, vocab, maxPositions: 512, tie: true }),
     layers: 2, heads: 6, kvHeads: 2, rotary: true,
+  },
+  {
+    name: 'gemma3', // Gemma 3's own tokenizer (262,144 tokens), sliding and global layers, multi-query attention
+    tokenizer: lenml('gemma3'),
+    spec: (vocab) => gemma3Spec({ layers: 2, hidden: 32, heads: 4, kvHeads: 1, headDim: 16, intermediate: 64, vocab, slidingWindow: 8, slidingWindowPattern: 2, maxPositions: 512 }),
+    layers: 2, heads: 4, kvHeads: 1, rotary: true,
+  },
+  {
+    name: 'neo', // TinyStories' kind: GPT-2's tokenizer, learned positions, alternating global and local layers
+    tokenizer: { vocab: join(ROOT, 'models', 'headlight-tiny', 'vocab.json'), merges: join(ROOT, 'models', 'headlight-tiny', 'merges.txt'), size: 50257 },
+    spec: (vocab) => neoSpec({ layers: 2, hidden: 64, heads: 4, vocab, maxPositions: 512, windowSize: 8 }),
+    layers: 2, heads: 4, rotary: false,
   },
   {
     name: 'neox', // Pythia's kind: partial rotary, parallel residual, fused per-head QKV
@@ -74,9 +89,10 @@ after(async () => {
   }
 });
 
-/** The largest id a tokenizer.json can produce, plus one: the checkpoint's vocabulary must cover it. */
-function vocabOf(tokenizerJson: string): number {
-  const t = JSON.parse(readFileSync(tokenizerJson, 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: { id: number }[] };
+/** The largest id a tokenizer can produce, plus one: the checkpoint's vocabulary must cover it. */
+function vocabOf(tokenizer: Family['tokenizer']): number {
+  if (typeof tokenizer !== 'string') return tokenizer.size;
+  const t = JSON.parse(readFileSync(tokenizer, 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: { id: number }[] };
   const ids = [...Object.values(t.model.vocab), ...(t.added_tokens ?? []).map((a) => a.id)];
   return Math.max(...ids) + 1;
 }
@@ -84,8 +100,14 @@ function vocabOf(tokenizerJson: string): number {
 async function checkpoint(family: Family): Promise<string> {
   const dir = join(WORK, family.name);
   await writeHfCheckpoint(dir, family.spec(vocabOf(family.tokenizer)), { seed: 11 });
-  copyFileSync(family.tokenizer, join(dir, 'tokenizer.json'));
-  const config = join(family.tokenizer, '..', 'tokenizer_config.json');
+  const tok = family.tokenizer;
+  if (typeof tok !== 'string') {
+    copyFileSync(tok.vocab, join(dir, 'vocab.json'));
+    copyFileSync(tok.merges, join(dir, 'merges.txt'));
+    return dir;
+  }
+  copyFileSync(tok, join(dir, 'tokenizer.json'));
+  const config = join(tok, '..', 'tokenizer_config.json');
   if (existsSync(config)) copyFileSync(config, join(dir, 'tokenizer_config.json'));
   return dir;
 }
