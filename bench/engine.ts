@@ -64,7 +64,7 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
   if (kind === 'floor') return floorWorker();
   const { loadEngine } = await import('../extension/engine/load');
   const { idText, idTokenizer } = await import('../test/engine/idTokens');
-  const { PlainForward } = await import('./plainForward');
+  const { PlainForward } = await import('../test/fixtures/plainForward');
   // The baseline is the same network built to return only logits (plainForward.ts); the analysis engine reads
   // token ids written as text, so each case runs exactly the ids it names.
   const plain = kind === 'baseline' ? await PlainForward.load(dir, 2) : undefined;

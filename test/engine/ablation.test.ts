@@ -17,7 +17,7 @@ import { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { meanLoss } from '../../extension/engine/analyses/inspect';
 import { HeadlightError } from '../../extension/common/errors';
 import { EngineService } from '../../extension/engine/server';
-import { PlainForward } from '../../bench/plainForward';
+import { PlainForward } from '../fixtures/plainForward';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # café\nprint(greet("world"))\nprint(greet("moon"))';
 

@@ -13,7 +13,7 @@ import { gpt2 } from '../reference/gpt2';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
 import { HeadlightError } from '../../extension/common/errors';
-import { PlainForward } from '../../bench/plainForward';
+import { PlainForward } from '../fixtures/plainForward';
 import { idText, idTokenizer } from './idTokens';
 
 const TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # 👋 café\r\nprint(greet("world"))';
