@@ -6,6 +6,7 @@
  *   headlight heads    --model M [--file F | --text S]
  *   headlight ablate   --model M (--file F | --text S) --heads L.H,... [--mode zero|mean] [--at LINE:COL]
  *   headlight qk       --model M (--file F | --text S) --at LINE:COL --head L.H
+ *   headlight rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -21,6 +22,7 @@ import { formatBytes, resolveModel } from './hub/modelStore';
 import type { Run } from './engine/analyses/engine';
 import { formatAblation, formatQk, tokenAtPlace, tokenPlace } from './cli/inside';
 import { parseHead, parseHeads } from './common/heads';
+import { writeRollout } from './cli/rollout';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
 interface Io {
@@ -37,6 +39,8 @@ const USAGE = `usage: headlight <command> [options]
            loss change and the tokens most affected when those heads are taken away
   qk       --model M (--file F | --text S) --at LINE:COL --head L.H
            one query of one head taken apart: q, q·k products, scores before and after the softmax
+  rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
+           attention rollout (head means plus identity, through every layer): OUT/rollout.f32 [T, T], tokens.json
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -188,6 +192,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
         }
         return 0;
       }
+      case 'rollout': {
+        if (!values.dump) throw new HeadlightError('usage', 'rollout needs --dump OUT (a folder to write rollout.f32 and tokens.json).');
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          await writeTokens(run, engine.config, values.dump);
+          const ms = await writeRollout(run, values.dump);
+          io.stderr.write(`headlight: rollout of ${run.length} tokens (window ${run.window.start}:${run.window.end} of ${run.totalTokens}) in ${ms.toFixed(0)} ms -> ${values.dump}\n`);
+        } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
       default:
         throw new HeadlightError('usage', `Unknown command "${command}".`, 'Run headlight --help.');
     }
@@ -205,12 +223,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-async function dump(run: Run, config: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number }, out: string, logits: boolean): Promise<void> {
+type DumpConfig = { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number };
+
+/** OUT/tokens.json: the model's sizes, the window and its tokens (what `analyze --dump` and `rollout --dump` write). */
+async function writeTokens(run: Run, config: DumpConfig, out: string): Promise<void> {
   await fsp.mkdir(out, { recursive: true });
-  const T = run.length;
   const model = { n_layer: config.nLayer, n_head: config.nHead, n_embd: config.nEmbd, n_positions: config.nPositions, vocab_size: config.vocabSize };
   const tokens = run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end }));
   await fsp.writeFile(join(out, 'tokens.json'), JSON.stringify({ model, window: run.window, tokens }, null, 1));
+}
+
+async function dump(run: Run, config: DumpConfig, out: string, logits: boolean): Promise<void> {
+  await writeTokens(run, config, out);
+  const T = run.length;
   const fd = openSync(join(out, 'attention.f32'), 'w');
   try {
     const map = new Float32Array(T * T);

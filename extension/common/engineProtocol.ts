@@ -154,6 +154,18 @@ export interface AnalyzeParams {
   incremental: boolean;
 }
 
+/** Another version of a text scored on a scratch cache (`score`); the current run and its cache are untouched. */
+export interface ScoreResult {
+  /** Tokens of the window (offsets plus `offsetBase`). */
+  tokens: Token[];
+  window: Span;
+  totalTokens: number;
+  /** ln p(token i | tokens before it in the window), [T], NaN first. */
+  logprobs: Float32Array;
+  /** The model's top-k guesses for each position (made at i−1), [T]; [] for the first. */
+  top: Prediction[][];
+}
+
 /** Everything a hover shows about one token, in one round trip. */
 export interface TokenInfo {
   index: number;
@@ -232,6 +244,10 @@ export type EngineRequests = {
   ablate: [AblateParams, AblationSummary];
   /** Ablates every head alone; progress comes as `rankProgress` events carrying `progressId`. Cancellable. */
   rankHeads: [{ text: string; window?: Span; mode: AblationMode; progressId?: string }, HeadRankingSummary];
+  /** Scores another version of a text (compare) on a scratch cache; the current run is kept. */
+  score: [{ text: string; window?: Span; offsetBase?: number; k?: number }, ScoreResult];
+  /** Attention rollout of the run `version`: row `index` ([index+1]), or the whole [T, T] row-major without one. */
+  rollout: [{ version: number; index?: number }, Float32Array];
 };
 
 export type EngineEvents = {

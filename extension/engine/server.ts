@@ -13,6 +13,7 @@ import { cursorSummary } from './analyses/cursorSummary';
 import { badges } from './analyses/headFinder';
 import { loadEngine } from './load';
 import { thumbnails } from './analyses/thumbnails';
+import { Rollout } from './analyses/rollout';
 import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
@@ -23,6 +24,8 @@ export class EngineService {
   private offsetBase = 0;
   /** Head-finder scores of the latest run: the panel, the sidebar and the hover all ask, the work is done once. */
   private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
+  /** The rollout of the latest run (its per-layer means are built on the first row asked for). */
+  private rolloutOf: { version: number; rollout: Rollout } | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
     load: async ({ ref, dir, threads }, signal) => {
@@ -103,6 +106,19 @@ export class EngineService {
       const onProgress = progressId === undefined ? undefined : (p: { done: number; total: number }) => this.emit?.('rankProgress', { progressId, ...p });
       const r = await this.requireEngine().rankHeads(text, { mode, window, signal, onProgress });
       return { mode, window: r.window, lossBefore: r.lossBefore, deltas: r.deltas, ranking: r.ranking };
+    },
+    score: async ({ text, window, offsetBase = 0, k }, signal) => {
+      checkText(text);
+      const r = await this.requireEngine().score(text, { window, signal, k });
+      return offsetBase ? { ...r, tokens: r.tokens.map((t) => ({ ...t, start: t.start + offsetBase, end: t.end + offsetBase })) } : r;
+    },
+    rollout: ({ version, index }) => {
+      const run = this.requireRun(version);
+      if (this.rolloutOf?.version !== version) this.rolloutOf = { version, rollout: new Rollout(run.attention) };
+      const rollout = this.rolloutOf.rollout;
+      if (index === undefined) return Float32Array.from(rollout.matrix());
+      if (!(Number.isInteger(index) && index >= 0 && index < run.length)) throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`, `Ask for a token in 0..${run.length - 1}.`);
+      return Float32Array.from(rollout.row(index));
     },
   };
 
