@@ -8,6 +8,7 @@
  *   headlight qk       --model M (--file F | --text S) --at LINE:COL --head L.H
  *   headlight lens     --model M (--file F | --text S) [--window A:B] --dump OUT
  *   headlight attribute --model M (--file F | --text S) --at INDEX [--target ID] [--vs ID] --dump OUT
+ *   headlight rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -26,6 +27,7 @@ import { lensSummary, parseCount, writeAttribution, writeLensDump } from './cli/
 import { Lens } from './engine/analyses/lens';
 import { attribute } from './engine/analyses/attribution';
 import { parseHead, parseHeads } from './common/heads';
+import { writeRollout } from './cli/rollout';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
 interface Io {
@@ -47,6 +49,8 @@ const USAGE = `usage: headlight <command> [options]
            lens_logprob.f32 and lens_top1.i32, both [n_layer+1, T])
   attribute --model M (--file F | --text S) --at INDEX [--target ID] [--vs ID] --dump OUT
            direct logit attribution at token INDEX of the window: attribution.json
+  rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
+           attention rollout (head means plus identity, through every layer): OUT/rollout.f32 [T, T], tokens.json
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -212,7 +216,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         try {
           const run = await engine.analyze(text, { window: parseWindow(values.window) });
           if (run.length === 0) throw new HeadlightError('empty-text', `The ${command} needs at least one token of text.`, 'Give some text.');
-          await dump(run, engine.dims, values.dump, false, { tokensOnly: true });
+          await writeTokens(run, engine.dims, values.dump);
           if (command === 'lens') {
             const grid = await lens.grid(run);
             await writeLensDump(grid, values.dump);
@@ -224,6 +228,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
           }
         } finally {
           await lens.dispose();
+          await engine.dispose();
+        }
+        return 0;
+      }
+      case 'rollout': {
+        if (!values.dump) throw new HeadlightError('usage', 'rollout needs --dump OUT (a folder to write rollout.f32 and tokens.json).');
+        const text = await readText(values);
+        const { engine } = await loadEngine(await modelDir(values.model, io), { precision: 'fp32', threads });
+        try {
+          const run = await engine.analyze(text, { window: parseWindow(values.window) });
+          await writeTokens(run, engine.dims, values.dump);
+          const ms = await writeRollout(run, values.dump);
+          io.stderr.write(`headlight: rollout of ${run.length} tokens (window ${run.window.start}:${run.window.end} of ${run.totalTokens}) in ${ms.toFixed(0)} ms -> ${values.dump}\n`);
+        } finally {
           await engine.dispose();
         }
         return 0;
@@ -245,19 +263,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-async function dump(
-  run: Run,
-  config: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number },
-  out: string,
-  logits: boolean,
-  opts: { tokensOnly?: boolean } = {},
-): Promise<void> {
+type DumpConfig = { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number };
+
+/** OUT/tokens.json: the model's sizes, the window and its tokens (what `analyze --dump` and `rollout --dump` write). */
+async function writeTokens(run: Run, config: DumpConfig, out: string): Promise<void> {
   await fsp.mkdir(out, { recursive: true });
-  const T = run.length;
   const model = { n_layer: config.nLayer, n_head: config.nHead, n_embd: config.nEmbd, n_positions: config.nPositions, vocab_size: config.vocabSize };
   const tokens = run.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end }));
   await fsp.writeFile(join(out, 'tokens.json'), JSON.stringify({ model, window: run.window, tokens }, null, 1));
-  if (opts.tokensOnly) return;
+}
+
+async function dump(run: Run, config: DumpConfig, out: string, logits: boolean): Promise<void> {
+  await writeTokens(run, config, out);
+  const T = run.length;
   const fd = openSync(join(out, 'attention.f32'), 'w');
   try {
     const map = new Float32Array(T * T);

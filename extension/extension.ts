@@ -14,6 +14,8 @@ import { HeadExperiments } from './host/headExperiments';
 import { newHostStats, type HostStats } from './host/hostStats';
 import { AttentionPanel } from './host/panel';
 import { SidebarView } from './host/sidebar';
+import { Comparisons } from './host/comparison';
+import { CompareHighlights } from './host/compareDecorations';
 
 /** What `activate` returns: the parts, for the in-host integration tests. */
 export interface HeadlightApi {
@@ -21,6 +23,8 @@ export interface HeadlightApi {
   client: EngineClient;
   highlights: EditorHighlights;
   experiments: HeadExperiments;
+  comparisons: Comparisons;
+  compareHighlights: CompareHighlights;
   stats: HostStats;
   config: () => HeadlightConfig;
 }
@@ -45,6 +49,8 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
     writeAttentionMode: (mode) => setUserSetting('attentionMode', attentionModeSetting(mode)),
   });
   const highlights = new EditorHighlights(controller, config, stats, (m) => log.warn(m), experiments);
+  const comparisons = new Comparisons({ source: controller, threshold: () => config.compareThreshold });
+  const compareHighlights = new CompareHighlights(controller, comparisons);
   let started = 0;
 
   context.subscriptions.push(
@@ -55,6 +61,8 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
     status,
     experiments,
     highlights,
+    comparisons,
+    compareHighlights,
     registerCommands({
       controller,
       client,
@@ -62,13 +70,14 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
       model: () => models.info,
       bundledDir,
       experiments,
+      comparisons,
       showPanel: (focusToken) => {
-        AttentionPanel.show(context, controller, experiments);
+        AttentionPanel.show(context, controller, experiments, comparisons);
         if (focusToken !== undefined) controller.revealToken(focusToken);
       },
       log: (m) => log.info(m),
     }),
-    vscode.languages.registerHoverProvider('*', new AttentionHoverProvider(controller, getConfig, stats)),
+    vscode.languages.registerHoverProvider('*', new AttentionHoverProvider(controller, getConfig, stats, comparisons)),
     models.onDidLoadModel((info) => status.setModel(info)),
     controller.onDidChangeRun((cur) => {
       stats.lastRunMs = cur.run.stats.totalMs;
@@ -99,6 +108,7 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
       controller.configChanged(prev, next);
       experiments.setAttentionMode(next.attentionMode);
       highlights.configChanged(next);
+      if (prev.compareThreshold !== next.compareThreshold) compareHighlights.configChanged();
     }),
   );
 
@@ -106,7 +116,7 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
 
   stats.activationMs = performance.now() - t0;
   log.info(`activated in ${stats.activationMs.toFixed(1)} ms`);
-  return { controller, client, highlights, experiments, stats, config: getConfig };
+  return { controller, client, highlights, experiments, comparisons, compareHighlights, stats, config: getConfig };
 }
 
 export function deactivate(): void {

@@ -18,6 +18,8 @@ import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme'
 import { connectToHost, loadState } from './vscodeApi';
 import { el, painted } from './dom';
 import { InsideHead } from './insideHead/index';
+import { CompareView } from './compareView';
+import type { CompareView as CompareData } from '../extension/common/webviewProtocol';
 import { buildPanelLayout, type PanelUi } from './panelLayout';
 import { DEFAULTS, type PanelState } from './panelState';
 import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
@@ -42,6 +44,11 @@ class PanelApp {
   private readonly text: TextView;
   private readonly strip: SurprisalStrip;
   private readonly inside: InsideHead;
+  private readonly compare: CompareView;
+  /** The last comparison the host sent (shown when its run version is the panel's). */
+  private comparison: CompareData | undefined;
+  /** Rollout rows of the current run by token (the text view's rollout mode). */
+  private readonly rolloutRows = new Map<string, Float32Array | 'loading' | 'failed'>();
   /** What the host was last told of the Inside-a-head tab (undefined: nothing yet). */
   private insideOpen: boolean | undefined;
   /** Plain or value-weighted attention (the host's setting `headlight.attentionMode`). */
@@ -73,12 +80,13 @@ class PanelApp {
       pickToken: (i) => this.pickToken(i),
       clearAblation: () => this.endpoint.emit('clearAblation', {}),
     });
+    this.compare = new CompareView(this.palette, { onPick: (i) => this.pickToken(i), stop: () => this.endpoint.emit('stopComparing', {}) });
     this.maps = new HeadMaps({
       headTriangle: (version, layer, head) => this.endpoint.request('headTriangle', { version, layer, head }),
       valueNorms: (version, layer, head) => this.endpoint.request('valueNorms', { version, layer, head }),
       failed: (layer, head, err) => (this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`),
     });
-    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside }, state, {
+    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside, compare: this.compare }, state, {
       export: (kind) => void this.export(kind),
       setAttentionMode: (mode) => this.endpoint.emit('setAttentionMode', { mode }),
       setOptions: (patch) => {
@@ -114,6 +122,7 @@ class PanelApp {
       ablation: ({ result }) => this.inside.setAblation(result),
       rankProgress: ({ version, done, total }) => this.inside.setRankProgress(version, done, total),
       ranking: (r) => this.inside.setRanking(r),
+      comparison: ({ view }) => this.onComparison(view),
     });
     watchTheme((p) => this.setPalette(p));
     watchPixelRatio(() => this.setPalette(readPalette()));
@@ -205,6 +214,7 @@ class PanelApp {
     this.matrix.setPalette(p);
     this.strip.setPalette(p);
     this.inside.setPalette(p);
+    this.compare.setPalette(p);
     this.renderStatus();
     this.repaintText();
   }
@@ -216,6 +226,8 @@ class PanelApp {
     this.maps.reset(run.version, this.attentionMode);
     this.model.setHeads(undefined); // the new run's scores follow in a `heads` event
     this.predictionCache.clear();
+    this.rolloutRows.clear();
+    if (this.comparison?.version === run.version) this.compare.set(this.comparison);
     this.ui.empty.hidden = true;
     this.ui.main.hidden = false;
     const { nLayer, nHead } = run.model;
@@ -245,6 +257,21 @@ class PanelApp {
     this.matrix.setQuery(this.state.token);
     if (first || !sameTokens) this.matrix.fit();
     this.repaintText();
+  }
+
+  /** A comparison (or none): shown once the panel has its run; a new one opens the Compare tab. */
+  private onComparison(view: CompareData | undefined): void {
+    const fresh = view && !this.comparison;
+    this.comparison = view;
+    if (!view) this.compare.set(undefined);
+    else if (this.run?.version === view.version) this.compare.set(view);
+    if (fresh && this.state.tab !== 3) {
+      (this.ui.tabs as HTMLElement & { selectedIndex: number }).selectedIndex = 3;
+      this.state.tab = 3;
+      this.lastView = 'text';
+      this.showInside();
+      this.save();
+    }
   }
 
   private onSelection(sel: HeadSelector): void {
@@ -355,7 +382,10 @@ class PanelApp {
     const index = this.focusToken ?? this.state.token;
     this.text.setMarks(this.focusToken, this.state.token);
     const heads: HeadWeights[] = [];
-    if (index !== undefined) {
+    if (index !== undefined && this.state.rollout) {
+      const row = this.rolloutRow(run.version, index);
+      if (row) heads.push({ weights: row, hue: this.palette.huesRgb[0] });
+    } else if (index !== undefined) {
       for (const h of this.comparedHeads()) {
         const map = this.maps.cached(h.layer, h.head);
         if (!map) {
@@ -368,6 +398,25 @@ class PanelApp {
     }
     this.text.paint(heads, this.state.threshold);
     painted('text', performance.now() - t0);
+  }
+
+  /** Rollout row `index` of run `version`, padded to the run's tokens; undefined (and a repaint later) while it loads. */
+  private rolloutRow(version: number, index: number): Float32Array | undefined {
+    const key = `${version}:${index}`;
+    const cached = this.rolloutRows.get(key);
+    if (cached !== undefined) return cached === 'loading' || cached === 'failed' ? undefined : cached;
+    this.rolloutRows.set(key, 'loading');
+    const T = this.run?.tokens.length ?? 0;
+    this.endpoint.request('rollout', { version, index }).then(
+      (row) => {
+        const padded = new Float32Array(T); // [T]: zeros after the token
+        padded.set(row.subarray(0, T));
+        this.rolloutRows.set(key, padded);
+        if (this.run?.version === version) this.repaintText();
+      },
+      () => this.rolloutRows.set(key, 'failed'), // a stale run: the next run clears the cache
+    );
+    return undefined;
   }
 
   // ------------------------------------------------------------ export

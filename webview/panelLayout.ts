@@ -13,6 +13,7 @@ import type { AttentionMode } from '../extension/common/engineProtocol';
 import type { SaveKind } from '../extension/common/webviewProtocol';
 import { el } from './dom';
 import type { InsideHead } from './insideHead/index';
+import type { CompareView } from './compareView';
 import type { MatrixView } from './matrixView';
 import type { ModelView } from './modelView';
 import type { PanelState } from './panelState';
@@ -26,6 +27,7 @@ export interface PanelParts {
   text: TextView;
   strip: SurprisalStrip;
   inside: InsideHead;
+  compare: CompareView;
 }
 
 /** What the controls do. */
@@ -34,7 +36,7 @@ export interface PanelControls {
   /** The value-weighted toggle (the host writes the setting and answers with `attentionMode`). */
   setAttentionMode(mode: AttentionMode): void;
   /** A display option changed (log scale, reverse, sink dimming, threshold). */
-  setOptions(patch: Partial<Pick<PanelState, 'log' | 'reverse' | 'dimSink' | 'threshold'>>): void;
+  setOptions(patch: Partial<Pick<PanelState, 'log' | 'reverse' | 'dimSink' | 'threshold' | 'rollout'>>): void;
   selectTab(index: number): void;
   /** The user worked in a view (a PNG export saves the last one). */
   used(view: 'model' | 'matrix' | 'text'): void;
@@ -87,6 +89,11 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
   );
   const reverseBox = check('Reverse: who attends to this token', s.reverse, (v) => c.setOptions({ reverse: v }));
   const sinkBox = check('Dim first-token sink', s.dimSink, (v) => c.setOptions({ dimSink: v }));
+  const rolloutBox = check('Rollout: what this token is built from', s.rollout, (v) => c.setOptions({ rollout: v }));
+  rolloutBox.classList.add('rollout-toggle');
+  rolloutBox.title =
+    'Attention rollout (Abnar & Zuidema): per layer the mean over heads plus the identity, rows normalized, multiplied through all layers. ' +
+    'Caveat: causal masks bias it toward early tokens (the first token is in every row and gathers weight layer after layer).';
   const threshold = el('input', { type: 'range', min: '0', max: '0.5', step: '0.005', value: String(s.threshold), 'aria-label': 'Threshold: hide links weaker than this weight', className: 'threshold' }) as HTMLInputElement;
   const thresholdValue = el('output', { className: 'threshold-value' }, s.threshold.toFixed(3));
   threshold.addEventListener('input', () => {
@@ -96,7 +103,7 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
   });
   const chips = el('span', { className: 'chips', role: 'list', 'aria-label': 'Compared heads' });
   const textControls = el('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Text view controls' },
-    reverseBox, sinkBox, el('label', { className: 'range' }, 'Threshold ', threshold, thresholdValue), chips);
+    reverseBox, sinkBox, rolloutBox, el('label', { className: 'range' }, 'Threshold ', threshold, thresholdValue), chips);
   const tabs = el('vscode-tabs', { 'selected-index': String(s.tab), className: 'views' },
     el('vscode-tab-header', { slot: 'header' }, 'Head matrix'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, matrixControls, parts.matrix.element)),
@@ -104,6 +111,8 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, parts.strip.element, parts.text.element)),
     el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.inside.element)),
+    el('vscode-tab-header', { slot: 'header', className: 'compare-tab' }, 'Compare'),
+    el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.compare.element)),
   );
   tabs.addEventListener('vsc-tabs-select', (e) => c.selectTab((e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex));
   modelPane.addEventListener('pointerdown', () => c.used('model'));
@@ -112,5 +121,5 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
   parts.text.element.addEventListener('pointerdown', () => c.used('text'));
   const main = el('main', { className: 'layout' }, modelPane, tabs);
   document.body.replaceChildren(header, empty, main, statusLine);
-  return { modeBox, title, stale, status, shown, empty, chips, tabs, headLabel, legend, main };
+  return { modeBox, title, stale, status, shown, empty, chips, tabs, headLabel, legend, main, rolloutBox };
 }

@@ -12,10 +12,12 @@ export interface PanelState {
   /** Text view: links weaker than this are not drawn. */
   threshold: number;
   dimSink: boolean;
+  /** Text view: light what the token is built from (attention rollout) instead of one head's row. */
+  rollout: boolean;
   /** Head matrix: log colour scale. */
   log: boolean;
-  /** The selected tab: 0 head matrix, 1 text, 2 inside a head. */
+  /** The selected tab: 0 head matrix, 1 text, 2 inside a head, 3 compare. */
   tab: number;
 }
 
-export const DEFAULTS: PanelState = { layer: 0, head: 0, token: undefined, compare: [], reverse: false, threshold: 0.01, dimSink: false, log: false, tab: 0 };
+export const DEFAULTS: PanelState = { layer: 0, head: 0, token: undefined, compare: [], reverse: false, threshold: 0.01, dimSink: false, rollout: false, log: false, tab: 0 };

@@ -179,6 +179,18 @@ export interface AnalyzeParams {
   incremental: boolean;
 }
 
+/** Another version of a text scored on a scratch cache (`score`); the current run and its cache are untouched. */
+export interface ScoreResult {
+  /** Tokens of the window (offsets plus `offsetBase`). */
+  tokens: Token[];
+  window: Span;
+  totalTokens: number;
+  /** ln p(token i | tokens before it in the window), [T], NaN first. */
+  logprobs: Float32Array;
+  /** The model's top-k guesses for each position (made at i−1), [T]; [] for the first. */
+  top: Prediction[][];
+}
+
 /** Everything a hover shows about one token, in one round trip. */
 export interface TokenInfo {
   index: number;
@@ -316,6 +328,10 @@ export type EngineRequests = {
   lensGrid: [{ version: number; start: number; end: number; progressId?: string }, LensGrid];
   /** Direct logit attribution at `index` onto `target` (default: the next token, or the model's top-1 at the end), against `vs`. */
   attribute: [{ version: number; index: number; target?: number; vs?: number }, Attribution];
+  /** Scores another version of a text (compare) on a scratch cache; the current run is kept. */
+  score: [{ text: string; window?: Span; offsetBase?: number; k?: number }, ScoreResult];
+  /** Attention rollout of the run `version`: row `index` ([index+1]), or the whole [T, T] row-major without one. */
+  rollout: [{ version: number; index?: number }, Float32Array];
 };
 
 export type EngineEvents = {

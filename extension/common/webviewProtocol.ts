@@ -6,6 +6,8 @@
  * the same thing. Binary data (triangles, thumbnails, rows) is asked for on demand and crosses as typed arrays
  * (`.slice()` copies, never views of a bigger buffer); the whole [L, H, T, T] never crosses.
  */
+import type { Token } from './tokens';
+import type { ChangedRegion } from './tokenAlign';
 import type { AblateParams, AblationSummary, AttentionMode, CursorSummary, EngineRequests, HeadRankingSummary, HeadScoresAnswer, HeadSelector, ModelInfo, RunSummary, Source } from './engineProtocol';
 
 /** Params of an engine request, to derive the webview's requests from (one declaration per shape). */
@@ -34,6 +36,31 @@ export type AblationView = AblationSummary & { version: number };
 /** "Which heads matter here" for the run `version`. */
 export type RankingView = HeadRankingSummary & { version: number };
 
+/** One side of a comparison as the panel shows it. */
+export interface CompareSideView {
+  label: string;
+  tokens: Token[];
+  /** Surprisal in bits per token ([T], NaN first). */
+  surprisal: Float32Array;
+}
+
+/**
+ * The current run (`version`) compared with another version of its text: both sides' surprisal, the alignment of
+ * their tokens (a diff over token ids) and the changed regions. `aToB[i]`: the other side's token matched with
+ * current token i, or −1.
+ */
+export interface CompareView {
+  version: number;
+  /** Where the other version came from ("saved on disk", "git HEAD", an editor, "selection replaced by …"). */
+  sourceLabel: string;
+  /** Bits: a matched token whose surprisal moved by more than this is marked (setting `headlight.compare.threshold`). */
+  threshold: number;
+  current: CompareSideView;
+  other: CompareSideView;
+  aToB: Int32Array;
+  regions: ChangedRegion[];
+}
+
 // ---------------------------------------------------------------- panel
 
 /** Requests the panel webview makes and the host serves. */
@@ -54,6 +81,8 @@ export type PanelHostRequests = {
   ablate: [{ version: number } & Pick<AblateParams, 'heads' | 'mode' | 'at'>, AblationView];
   /** Ablates every head alone; progress comes as `rankProgress` events. Cancel with the request's signal. */
   rankHeads: [{ version: number } & Pick<EngineParams<'rankHeads'>, 'mode'>, RankingView];
+  /** A row of the run's attention rollout (the text view's rollout mode). */
+  rollout: [{ version: number; index: number }, Float32Array];
 };
 
 /** Events the host sends to the panel. */
@@ -75,6 +104,8 @@ export type PanelHostEvents = {
   rankProgress: { version: number; done: number; total: number };
   /** A ranking finished (from either place). */
   ranking: RankingView;
+  /** The comparison of the current run with another version (`Compare With…`); `undefined`: none. */
+  comparison: { view: CompareView | undefined };
 };
 
 /** Events the panel sends to the host. */
@@ -92,6 +123,8 @@ export type PanelWebviewEvents = {
    * fetches a run's queries only while it is open; the tab asks for them through `qk`.
    */
   insideHead: { open: boolean };
+  /** The Compare view's "Stop comparing". */
+  stopComparing: Record<string, never>;
 };
 
 // ---------------------------------------------------------------- sidebar

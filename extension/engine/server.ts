@@ -15,6 +15,7 @@ import { loadEngine } from './load';
 import { thumbnails } from './analyses/thumbnails';
 import { Lens } from './analyses/lens';
 import { attribute } from './analyses/attribution';
+import { Rollout } from './analyses/rollout';
 import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
@@ -27,6 +28,8 @@ export class EngineService {
   private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
   /** The logit lens and attribution of the loaded model; its readout is built on the first lens request. */
   private lens: Lens | undefined;
+  /** The rollout of the latest run (its per-layer means are built on the first row asked for). */
+  private rolloutOf: { version: number; rollout: Rollout } | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
     load: async ({ ref, dir, threads }, signal) => {
@@ -130,6 +133,19 @@ export class EngineService {
       return this.requireLens().grid(this.requireRun(version), { start, end }, { signal, onProgress });
     },
     attribute: ({ version, index, target, vs }) => attribute(this.requireLens(), this.requireRun(version), index, { target, vs }),
+    score: async ({ text, window, offsetBase = 0, k }, signal) => {
+      checkText(text);
+      const r = await this.requireEngine().score(text, { window, signal, k });
+      return offsetBase ? { ...r, tokens: r.tokens.map((t) => ({ ...t, start: t.start + offsetBase, end: t.end + offsetBase })) } : r;
+    },
+    rollout: ({ version, index }) => {
+      const run = this.requireRun(version);
+      if (this.rolloutOf?.version !== version) this.rolloutOf = { version, rollout: new Rollout(run.attention) };
+      const rollout = this.rolloutOf.rollout;
+      if (index === undefined) return Float32Array.from(rollout.matrix());
+      if (!(Number.isInteger(index) && index >= 0 && index < run.length)) throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`, `Ask for a token in 0..${run.length - 1}.`);
+      return Float32Array.from(rollout.row(index));
+    },
   };
 
   /** Sends an event to the host (set once the RPC endpoint exists). */

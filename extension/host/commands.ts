@@ -11,6 +11,8 @@ import type { HeadlightConfig } from './config';
 import { attentionModeSetting, setUserSetting } from './config';
 import { selectorLabel } from '../common/displayNames';
 import { pickModel } from './modelPicker';
+import { movedTokens, type Comparisons } from './comparison';
+import { pickCompareTarget, type CompareArgs } from './compareSources';
 
 export interface CommandDeps {
   controller: AnalysisController;
@@ -22,6 +24,8 @@ export interface CommandDeps {
   showPanel?: (focusToken?: number) => void;
   /** Ablations, head rankings and the attention mode, shared with the panel and the editor highlights. */
   experiments?: HeadExperiments;
+  /** Compare With…: the comparison in force, shared with the panel, the hover and the editor colours. */
+  comparisons?: Comparisons;
   log: (message: string) => void;
 }
 
@@ -37,6 +41,8 @@ export const COMMANDS = {
   rank: 'headlight.rankHeads',
   clearAblation: 'headlight.clearAblation',
   toggleMode: 'headlight.toggleValueWeighted',
+  compareWith: 'headlight.compareWith',
+  stopComparing: 'headlight.stopComparing',
 } as const;
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable {
@@ -52,6 +58,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     reg(COMMANDS.ablate, (args?: { heads?: HeadRef[]; mode?: AblationMode; at?: number }) => ablateHeads(deps, args)),
     reg(COMMANDS.rank, (args?: { mode?: AblationMode }) => rankHeads(deps, args)),
     reg(COMMANDS.clearAblation, () => experimentsOf(deps).clearAblation()),
+    reg(COMMANDS.compareWith, (args?: CompareArgs) => compareWith(deps, args)),
+    reg(COMMANDS.stopComparing, () => deps.comparisons?.stop()),
     reg(COMMANDS.toggleMode, () => setUserSetting('attentionMode', attentionModeSetting(deps.config().attentionMode === 'value-weighted' ? 'attention' : 'value-weighted'))),
   );
 }
@@ -135,6 +143,30 @@ async function rankHeads(deps: CommandDeps, args?: { mode?: AblationMode }): Pro
   const top = ranking.ranking.slice(0, 3).map((r) => `L${r.layer}H${r.head} ${r.lossDelta > 0 ? '+' : ''}${r.lossDelta.toFixed(3)}`);
   void vscode.window.showInformationMessage(`Headlight: heads that matter most here (${mode} ablation, loss change in nats): ${top.join(', ')}.`);
   return ranking.ranking;
+}
+
+/**
+ * Compares the analysed text with another version of it (saved, git HEAD, another editor, or the selection
+ * replaced): the panel's Compare view, editor colours where surprisal moved, both versions in the hover. Arguments
+ * (for keybindings and tests): `{source: 'saved' | 'head' | 'editor' | 'replace', replacement?, uri?}`.
+ */
+async function compareWith(deps: CommandDeps, args?: CompareArgs): Promise<unknown> {
+  const comparisons = deps.comparisons;
+  if (!comparisons) throw new HeadlightError('internal', 'Comparisons are not available in this window.');
+  const editor = vscode.window.activeTextEditor ?? deps.controller.followedEditor;
+  if (!editor) throw new HeadlightError('no-editor', 'There is no text editor to compare.', 'Open a file first.');
+  let cur = deps.controller.current;
+  if (!cur || cur.document.toString() !== editor.document.uri.toString() || cur.documentVersion !== editor.document.version) {
+    cur = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Headlight: analysing' }, () => deps.controller.analyze(editor, 'command'));
+    if (!cur) return undefined;
+  }
+  const target = await pickCompareTarget(cur, editor.document, editor, args);
+  if (!target) return undefined;
+  const c = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Headlight: comparing with ${target.label}` }, () => comparisons.start(target));
+  deps.showPanel?.();
+  const moved = movedTokens(c, comparisons.threshold);
+  deps.log(`compared ${cur.run.tokens.length} tokens with ${target.label} (${c.other.tokens.length} tokens): ${c.alignment.regions.length} changed regions, surprisal rose at ${moved.rose.length} and fell at ${moved.fell.length} tokens by more than ${comparisons.threshold} bits`);
+  return { label: c.label, regions: c.alignment.regions, rose: moved.rose, fell: moved.fell, otherTokens: c.other.tokens.length };
 }
 
 /** Runs a command; a HeadlightError becomes a notification with its hint. Returns the command's result. */

@@ -23,6 +23,8 @@ export interface HeadlightConfig {
   readonly threads: number;
   /** What every surface shows as a weight: attention probabilities or value-weighted attention. */
   readonly attentionMode: AttentionMode;
+  /** Compare With…: tokens whose surprisal moved by more than this many bits are coloured in the editor. */
+  readonly compareThreshold: number;
 }
 
 /** One setting's value in each scope, as `WorkspaceConfiguration.inspect` gives it. */
@@ -78,5 +80,6 @@ export function configFrom(c: SettingsReader, trusted: boolean): HeadlightConfig
     windowTokens: Math.round(num('window.tokens', 1024, 16, 8192)),
     threads: Math.round(num('threads', 0, 0, 256)),
     attentionMode: attentionModeOf(c.get<string>('attentionMode')),
+    compareThreshold: num('compare.threshold', 2, 0, 30),
   });
 }

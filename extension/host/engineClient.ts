@@ -90,6 +90,8 @@ const RETRIED: Record<Method, boolean> = {
   lensAt: true,
   lensGrid: true,
   attribute: true,
+  score: true,
+  rollout: true,
 };
 
 /** Requests whose latest parameters are engine state a new process must be given again (after the model load). */

@@ -18,7 +18,7 @@ export interface Disposable {
 /** The shape of `vscode.Event`, so these events subscribe like the controller's (listener, this, disposables). */
 export type Event<T> = (listener: (e: T) => unknown, thisArgs?: unknown, disposables?: Disposable[]) => Disposable;
 
-class Emitter<T> {
+export class Emitter<T> {
   private readonly listeners = new Set<(e: T) => unknown>();
   readonly event: Event<T> = (listener, thisArgs, disposables) => {
     const bound = (e: T) => listener.call(thisArgs, e);

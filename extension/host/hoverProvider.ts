@@ -9,6 +9,8 @@ import type { HeadlightConfig } from './config';
 import type { HostStats } from './hostStats';
 import { isBenign, toAbortSignal } from './cancellation';
 import { headRoleLine, hoverMarkdown } from './hoverMarkdown';
+import type { Comparisons } from './comparison';
+import { compareHoverMarkdown } from './compareHover';
 
 export const TOP_K = 5;
 /** The head finder's line waits at most this long (its first answer for a run may still be computing). */
@@ -19,6 +21,8 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
     private readonly source: AnalysisSource,
     private readonly config: () => HeadlightConfig,
     private readonly stats: HostStats,
+    /** Compare With…: the hover adds both versions' surprisal and guesses. */
+    private readonly comparisons?: Comparisons,
   ) {}
 
   async provideHover(doc: vscode.TextDocument, pos: vscode.Position, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
@@ -48,6 +52,8 @@ export class AttentionHoverProvider implements vscode.HoverProvider {
         }),
       );
       if (mode === 'value-weighted' && info.sources.length) md.appendMarkdown('\n\n_Weights are value-weighted: α·‖v·W_O‖ per source, normalized (setting `headlight.attentionMode`)._');
+      const compared = this.comparisons?.forRun(cur);
+      if (compared) md.appendMarkdown('\n\n---\n\n' + compareHoverMarkdown(compared, index, info.predictions));
       md.isTrusted = { enabledCommands: ['headlight.explainAttention'] };
       this.stats.lastHoverMs = performance.now() - t0;
       const t = tokens[index];

@@ -11,6 +11,7 @@ import type { Channel } from '../common/rpc';
 import type { SaveKind } from '../common/webviewProtocol';
 import type { AnalysisSource } from './analysisSource';
 import type { HeadExperiments } from './headExperiments';
+import type { Comparisons } from './comparison';
 import { VIEW_STYLES, webviewHtml, type ViewEntry } from './webviewHtml';
 import { PanelSession, type SaveFile } from './webviewSession';
 
@@ -76,7 +77,7 @@ export class AttentionPanel implements vscode.Disposable {
   private readonly session: PanelSession;
 
   /** Opens the panel (or reveals the open one) for a source. */
-  static show(context: vscode.ExtensionContext, source: AnalysisSource, experiments: HeadExperiments): AttentionPanel {
+  static show(context: vscode.ExtensionContext, source: AnalysisSource, experiments: HeadExperiments, comparisons?: Comparisons): AttentionPanel {
     const open = AttentionPanel.current;
     if (open && open.source === source) {
       open.panel.reveal(vscode.ViewColumn.Beside, true);
@@ -88,7 +89,7 @@ export class AttentionPanel implements vscode.Disposable {
       localResourceRoots: webviewRoots(context),
       retainContextWhenHidden: false,
     });
-    AttentionPanel.current = new AttentionPanel(panel, context, source, experiments);
+    AttentionPanel.current = new AttentionPanel(panel, context, source, experiments, comparisons);
     return AttentionPanel.current;
   }
 
@@ -97,12 +98,13 @@ export class AttentionPanel implements vscode.Disposable {
     context: vscode.ExtensionContext,
     readonly source: AnalysisSource,
     experiments: HeadExperiments,
+    comparisons?: Comparisons,
   ) {
     const folder = () => {
       const doc = source.current?.document;
       return doc && doc.scheme === 'file' ? vscode.Uri.joinPath(doc, '..') : vscode.workspace.workspaceFolders?.[0]?.uri;
     };
-    this.session = new PanelSession(source, webviewChannel(panel.webview, this.disposables), saveWithDialog(folder), experiments);
+    this.session = new PanelSession(source, webviewChannel(panel.webview, this.disposables), saveWithDialog(folder), experiments, comparisons);
     panel.webview.html = renderHtml(panel.webview, context, 'panel', 'Headlight: Attention');
     // A hidden-then-shown panel reloads its page (no retained context): it says `ready` again and gets a replay.
     vscode.workspace.onDidChangeTextDocument((e) => {

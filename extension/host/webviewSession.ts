@@ -9,6 +9,7 @@ import { RpcEndpoint, type Channel } from '../common/rpc';
 import type { AblationView, HeadFinderView, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 import type { HeadExperiments } from './headExperiments';
+import { compareView, type Comparison, type Comparisons } from './comparison';
 
 export type SaveFile = (kind: SaveKind, suggestedName: string, data: Uint8Array | string) => Promise<{ saved: boolean; path?: string }>;
 
@@ -107,7 +108,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
   private pageInsideOpen = false;
   private visible = true;
 
-  constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile, private readonly experiments: HeadExperiments) {
+  constructor(source: AnalysisSource, channel: Channel, private readonly saveFile: SaveFile, private readonly experiments: HeadExperiments, private readonly comparisons?: Comparisons) {
     super(source);
     this.endpoint = new RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>(
       channel,
@@ -129,6 +130,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
           const r = await experiments.rankHeads(p, signal);
           return { ...r, deltas: ownBuffer(r.deltas) };
         },
+        rollout: async (p, signal) => ownBuffer(await source.query('rollout', p, signal)),
       },
       {
         ready: () => this.replay(),
@@ -140,6 +142,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
           this.pageInsideOpen = open;
           if (this.visible) this.keepQueries(open);
         },
+        stopComparing: () => comparisons?.stop(),
       },
     );
     source.onDidChangeCursorToken((index) => this.ready && this.emit('cursor', { index }), null, this.disposables);
@@ -147,6 +150,20 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     experiments.onDidChangeAblation((a) => this.ready && this.emit('ablation', { result: a && ownAblation(a) }), null, this.disposables);
     experiments.onDidRankProgress((p) => this.ready && this.emit('rankProgress', p), null, this.disposables);
     experiments.onDidRank((r) => this.ready && this.emit('ranking', { ...r, deltas: ownBuffer(r.deltas) }), null, this.disposables);
+    comparisons?.onDidChange((c) => this.ready && this.sendComparison(c), null, this.disposables);
+  }
+
+  protected override onRun(): void {
+    super.onRun();
+    const cur = this.source.current;
+    if (this.ready && cur && this.comparisons?.forRun(cur)) this.sendComparison(this.comparisons.current);
+  }
+
+  /** A comparison goes to the panel only with the run it describes (the `run` event first). */
+  private sendComparison(c: Comparison | undefined): void {
+    const cur = this.source.current;
+    const shown = c && this.comparisons?.forRun(cur);
+    this.emit('comparison', { view: shown ? compareView(shown, this.comparisons!.threshold) : undefined });
   }
 
   protected emit<K extends keyof PanelHostEvents & string>(name: K, payload: PanelHostEvents[K]): void {
@@ -193,6 +210,7 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     this.emit('cursor', { index: this.source.cursorToken });
     const ablation = this.experiments.lastAblation;
     if (ablation?.version === cur.run.version) this.emit('ablation', { result: ownAblation(ablation) });
+    if (this.comparisons?.forRun(cur)) this.sendComparison(this.comparisons.current);
     this.sendHeads();
   }
 

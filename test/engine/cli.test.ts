@@ -116,3 +116,36 @@ test('heads prints a score row and badges for every head', async () => {
     for (const c of cells) assert.ok(c === '-' || (Number(c) >= 0 && Number(c) <= 1), `cell ${c}`);
   }
 });
+
+test('rollout --dump writes tokens.json as analyze does and rollout.f32 [T, T] whose rows sum to 1, as the reference gives', async () => {
+  const dump = join(root, 'dump-rollout');
+  const r = await runCli('rollout', '--model', ck.dir, '--file', join(root, 'main.rs'), '--dump', dump);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /rollout of \d+ tokens/);
+  const meta = JSON.parse(readFileSync(join(dump, 'tokens.json'), 'utf8'));
+  assert.deepEqual(meta.model, { n_layer: 2, n_head: 2, n_embd: 16, n_positions: 64, vocab_size: 50257 });
+  const T = meta.tokens.length;
+  const R = f32(join(dump, 'rollout.f32'));
+  assert.equal(R.length, T * T);
+  for (let i = 0; i < T; i++) {
+    let sum = 0;
+    for (let j = 0; j < T; j++) {
+      if (j > i) assert.equal(R[i * T + j], 0, `R[${i}][${j}] above the diagonal`);
+      sum += R[i * T + j];
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-5, `row ${i} sums to ${sum}`);
+  }
+  // the same recursion over the reference's attention, in float64 from the first layer up
+  const ref = gpt2(ck.config, ck.weights, meta.tokens.map((t: { id: number }) => t.id));
+  let roll: number[][] = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
+  for (let l = 0; l < 2; l++) {
+    const a = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => ((ref.attention[(l * 2) * T * T + i * T + j] + ref.attention[(l * 2 + 1) * T * T + i * T + j]) / 2 + (i === j ? 1 : 0)) / 2));
+    roll = a.map((row) => Array.from({ length: T }, (_, j) => row.reduce((s, w, k) => s + w * roll[k][j], 0)));
+  }
+  let d = 0;
+  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) d = Math.max(d, Math.abs(R[i * T + j] - roll[i][j]));
+  assert.ok(d < 1e-4, `rollout differs from the reference's by ${d}`);
+  const bad = await runCli('rollout', '--model', ck.dir, '--text', 'x');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /^headlight: rollout needs --dump/);
+});

@@ -17,6 +17,9 @@ import type { Span, Token } from '../../extension/common/tokens';
 import type { AnalysisSource, CurrentAnalysis } from '../../extension/host/analysisSource';
 import { PanelSession, SidebarSession } from '../../extension/host/webviewSession';
 import { HeadExperiments } from '../../extension/host/headExperiments';
+import { Comparisons } from '../../extension/host/comparison';
+import { Rollout } from '../../extension/engine/analyses/rollout';
+import type { ScoreResult } from '../../extension/common/engineProtocol';
 
 type Listener<T> = (e: T) => unknown;
 interface Disposable { dispose(): void }
@@ -160,6 +163,9 @@ class FakeSource implements AnalysisSource {
   experiments: { method: string; heads?: HeadRef[]; mode: AblationMode; at?: number }[] = [];
   /** `keepQueries` as the engine got it: on while the panel's Inside-a-head tab is open. */
   keepQueries: boolean[] = [];
+  /** What `score` answers (the other version of a comparison), set by the test; the texts it was asked for. */
+  scoreAnswer: ScoreResult | undefined;
+  scored: string[] = [];
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -264,6 +270,11 @@ class FakeSource implements AnalysisSource {
   async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0], signal?: AbortSignal): Promise<EngineRequests[K][1]> {
     this.queries.push(method);
     if (method === 'ablate' || method === 'rankHeads') return (await this.experiment(method, params, signal)) as EngineRequests[K][1];
+    if (method === 'score') {
+      this.scored.push((params as EngineRequests['score'][0]).text);
+      if (!this.scoreAnswer) throw new HeadlightError('not-recorded', 'The test gave the harness no score answer.');
+      return this.scoreAnswer as EngineRequests[K][1];
+    }
     if (method === 'keepQueries') {
       this.keepQueries.push((params as EngineRequests['keepQueries'][0]).on);
       return undefined as EngineRequests[K][1];
@@ -300,6 +311,10 @@ class FakeSource implements AnalysisSource {
       }
       case 'valueNorms':
         result = this.valueNorms(p.layer!, p.head!).slice();
+        break;
+      case 'rollout':
+        // the engine's own rollout over the recorded run's maps (checked against the reference in test/engine)
+        result = p.index === undefined ? Float32Array.from(new Rollout(this.store()).matrix()) : Float32Array.from(new Rollout(this.store()).row(p.index));
         break;
       case 'qk': {
         const q = this.inside?.qk[`${p.layer}.${p.head}.${p.index}`];
@@ -351,6 +366,8 @@ declare global {
 interface Harness {
   source: FakeSource;
   experiments: HeadExperiments;
+  /** Compare With…'s state, over the fake source (threshold 2 bits). */
+  comparisons: Comparisons;
   /** Attention modes the panel asked the host to save (the setting). */
   modeWrites: string[];
   /** The recorded inside-a-head answers (parsed JSON of recorded-inside.json). */
@@ -383,6 +400,7 @@ const harness: Harness = {
       harness.experiments.setAttentionMode(mode); // VS Code: the setting's change event does this
     },
   }),
+  comparisons: new Comparisons({ source, threshold: () => 2 }),
   modeWrites: [],
   setInside: (f) => (source.inside = f as InsideFixture),
   session: undefined as unknown as PanelSession,
@@ -437,4 +455,4 @@ harness.session =
     : new PanelSession(harness.source, hostChannel, async (k, suggestedName, data) => {
         harness.saves.push({ kind: k, suggestedName, data });
         return { saved: true, path: `/tmp/${suggestedName}` };
-      }, harness.experiments);
+      }, harness.experiments, harness.comparisons);

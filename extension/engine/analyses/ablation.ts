@@ -13,7 +13,7 @@ import { ablationMask, meanLoss, surprisalDelta } from './inspect';
 import { topPredictions } from './runState';
 
 /** What a scratch run returns: per-token answers and, for a plain run, each head's mean output. */
-interface ScratchResult {
+export interface ScratchResult {
   logprobs: Float32Array; // [T], NaN first
   topLogprob: Float32Array; // [T, K]
   topIds: Int32Array; // [T, K]
@@ -102,6 +102,15 @@ export class HeadAblation {
     const ranking = Array.from({ length: total }, (_, k) => ({ layer: Math.floor(k / H), head: k % H, lossDelta: deltas[k] }))
       .sort((a, b) => Math.abs(b.lossDelta) - Math.abs(a.lossDelta) || a.layer - b.layer || a.head - b.head);
     return { tokens: ids.length, mode, lossBefore, deltas, ranking };
+  }
+
+  /** A plain run of `ids` on a scratch cache (no ablation; the engine's run untouched): log-probabilities and top-k. */
+  score(ids: number[], signal?: AbortSignal): Promise<ScratchResult> {
+    return this.serialize(async () => {
+      throwIfAborted(signal);
+      const { nLayer: L, nHead: H, headDim: D } = this.runner.dims;
+      return this.scratchRun(ids, { mask: new Float32Array(L * H).fill(1), means: new Float32Array(L * H * D) });
+    });
   }
 
   /** The plain run of ids (no ablation) with its head means and residual streams, kept for the same tokens. */

@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AblationMode, AblationResult, HeadRanking, HeadRef, HeadSelector, QkBreakdown } from '../../common/engineProtocol';
+import type { AblationMode, AblationResult, HeadRanking, HeadRef, HeadSelector, QkBreakdown, ScoreResult } from '../../common/engineProtocol';
 import { HeadlightError } from '../../common/errors';
 import { selectorHeads } from '../../common/heads';
 import type { Span, Token } from '../../common/tokens';
@@ -27,6 +27,7 @@ import { inductionSequence, scoreInduction, scoreText, type HeadScores } from '.
 import { checkHead } from './inspect';
 import { fillQueries, qkBreakdown } from './queryKey';
 import { Run } from './run';
+import { scoreResult } from './score';
 import { RunState } from './runState';
 
 export { Run, topK } from './run';
@@ -280,6 +281,13 @@ export class Gpt2Engine {
   ): Promise<HeadRanking> {
     const { window, ids } = this.windowIds(text, opts.window);
     return { window, ...(await this.ablation.rankHeads(ids, opts.mode ?? 'zero', opts)) };
+  }
+
+  /** Scores another text on a scratch cache, leaving the current run and its cache alone (see score.ts). */
+  async score(text: string, opts: { window?: TokenWindow; signal?: AbortSignal; k?: number } = {}): Promise<ScoreResult> {
+    const { tokens, window, total, ids } = this.windowIds(text, opts.window);
+    const scratch = ids.length ? await this.ablation.score(ids, opts.signal) : undefined;
+    return scoreResult(tokens, window, total, scratch, opts.k ?? 5, (ids) => this.tokenizer.decode(ids));
   }
 
   private windowIds(text: string, window?: TokenWindow): { tokens: Token[]; window: TokenWindow; total: number; ids: number[] } {

@@ -65,7 +65,7 @@ const DTYPES: Record<string, WeightDtype> = { float32: 'float32', float16: 'floa
 
 export function parseGemmaConfig(json: Record<string, unknown>, file: string, opts: LoadOptions): GemmaConfig {
   const modelType = json.model_type as GemmaConfig['modelType'];
-  const outer = new ConfigFields(json, file);
+  const outer: ConfigFields = new ConfigFields(json, file); // typed, so that `outer.fail` (never) narrows `text`
   let c = outer;
   if (modelType === 'gemma3') {
     const text = outer.object('text_config');
