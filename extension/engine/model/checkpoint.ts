@@ -114,9 +114,15 @@ function tokenId(value: unknown, key: string, name: string): number {
   throw new HeadlightError('checkpoint-bad-config', `${name}: "${key}" must be a token id, got ${describe(value)}.`);
 }
 
+/** A value for a message: its JSON, shortened; a value nested too deeply to serialize is named by its kind. */
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = `${Array.isArray(v) ? 'an array' : 'an object'} nested too deeply to show`; // JSON.stringify recurses
+  }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

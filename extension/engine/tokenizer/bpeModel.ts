@@ -6,6 +6,7 @@
  */
 import { HeadlightError } from '../../common/errors.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
+import { shown } from './shown.js';
 
 export interface BpeOptions {
   vocab: Map<string, number>;
@@ -44,7 +45,7 @@ export class BpeModel {
     const { vocab, source } = opts;
     for (const [piece, id] of vocab) {
       if (!Number.isInteger(id) || id < 0 || id >= PAIR_BASE) {
-        throw corrupt(source, `model.vocab gives ${JSON.stringify(piece)} the id ${String(id)}; ids must be integers from 0 to ${PAIR_BASE - 1}`);
+        throw corrupt(source, `model.vocab gives ${shown(piece)} the id ${shown(id)}; ids must be integers from 0 to ${PAIR_BASE - 1}`);
       }
     }
     if (opts.byteFallback) {
@@ -61,7 +62,7 @@ export class BpeModel {
       for (let b = 0; b < 256; b++) this.byteIds[b] = vocab.get(BYTE_CHARS[b]!) ?? -1;
     }
     this.unkId = opts.unkToken === null ? -1 : (vocab.get(opts.unkToken) ?? -1);
-    if (opts.unkToken !== null && this.unkId < 0) throw corrupt(source, `model.unk_token ${JSON.stringify(opts.unkToken)} is not in model.vocab`);
+    if (opts.unkToken !== null && this.unkId < 0) throw corrupt(source, `model.unk_token ${shown(opts.unkToken)} is not in model.vocab`);
 
     const prefixLength = opts.continuingSubwordPrefix.length;
     const rules = opts.merges.map(([left, right], rank): [number, number, number] => {

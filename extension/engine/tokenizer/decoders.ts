@@ -5,6 +5,7 @@
 import { HeadlightError } from '../../common/errors.js';
 import { byteToUnicode } from './bpeMerge.js';
 import { patternRegex } from './normalizers.js';
+import { shown } from './shown.js';
 
 /** One step of the chain: the list of token strings in, a new list out. */
 export type DecodeStep = (tokens: string[]) => string[];
@@ -108,7 +109,7 @@ export function buildDecoder(json: unknown, where: string): DecodeStep[] {
       return [(tokens) => tokens.map((t, i) => [...t].map((c) => (c === replacement ? (i === 0 && scheme !== 'never' ? '' : ' ') : c)).join(''))];
     }
     default:
-      throw unsupported(where, JSON.stringify(spec['type']));
+      throw unsupported(where, shown(spec['type']));
   }
 }
 

@@ -15,6 +15,7 @@ import { HeadlightError } from '../../common/errors.js';
 import { preTokenEnd } from './bpePretokenize.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
 import { JsonTokenizer } from './jsonTokenizer.js';
+import { shown } from './shown.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
@@ -133,7 +134,7 @@ export class Gpt2Tokenizer {
       const where = `model.merges[${i}]`;
       if (typeof m === 'string') return splitMerge(m, where);
       if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];
-      throw invalid(source, `${where} must be "left right" or ["left", "right"], not ${JSON.stringify(m)}`);
+      throw invalid(source, `${where} must be "left right" or ["left", "right"], not ${shown(m)}`);
     });
     const addedJson = root['added_tokens'] ?? [];
     if (!Array.isArray(addedJson)) throw invalid(source, '"added_tokens" must be an array');
@@ -393,7 +394,7 @@ function invalid(source: string, what: string): HeadlightError {
 function splitMerge(text: string, where: string): [string, string] {
   const parts = text.split(' ');
   if (parts.length !== 2 || !parts[0] || !parts[1]) {
-    throw invalid(where, `a merge must be two tokens separated by one space, not ${JSON.stringify(text)}`);
+    throw invalid(where, `a merge must be two tokens separated by one space, not ${shown(text)}`);
   }
   return [parts[0], parts[1]];
 }
@@ -435,11 +436,11 @@ function checkSupported(root: Record<string, unknown>, source: string): void {
       'Choose a GPT-2-family model (gpt2, distilgpt2, …), or remove tokenizer.json to fall back to vocab.json + merges.txt.',
     );
   const model = root['model'] as Record<string, unknown> | undefined;
-  if (model && model['type'] !== undefined && model['type'] !== 'BPE') throw unsupported(`the model type is ${JSON.stringify(model['type'])}, not "BPE"`);
+  if (model && model['type'] !== undefined && model['type'] !== 'BPE') throw unsupported(`the model type is ${shown(model['type'])}, not "BPE"`);
   if (root['normalizer'] != null) throw unsupported('it has a normalizer');
   const pre = root['pre_tokenizer'] as Record<string, unknown> | null | undefined;
   if (pre != null && (pre['type'] !== 'ByteLevel' || pre['add_prefix_space'] === true || pre['use_regex'] === false)) {
-    throw unsupported(`its pre-tokenizer is ${JSON.stringify(pre)}, not ByteLevel without prefix space`);
+    throw unsupported(`its pre-tokenizer is ${shown(pre)}, not ByteLevel without prefix space`);
   }
   if (model) {
     for (const key of ['continuing_subword_prefix', 'end_of_word_suffix']) {

@@ -15,6 +15,7 @@ import { BpeModel } from './bpeModel.js';
 import { buildDecoder, displayStepsOf, runDecoder, type DecodeStep } from './decoders.js';
 import { buildNormalizer, normalizeString, originalPiece, type Normalizer, type Piece } from './normalizers.js';
 import { buildPreTokenizer, type PreTokenizer, type Word } from './preTokenizers.js';
+import { shown } from './shown.js';
 
 /** Tokens the post-processor adds, before and after the text. */
 interface Template {
@@ -56,7 +57,7 @@ export class JsonTokenizer {
 
   private constructor(root: Record<string, unknown>, source: string) {
     const model = asObject(root['model'], source, 'model');
-    if (model['type'] !== undefined && model['type'] !== 'BPE') throw unsupported(source, 'model', JSON.stringify(model['type']), 'only BPE models are read');
+    if (model['type'] !== undefined && model['type'] !== 'BPE') throw unsupported(source, 'model', shown(model['type']), 'only BPE models are read');
     if (model['dropout'] != null && model['dropout'] !== 0) throw unsupported(source, 'model.dropout', String(model['dropout']), 'dropout makes tokenization random');
     const vocab = new Map(Object.entries(asObject(model['vocab'], source, 'model.vocab') as Record<string, number>));
     const merges = readMerges(model['merges'], source);
@@ -263,7 +264,7 @@ function readMerges(json: unknown, source: string): Array<[string, string]> {
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
       return [m[0], m[1]];
     }
-    throw corrupt(source, `model.merges[${i}] must be "left right" or ["left", "right"], not ${JSON.stringify(m)}`);
+    throw corrupt(source, `model.merges[${i}] must be "left right" or ["left", "right"], not ${shown(m)}`);
   });
 }
 
@@ -310,13 +311,13 @@ function readPostProcessor(json: unknown, source: string, idOf: (token: string) 
         single.forEach((item: unknown, k) => {
           const entry = item as { SpecialToken?: { id?: unknown }; Sequence?: { id?: unknown } };
           if (entry.Sequence) {
-            if (entry.Sequence.id !== 'A' || seenA) throw unsupported(source, `${where}.single[${k}]`, JSON.stringify(entry), 'a single-text template holds sequence A once');
+            if (entry.Sequence.id !== 'A' || seenA) throw unsupported(source, `${where}.single[${k}]`, shown(entry), 'a single-text template holds sequence A once');
             seenA = true;
           } else if (entry.SpecialToken && typeof entry.SpecialToken.id === 'string') {
             const name = entry.SpecialToken.id;
             const known = specials[name]?.ids;
             const ids = Array.isArray(known) ? (known as number[]) : [idOf(name)];
-            if (ids.some((id) => typeof id !== 'number')) throw corrupt(source, `${where}.single[${k}] names the special token ${JSON.stringify(name)}, which has no id`);
+            if (ids.some((id) => typeof id !== 'number')) throw corrupt(source, `${where}.single[${k}] names the special token ${shown(name)}, which has no id`);
             (seenA ? after : before).push(...(ids as number[]));
           } else {
             throw corrupt(source, `${where}.single[${k}] must be {"SpecialToken": …} or {"Sequence": …}`);
@@ -326,7 +327,7 @@ function readPostProcessor(json: unknown, source: string, idOf: (token: string) 
         return;
       }
       default:
-        throw unsupported(source, where, JSON.stringify(p['type']), 'Headlight reads TemplateProcessing, ByteLevel and Sequence post-processors');
+        throw unsupported(source, where, shown(p['type']), 'Headlight reads TemplateProcessing, ByteLevel and Sequence post-processors');
     }
   };
   apply(json, 'post_processor');

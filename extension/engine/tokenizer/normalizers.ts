@@ -8,6 +8,7 @@
  */
 import { HeadlightError } from '../../common/errors.js';
 import { escapeRegex, rustRegex } from './rustRegex.js';
+import { shown } from './shown.js';
 
 /** Text after normalization: unit i of `text` comes from the original units [start[i], end[i]). */
 export interface Piece {
@@ -171,7 +172,7 @@ export function patternRegex(pattern: unknown, where: string): RegExp {
   const p = pattern as { String?: unknown; Regex?: unknown } | null;
   if (p && typeof p.String === 'string') return new RegExp(escapeRegex(p.String), 'gu');
   if (p && typeof p.Regex === 'string') return rustRegex(p.Regex, where);
-  throw new HeadlightError('tokenizer-corrupt', `${where}: "pattern" must be {"String": …} or {"Regex": …}, not ${JSON.stringify(pattern)}.`, 'The tokenizer file is damaged: download the model again.');
+  throw new HeadlightError('tokenizer-corrupt', `${where}: "pattern" must be {"String": …} or {"Regex": …}, not ${shown(pattern)}.`, 'The tokenizer file is damaged: download the model again.');
 }
 
 /** Builds the normalizer of a `normalizer` JSON object (null: none). `where` names the file and field in errors. */
@@ -202,7 +203,7 @@ export function buildNormalizer(json: unknown, where: string): Normalizer | null
       return (p) => steps.reduce((acc, step) => step(acc), p);
     }
     default:
-      throw unsupported(where, JSON.stringify(spec['type']));
+      throw unsupported(where, shown(spec['type']));
   }
 }
 

@@ -6,6 +6,7 @@
 import { HeadlightError } from '../../common/errors.js';
 import { preTokenEnd } from './bpePretokenize.js';
 import { patternRegex, prependTo, replaceIn, slicePiece, type Piece } from './normalizers.js';
+import { shown } from './shown.js';
 
 export interface Word {
   piece: Piece;
@@ -200,7 +201,7 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
       const re = patternRegex(spec['pattern'], `${where}.pattern`);
       const behavior = spec['behavior'] as Behavior;
       if (!['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'].includes(behavior)) {
-        throw unsupported(where, `Split with behavior ${JSON.stringify(behavior)}`);
+        throw unsupported(where, `Split with behavior ${shown(behavior)}`);
       }
       const invert = spec['invert'] === true;
       const sticky = new RegExp(re.source, 'yu');
@@ -245,7 +246,7 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
       const replacement = typeof spec['replacement'] === 'string' ? spec['replacement'] : '▁';
       let scheme = (spec['prepend_scheme'] as string | undefined) ?? 'always';
       if (spec['add_prefix_space'] === false) scheme = 'never';
-      if (!['always', 'first', 'never'].includes(scheme)) throw unsupported(where, `Metaspace with prepend_scheme ${JSON.stringify(scheme)}`);
+      if (!['always', 'first', 'never'].includes(scheme)) throw unsupported(where, `Metaspace with prepend_scheme ${shown(scheme)}`);
       const split = spec['split'] !== false;
       const space = / /g;
       const run: PreTokenizer = (words) => {
@@ -263,6 +264,6 @@ export function buildPreTokenizer(json: unknown, where: string): BuiltPreTokeniz
       return { run, byteLevel: false, splitsWords: split };
     }
     default:
-      throw unsupported(where, JSON.stringify(spec['type']));
+      throw unsupported(where, shown(spec['type']));
   }
 }

@@ -1,0 +1,62 @@
+/**
+ * The bugs test/stress/fuzz.test.ts found, each pinned by the input that found it: values nested too deeply for
+ * JSON.stringify / Array.prototype.join (which recurse) reached error messages and threw RangeError instead of the
+ * HeadlightError that names the file and the field.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { HeadlightError } from '../../extension/common/errors';
+import { openModel } from '../../extension/engine/families/registry';
+import { loadTokenizer } from '../../extension/engine/tokenizer/gpt2Tokenizer';
+import { llamaSpec, writeHfCheckpoint } from '../fixtures/hfCheckpoint';
+
+const root = mkdtempSync(join(tmpdir(), 'headlight-fuzzreg-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const DEEP = 60_000;
+/** JSON text of `doc` with the string "@@DEEP@@" replaced by an array nested DEEP levels. */
+const withDeep = (doc: unknown) => JSON.stringify(doc).replace('"@@DEEP@@"', '['.repeat(DEEP) + ']'.repeat(DEEP));
+
+async function refused(load: () => Promise<unknown>, file: RegExp, field: RegExp): Promise<void> {
+  const err = await load().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof HeadlightError, `expected a HeadlightError, got ${String(err).slice(0, 200)}`);
+  assert.match(err.message, file);
+  assert.match(err.message, field);
+}
+
+describe('fuzz regressions: deeply nested values', () => {
+  it('config.json that is one deep array (GPT-2 parser)', async () => {
+    const dir = join(root, 'gpt2');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), '['.repeat(DEEP) + ']'.repeat(DEEP));
+    await refused(() => openModel(dir), /config\.json: expected a JSON object, got an array nested too deeply to show/, /JSON object/);
+  });
+
+  it('a config.json field holding a deep array (family parsers)', async () => {
+    const dir = join(root, 'llama');
+    const spec = llamaSpec({ modelType: 'llama', layers: 1, hidden: 8, heads: 2, intermediate: 8, vocab: 16 });
+    await writeHfCheckpoint(dir, spec, { seed: 1 });
+    copyFileSync(join(__dirname, '../fixtures/gpt2-tokenizer/tokenizer.json'), join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'config.json'), withDeep({ ...spec.config, hidden_size: '@@DEEP@@' }));
+    await refused(() => openModel(dir), /config\.json/, /"hidden_size" must be a positive integer, got an array nested too deeply/);
+  });
+
+  it('tokenizer.json: a vocab id and a merge holding deep arrays', async () => {
+    const dir = join(root, 'tok');
+    mkdirSync(dir, { recursive: true });
+    const base = JSON.parse(readFileSync(join(__dirname, '../fixtures/tokenizers/qwen2-style.json'), 'utf8'));
+    const vocabKey = Object.keys(base.model.vocab)[5];
+    writeFileSync(join(dir, 'tokenizer.json'), withDeep({ ...base, model: { ...base.model, vocab: { ...base.model.vocab, [vocabKey]: '@@DEEP@@' } } }));
+    await refused(() => loadTokenizer(dir), /tokenizer\.json/, /model\.vocab gives .* the id an array nested too deeply to show/);
+    const merges = [...base.model.merges];
+    merges[3] = '@@DEEP@@';
+    writeFileSync(join(dir, 'tokenizer.json'), withDeep({ ...base, model: { ...base.model, merges } }));
+    await refused(() => loadTokenizer(dir), /tokenizer\.json/, /model\.merges\[3\]/);
+  });
+
+});
