@@ -83,6 +83,12 @@ export type PanelHostRequests = {
   rankHeads: [{ version: number } & Pick<EngineParams<'rankHeads'>, 'mode'>, RankingView];
   /** A row of the run's attention rollout (the text view's rollout mode). */
   rollout: [{ version: number; index: number }, Float32Array];
+  /** The logit lens of one token at every layer, with its guesses' texts (a cell's top-5, the zoomed grid's text). */
+  lensAt: EngineRequests['lensAt'];
+  /** The lens of tokens start..end−1 (the Logit lens tab asks for the visible ones, a piece at a time). Cancellable. */
+  lensGrid: [Omit<EngineParams<'lensGrid'>, 'progressId'>, EngineRequests['lensGrid'][1]];
+  /** Direct logit attribution at one token (the cursor's), optionally against a contrast token. */
+  attribute: EngineRequests['attribute'];
 };
 
 /** Events the host sends to the panel. */
@@ -143,7 +149,10 @@ export interface SidebarFocus extends CursorSummary {
   topSources: Source[];
 }
 
-export type SidebarHostRequests = Record<string, never>;
+export type SidebarHostRequests = {
+  /** Direct logit attribution at the cursor's token (the heatmap's second mode). */
+  attribute: EngineRequests['attribute'];
+};
 
 export type SidebarHostEvents = {
   run: RunView;

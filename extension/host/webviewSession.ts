@@ -4,8 +4,8 @@
  * VS Code wrappers (panel.ts, sidebar.ts) add the WebviewPanel/WebviewView and the save dialog; the webview tests
  * drive these classes directly with a recorded run.
  */
-import type { AttentionMode, HeadSelector, QkBreakdown } from '../common/engineProtocol';
-import { RpcEndpoint, type Channel } from '../common/rpc';
+import type { Attribution, AttentionMode, HeadSelector, LensGrid, QkBreakdown, TokenLens } from '../common/engineProtocol';
+import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
 import type { AblationView, HeadFinderView, PanelHostEvents, PanelHostRequests, PanelWebviewEvents, RunView, SaveKind, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../common/webviewProtocol';
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 import type { HeadExperiments } from './headExperiments';
@@ -90,6 +90,19 @@ abstract class SessionBase<E extends { run: RunView; selection: HeadSelector; st
   }
 }
 
+/** Every typed array of a lens grid as its own buffer. */
+function ownGrid(g: LensGrid): LensGrid {
+  return { ...g, logprob: ownBuffer(g.logprob), top1: ownBuffer(g.top1), topIds: ownBuffer(g.topIds), topLogprob: ownBuffer(g.topLogprob), settles: ownBuffer(g.settles) };
+}
+
+function ownLens(t: TokenLens): TokenLens {
+  return { ...t, logprob: ownBuffer(t.logprob) };
+}
+
+function ownAttribution(a: Attribution): Attribution {
+  return { ...a, heads: ownBuffer(a.heads), mlp: ownBuffer(a.mlp), attnBias: a.attnBias && ownBuffer(a.attnBias) };
+}
+
 /** Every typed array of a q·k breakdown as its own buffer. */
 function ownQk(b: QkBreakdown): QkBreakdown {
   const { query, keys, values, scores, probs, attention, valueNorms } = b;
@@ -131,6 +144,9 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
           return { ...r, deltas: ownBuffer(r.deltas) };
         },
         rollout: async (p, signal) => ownBuffer(await source.query('rollout', p, signal)),
+        lensAt: async (p, signal) => ownLens(await source.query('lensAt', p, signal)),
+        lensGrid: async ({ version, start, end }, signal) => ownGrid(await source.query('lensGrid', { version, start, end }, signal)),
+        attribute: async (p, signal) => ownAttribution(await source.query('attribute', p, signal)),
       },
       {
         ready: () => this.replay(),
@@ -233,7 +249,8 @@ export class SidebarSession extends SessionBase<SidebarHostEvents> {
   /** `experiments`: the attention mode to show (plain attention without it). */
   constructor(source: AnalysisSource, channel: Channel, private readonly experiments?: HeadExperiments) {
     super(source);
-    this.endpoint = new RpcEndpoint<Record<string, never>, SidebarHostRequests, SidebarHostEvents, SidebarWebviewEvents>(channel, {}, {
+    const requests: Handlers<SidebarHostRequests> = { attribute: async (p, signal) => ownAttribution(await source.query('attribute', p, signal)) };
+    this.endpoint = new RpcEndpoint<Record<string, never>, SidebarHostRequests, SidebarHostEvents, SidebarWebviewEvents>(channel, requests, {
       ready: () => {
         this.ready = true;
         const cur = this.source.current;

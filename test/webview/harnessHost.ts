@@ -20,6 +20,7 @@ import { HeadExperiments } from '../../extension/host/headExperiments';
 import { Comparisons } from '../../extension/host/comparison';
 import { Rollout } from '../../extension/engine/analyses/rollout';
 import type { ScoreResult } from '../../extension/common/engineProtocol';
+import { LensAnswers, type LensFixture } from './harnessLens';
 
 type Listener<T> = (e: T) => unknown;
 interface Disposable { dispose(): void }
@@ -166,6 +167,8 @@ class FakeSource implements AnalysisSource {
   /** What `score` answers (the other version of a comparison), set by the test; the texts it was asked for. */
   scoreAnswer: ScoreResult | undefined;
   scored: string[] = [];
+  /** Lens and attribution answers recorded from the real engine (test/webview/harnessLens.ts). */
+  lens: LensAnswers | undefined;
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -338,6 +341,14 @@ class FakeSource implements AnalysisSource {
         }
         break;
       }
+      case 'lensAt':
+      case 'lensGrid':
+      case 'attribute': {
+        if (!this.lens) throw new HeadlightError('not-recorded', 'No lens recording was given to the harness.');
+        const q = params as never;
+        result = method === 'lensAt' ? this.lens.lensAt(q) : method === 'lensGrid' ? await this.lens.lensGrid(q, signal) : this.lens.attribute(q);
+        break;
+      }
       default:
         throw new HeadlightError('no-method', `The harness does not serve ${method}.`);
     }
@@ -372,6 +383,8 @@ interface Harness {
   modeWrites: string[];
   /** The recorded inside-a-head answers (parsed JSON of recorded-inside.json). */
   setInside(f: unknown): void;
+  /** The recorded lens and attribution answers (parsed JSON of recorded-lens.json). */
+  setLens(f: unknown): LensAnswers;
   session: PanelSession | SidebarSession;
   saves: { kind: string; suggestedName: string; data: Uint8Array | string }[];
   /** Every event the webview sent the host, in order (`ready`, `select`, `insideHead`, …). */
@@ -403,6 +416,7 @@ const harness: Harness = {
   comparisons: new Comparisons({ source, threshold: () => 2 }),
   modeWrites: [],
   setInside: (f) => (source.inside = f as InsideFixture),
+  setLens: (f) => (source.lens = new LensAnswers(f as LensFixture)),
   session: undefined as unknown as PanelSession,
   saves: [],
   webviewEvents: [],
