@@ -5,8 +5,10 @@
  */
 import { basename } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
-import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDtype } from '../model/checkpoint.js';
+import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDtype, type TensorStore } from '../model/checkpoint.js';
 import type { Gpt2Config } from '../model/checkpointTypes.js';
+import { describe } from '../model/configFields.js';
+import type { PlannedTensor } from '../model/memoryPlan.js';
 import { checkedWeights, type Family, type FamilyModel, type LoadOptions } from './family.js';
 import { GPT2_MODEL_TYPES, gpt2Model } from './gpt2.js';
 import { gemmaFamily } from './gemma.js';
@@ -23,6 +25,8 @@ export interface OpenModel {
   model: FamilyModel;
   fileDtype: FileDtype;
   files: Checkpoint['files'];
+  /** Every tensor the graph reads, as the headers give it (for the memory plan; nothing read yet). */
+  tensors: PlannedTensor[];
   /** Closes the weight files (after the graph is built). */
   close(): Promise<void>;
 }
@@ -36,7 +40,7 @@ function pick(json: unknown, path: string, opts: LoadOptions): Parsed {
   if (!family) {
     throw new HeadlightError(
       'checkpoint-unsupported-architecture',
-      `${basename(path)}: model_type is ${JSON.stringify(type)}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
+      `${basename(path)}: model_type is ${describe(type)}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
       'Pick a model of one of these families (GPT-2, Llama/Mistral/Qwen2/Qwen3, GPT-NeoX/Pythia, Gemma 2/3, GPT-Neo).',
     );
   }
@@ -49,7 +53,9 @@ export async function openModel(dir: string, opts: LoadOptions & { signal?: Abor
     const parsed = folder.config;
     if ('gpt2' in parsed) {
       const { weights, fileDtype } = await lazyGpt2Weights(folder.store, parsed.gpt2);
-      return { model: gpt2Model(parsed.gpt2, weights), fileDtype, files: folder.files, close: folder.close };
+      // Read: everything but the mask buffers and a stored copy of the tied head.
+      const read = folder.store.names().filter((n) => !/^h\.\d+\.attn\.(bias|masked_bias)$|^lm_head\.weight$/.test(n));
+      return { model: gpt2Model(parsed.gpt2, weights), fileDtype, files: folder.files, tensors: planned(folder.store, read), close: folder.close };
     }
     const { family } = parsed;
     const store = folder.store;
@@ -60,9 +66,16 @@ export async function openModel(dir: string, opts: LoadOptions & { signal?: Abor
     const nLayer = (config as { nLayer: number }).nLayer;
     const weights = checkedWeights(folder.store, expected, family.ignored(config), { key: family.layerCountKey ?? 'num_hidden_layers', value: nLayer });
     const fileDtype = folder.store.info(expected[0].name).info.dtype as FileDtype;
-    return { model: family.model(config, weights), fileDtype, files: folder.files, close: folder.close };
+    return { model: family.model(config, weights), fileDtype, files: folder.files, tensors: planned(folder.store, expected.map((t) => t.name)), close: folder.close };
   } catch (err) {
     await folder.close();
     throw err;
   }
+}
+
+function planned(store: TensorStore, names: string[]): PlannedTensor[] {
+  return names.map((name) => {
+    const { info } = store.info(name);
+    return { name, shape: info.shape, dtype: info.dtype };
+  });
 }
