@@ -46,6 +46,27 @@ describe('fuzz regressions: deeply nested values', () => {
     await refused(() => openModel(dir), /config\.json/, /"hidden_size" must be a positive integer, got an array nested too deeply/);
   });
 
+  it('config.json: model_type and activation_function holding deep arrays', async () => {
+    const dir = join(root, 'types');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), withDeep({ model_type: '@@DEEP@@', n_layer: 1 }));
+    await refused(() => openModel(dir), /config\.json/, /model_type is an array nested too deeply to show; supported: gpt2,/);
+    writeFileSync(join(dir, 'config.json'), withDeep({ model_type: 'gpt2', activation_function: '@@DEEP@@' }));
+    await refused(() => openModel(dir), /config\.json/, /activation_function an array nested too deeply to show is not supported/);
+  });
+
+  it('a safetensors header whose shape is a deep array', async () => {
+    const dir = join(root, 'header');
+    mkdirSync(dir, { recursive: true });
+    const header = Buffer.from(withDeep({ 'wte.weight': { dtype: 'F32', shape: '@@DEEP@@', data_offsets: [0, 4] } }));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(join(dir, 'model.safetensors'), Buffer.concat([prefix, header, Buffer.alloc(4)]));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_layer: 1, n_head: 1, n_embd: 1 }));
+    copyFileSync(join(__dirname, '../fixtures/gpt2-tokenizer/tokenizer.json'), join(dir, 'tokenizer.json'));
+    await refused(() => openModel(dir), /model\.safetensors/, /tensor wte\.weight has shape an array nested too deeply to show/);
+  });
+
   it('tokenizer.json: a vocab id and a merge holding deep arrays', async () => {
     const dir = join(root, 'tok');
     mkdirSync(dir, { recursive: true });

@@ -92,7 +92,7 @@ function checkArchitecture(c: Record<string, unknown>, name: string): void {
     'checkpoint-unsupported-architecture',
     type === undefined
       ? `${name}: no "model_type" and no GPT-2 fields (n_embd, n_layer, n_head) — this does not look like a GPT-2 config.`
-      : `${name}: model_type is ${JSON.stringify(type)}; only GPT-2-architecture checkpoints (model_type "gpt2") are supported.`,
+      : `${name}: model_type is ${describe(type)}; only GPT-2-architecture checkpoints (model_type "gpt2") are supported.`,
     'Pick a GPT-2-family model such as openai-community/gpt2 or distilbert/distilgpt2.',
   );
 }
@@ -102,7 +102,7 @@ function parseActivation(value: unknown, name: string): Activation {
   if (typeof v === 'string' && (ACTIVATIONS as readonly string[]).includes(v)) return v as Activation;
   throw new HeadlightError(
     'checkpoint-bad-config',
-    `${name}: activation_function ${JSON.stringify(v)} is not supported (supported: ${ACTIVATIONS.join(', ')}).`,
+    `${name}: activation_function ${describe(v)} is not supported (supported: ${ACTIVATIONS.join(', ')}).`,
     'Pick a checkpoint that uses one of these activations.',
   );
 }

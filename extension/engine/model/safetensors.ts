@@ -64,6 +64,17 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 /** Read at most this many bytes per `read` call (a single read is capped near 2 GiB). */
 const READ_CHUNK = 64 * 1024 * 1024;
 
+/** A header value for a message, shortened; one nested too deeply for JSON.stringify (which recurses) by its kind. */
+function shown(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = `${Array.isArray(v) ? 'an array' : 'an object'} nested too deeply to show`;
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
 const REDOWNLOAD = 'Download the file again, or pick another checkpoint.';
 
 export function isSafetensorsDtype(value: unknown): value is SafetensorsDtype {
@@ -187,12 +198,12 @@ function validateEntry(
   if (!isSafetensorsDtype(dtype)) {
     throw new HeadlightError(
       'safetensors-unsupported-dtype',
-      `${file}: tensor ${name} has dtype ${JSON.stringify(dtype)}, which is not a safetensors dtype (known: ${Object.keys(DTYPE_BYTES).join(', ')}).`,
+      `${file}: tensor ${name} has dtype ${shown(dtype)}, which is not a safetensors dtype (known: ${Object.keys(DTYPE_BYTES).join(', ')}).`,
       'The file is corrupt or was written by a newer safetensors version; convert it to F32, F16 or BF16.',
     );
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw corrupt(`tensor ${name} has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    throw corrupt(`tensor ${name} has shape ${shown(shape)}, not a list of non-negative integers`);
   }
   if (
     !Array.isArray(offsets) ||
@@ -200,7 +211,7 @@ function validateEntry(
     !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
     offsets[0] > offsets[1]
   ) {
-    throw corrupt(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, not [begin, end] with 0 <= begin <= end`);
+    throw corrupt(`tensor ${name} has data_offsets ${shown(offsets)}, not [begin, end] with 0 <= begin <= end`);
   }
   const [begin, end] = offsets as [number, number];
   const expectedBytes = shape.reduce((a: number, d: number) => a * d, 1) * DTYPE_BYTES[dtype];
