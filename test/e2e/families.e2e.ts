@@ -93,8 +93,10 @@ after(async () => {
 function vocabOf(tokenizer: Family['tokenizer']): number {
   if (typeof tokenizer !== 'string') return tokenizer.size;
   const t = JSON.parse(readFileSync(tokenizer, 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: { id: number }[] };
-  const ids = [...Object.values(t.model.vocab), ...(t.added_tokens ?? []).map((a) => a.id)];
-  return Math.max(...ids) + 1;
+  let max = 0;
+  for (const id of Object.values(t.model.vocab)) max = Math.max(max, id);
+  for (const a of t.added_tokens ?? []) max = Math.max(max, a.id);
+  return max + 1;
 }
 
 async function checkpoint(family: Family): Promise<string> {
