@@ -23,6 +23,10 @@ import type { CompareView as CompareData } from '../extension/common/webviewProt
 import { buildPanelLayout, type PanelUi } from './panelLayout';
 import { DEFAULTS, type PanelState } from './panelState';
 import { modelDisplayName, selectorLabel } from '../extension/common/displayNames';
+import { LensStore } from './lensStore';
+import { LensGridView } from './lensGrid';
+import { CommitmentStrip } from './commitmentStrip';
+import { AttributionView } from './attributionView';
 
 const MAX_COMPARE = 5;
 const THUMB_SIZE = 32;
@@ -54,6 +58,12 @@ class PanelApp {
   /** Plain or value-weighted attention (the host's setting `headlight.attentionMode`). */
   private attentionMode: AttentionMode = 'attention';
   private readonly ui: PanelUi;
+  /** The logit lens of the run as far as the Logit lens tab computed it (the grid and the commitment strip read it). */
+  private readonly lensStore: LensStore;
+  private readonly lens: LensGridView;
+  private readonly commitment: CommitmentStrip;
+  private readonly attribution: AttributionView;
+  private lensOpen = false;
 
   constructor(
     private readonly api: ReturnType<typeof connectToHost>['api'],
@@ -81,12 +91,23 @@ class PanelApp {
       clearAblation: () => this.endpoint.emit('clearAblation', {}),
     });
     this.compare = new CompareView(this.palette, { onPick: (i) => this.pickToken(i), stop: () => this.endpoint.emit('stopComparing', {}) });
+    this.lensStore = new LensStore({
+      lensGrid: (version, start, end, signal) => this.endpoint.request('lensGrid', { version, start, end }, signal),
+      lensAt: (version, index, signal) => this.endpoint.request('lensAt', { version, index }, signal),
+    });
+    this.lens = new LensGridView(this.palette, this.lensStore, { onPick: (i) => this.pickToken(i) });
+    this.commitment = new CommitmentStrip(this.palette, this.lensStore, { onPick: (i) => this.pickToken(i) });
+    this.attribution = new AttributionView(this.palette, {
+      attribute: (index, target, vs, signal) => this.endpoint.request('attribute', { version: this.runVersion(), index, target, vs }, signal),
+      lensAt: (index) => this.lensStore.lensAt(index),
+      selectHead: (l, h) => void this.selectHead(l, h, true),
+    });
     this.maps = new HeadMaps({
       headTriangle: (version, layer, head) => this.endpoint.request('headTriangle', { version, layer, head }),
       valueNorms: (version, layer, head) => this.endpoint.request('valueNorms', { version, layer, head }),
       failed: (layer, head, err) => (this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`),
     });
-    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside, compare: this.compare }, state, {
+    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside, compare: this.compare, lens: this.lens, commitment: this.commitment, attribution: this.attribution }, state, {
       export: (kind) => void this.export(kind),
       setAttentionMode: (mode) => this.endpoint.emit('setAttentionMode', { mode }),
       setOptions: (patch) => {
@@ -99,6 +120,7 @@ class PanelApp {
         this.state.tab = index;
         this.lastView = index === 0 ? 'matrix' : 'text';
         this.showInside();
+        this.showLens();
         this.save();
       },
       used: (view) => (this.lastView = view),
@@ -129,8 +151,12 @@ class PanelApp {
     this.model.setSelection({ layer: state.layer, head: state.head });
     this.endpoint.emit('ready', {});
     this.showInside(); // the host learns the tab's state, open or not (a recreated page starts afresh)
+    this.showLens();
     // a hidden or closing page shows no tab (VS Code drops a hidden panel's page; it says `ready` again when shown)
-    document.addEventListener('visibilitychange', () => this.showInside());
+    document.addEventListener('visibilitychange', () => {
+      this.showInside();
+      this.showLens();
+    });
     window.addEventListener('pagehide', () => this.showInside(false));
   }
 
@@ -143,6 +169,20 @@ class PanelApp {
     this.insideOpen = open;
     this.inside.setVisible(open);
     this.endpoint.emit('insideHead', { open });
+  }
+
+  /**
+   * The Logit lens tab computes only while it is shown: the grid asks for the tokens in view, the attribution follows
+   * the cursor's token. Its index is found by its header (other tabs may come before it).
+   */
+  private showLens(): void {
+    const headers = Array.from(this.ui.tabs.querySelectorAll('vscode-tab-header'));
+    const index = headers.findIndex((h) => h.classList.contains('lens-tab-header'));
+    const open = this.state.tab === index && document.visibilityState !== 'hidden';
+    if (open === this.lensOpen) return;
+    this.lensOpen = open;
+    this.lens.setVisible(open);
+    this.attribution.setVisible(open);
   }
 
   // ------------------------------------------------------------ layout
@@ -215,6 +255,9 @@ class PanelApp {
     this.strip.setPalette(p);
     this.inside.setPalette(p);
     this.compare.setPalette(p);
+    this.lens.setPalette(p);
+    this.commitment.setPalette(p);
+    this.attribution.setPalette(p);
     this.renderStatus();
     this.repaintText();
   }
@@ -240,6 +283,12 @@ class PanelApp {
     this.focusToken = undefined;
     this.text.setTokens(run.tokens);
     this.strip.setRun(run.tokens, run.surprisal);
+    this.lensStore.reset(run.version, run.tokens.length);
+    this.commitment.setRun(run.tokens);
+    this.lens.setRun(run.tokens);
+    this.attribution.setRun(run.tokens);
+    this.lens.setCursor(this.state.token);
+    this.attribution.setToken(this.state.token);
     this.inside.setRun(run);
     this.inside.setHead(this.state.layer, this.state.head);
     this.inside.setToken(this.state.token);
@@ -270,6 +319,7 @@ class PanelApp {
       this.state.tab = 3;
       this.lastView = 'text';
       this.showInside();
+      this.showLens();
       this.save();
     }
   }
@@ -294,6 +344,7 @@ class PanelApp {
     this.save();
     this.model.setSelection({ layer, head });
     this.inside.setHead(layer, head);
+    this.attribution.setSelection({ layer, head });
     this.renderStatus();
     if (fromUser && changed) this.endpoint.emit('select', { layer, head });
     if (!this.run) return;
@@ -338,6 +389,8 @@ class PanelApp {
     this.state.token = i;
     this.save();
     this.inside.setToken(i);
+    this.lens.setCursor(i);
+    this.attribution.setToken(i);
     this.matrix.setQuery(i);
     this.repaintText();
     if (fromUser) this.endpoint.emit('revealToken', { index: i });

@@ -19,6 +19,9 @@ import type { ModelView } from './modelView';
 import type { PanelState } from './panelState';
 import type { SurprisalStrip } from './surprisalStrip';
 import type { TextView } from './textView';
+import type { LensGridView } from './lensGrid';
+import type { CommitmentStrip } from './commitmentStrip';
+import type { AttributionView } from './attributionView';
 
 /** The views the page holds. */
 export interface PanelParts {
@@ -28,6 +31,10 @@ export interface PanelParts {
   strip: SurprisalStrip;
   inside: InsideHead;
   compare: CompareView;
+  /** The Logit lens tab: the grid and the attribution at the cursor's token; the commitment strip goes in the text tab. */
+  lens: LensGridView;
+  commitment: CommitmentStrip;
+  attribution: AttributionView;
 }
 
 /** What the controls do. */
@@ -108,11 +115,13 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
     el('vscode-tab-header', { slot: 'header' }, 'Head matrix'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, matrixControls, parts.matrix.element)),
     el('vscode-tab-header', { slot: 'header' }, 'Text'),
-    el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, parts.strip.element, parts.text.element)),
+    el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, textControls, parts.strip.element, parts.commitment.element, parts.text.element)),
     el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.inside.element)),
     el('vscode-tab-header', { slot: 'header', className: 'compare-tab' }, 'Compare'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.compare.element)),
+    el('vscode-tab-header', { slot: 'header', className: 'lens-tab-header' }, 'Logit lens'),
+    el('vscode-tab-panel', {}, el('div', { className: 'tab-body lens-tab' }, parts.lens.element, parts.attribution.element)),
   );
   tabs.addEventListener('vsc-tabs-select', (e) => c.selectTab((e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex));
   modelPane.addEventListener('pointerdown', () => c.used('model'));

@@ -8,8 +8,8 @@
  * the same). Every view's CSS lives in these files: the CSP admits no inline style elements.
  */
 export const VIEW_STYLES = {
-  panel: ['webview.css', 'panel.css', 'insideHead.css', 'compare.css'],
-  sidebar: ['webview.css', 'sidebar.css'],
+  panel: ['webview.css', 'panel.css', 'insideHead.css', 'compare.css', 'lens.css', 'attribution.css'],
+  sidebar: ['webview.css', 'sidebar.css', 'attribution.css'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type ViewEntry = keyof typeof VIEW_STYLES;

@@ -41,12 +41,13 @@ async function main(): Promise<void> {
       at.push({ ...one, logprob: Array.from(one.logprob, (x) => (Number.isNaN(x) ? null : x)) });
       attributions[String(i)] = attributionJson((await h.attribute!({ version, index: i }, signal)) as Attribution);
     }
-    // "why the top guess rather than the second?" at two tokens
+    // "why the target rather than the model's first other guess?" at two tokens (the panel's contrast picker)
     for (const i of [20, T - 1]) {
       const one = at[i] as TokenLens;
-      const top = one.top[one.top.length - 1];
-      const a = (await h.attribute!({ version, index: i, target: top[0].id, vs: top[1].id }, signal)) as Attribution;
-      attributions[`${i}:${top[0].id}:${top[1].id}`] = attributionJson(a);
+      const target = ((await h.attribute!({ version, index: i }, signal)) as Attribution).target;
+      const vs = one.top[one.top.length - 1].find((g) => g.id !== target)!.id;
+      const a = (await h.attribute!({ version, index: i, target, vs }, signal)) as Attribution;
+      attributions[`${i}:${target}:${vs}`] = attributionJson(a);
     }
     const out = join(FIXTURES, 'recorded-lens.json');
     writeFileSync(out, JSON.stringify({ model: recorded.model, grid, at, attributions }) + '\n');
