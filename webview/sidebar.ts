@@ -4,6 +4,8 @@
  * top sources. Click a cell (or arrows + Enter) to select that head everywhere.
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { HeadRef, HeadSelector } from '../extension/common/engineProtocol';
 import { RpcEndpoint } from '../extension/common/rpc';
 import type { HeadFinderView, RunView, SidebarFocus, SidebarHostEvents, SidebarHostRequests, SidebarWebviewEvents } from '../extension/common/webviewProtocol';
@@ -13,7 +15,8 @@ import { headBadges, roleLetter, scoreLine } from './headRoles';
 import { formatWeight } from './matrixView';
 import { selectorLabel } from '../extension/common/displayNames';
 import { readPalette, watchPixelRatio, watchTheme, type Palette } from './theme';
-import { connectToHost } from './vscodeApi';
+import { connectToHost, type VsCodeApi } from './vscodeApi';
+import { SidebarAttribution, type SidebarHeatMode } from './sidebarAttribution';
 
 /** The heatmap's layout in css px: label margins, then H columns × L rows of cells filling the view's width. */
 interface HeatGrid {
@@ -42,8 +45,18 @@ class SidebarApp {
   private readonly tip = el('div', { className: 'tooltip', hidden: true });
   private readonly selLabel = el('h2', { className: 'sel-label' }, 'Selected head');
   private keyCursor: HeadRef | undefined;
+  /** The heatmap's second mode: direct logit attribution at the cursor's token (sidebarAttribution.ts). */
+  private readonly attribution: SidebarAttribution;
+  private readonly attentionPart: HTMLElement;
+  private heatMode: SidebarHeatMode;
 
-  constructor(channel: ReturnType<typeof connectToHost>['channel']) {
+  constructor(channel: ReturnType<typeof connectToHost>['channel'], private readonly api: VsCodeApi) {
+    this.attribution = new SidebarAttribution(this.palette, {
+      attribute: (version, index, signal) => this.endpoint.request('attribute', { version, index }, signal),
+      select: (l, h) => this.select(l, h),
+    });
+    const saved = api.getState() as { heatMode?: SidebarHeatMode } | undefined;
+    this.heatMode = saved?.heatMode === 'attribution' ? 'attribution' : 'attention';
     this.endpoint = new RpcEndpoint<SidebarHostRequests, Record<string, never>, SidebarWebviewEvents, SidebarHostEvents>(channel, {}, {
       run: (r) => {
         if (this.run?.version !== r.version) this.heads = undefined;
@@ -73,23 +86,41 @@ class SidebarApp {
       },
     });
     const heatWrap = el('div', { className: 'heat' }, this.heat, this.tip);
+    const modeSelect = el('vscode-single-select', { className: 'heat-mode', 'aria-label': 'Heatmap: where the token looks, or what writes its next-token logit' },
+      el('vscode-option', { value: 'attention', selected: this.heatMode === 'attention' }, 'Where it looks (attention)'),
+      el('vscode-option', { value: 'attribution', selected: this.heatMode === 'attribution' }, 'What writes the next token (attribution)'),
+    ) as HTMLElement & { value: string };
+    modeSelect.addEventListener('change', () => this.setHeatMode(modeSelect.value === 'attribution' ? 'attribution' : 'attention'));
+    this.attentionPart = el('div', { className: 'attention-heat' },
+      el('p', { className: 'hint' }, 'Peak weight on a token other than the first. Click a cell to select the head. Letters: the head finder’s roles (P previous-token, I induction, S first-token sink, D duplicate-token, L local).'),
+      heatWrap);
     document.body.replaceChildren(
       el('div', { className: 'row' }, this.heading, this.modeBadge, this.stale),
-      el('h2', {}, 'Where it looks, per head'),
-      el('p', { className: 'hint' }, 'Peak weight on a token other than the first. Click a cell to select the head. Letters: the head finder’s roles (P previous-token, I induction, S first-token sink, D duplicate-token, L local).'),
-      heatWrap,
+      modeSelect,
+      this.attentionPart,
+      this.attribution.element,
       this.selLabel,
       el('div', { className: 'strip' }, this.strip),
       this.list,
     );
     this.bind();
+    this.setHeatMode(this.heatMode);
     watchTheme((p) => {
       this.palette = p;
+      this.attribution.setPalette(p);
       this.draw();
     });
     watchPixelRatio(() => this.draw());
     new ResizeObserver(() => this.draw()).observe(document.body);
     this.endpoint.emit('ready', {});
+  }
+
+  private setHeatMode(mode: SidebarHeatMode): void {
+    this.heatMode = mode;
+    this.api.setState({ ...((this.api.getState() as object | undefined) ?? {}), heatMode: mode });
+    this.attentionPart.hidden = mode !== 'attention';
+    this.attribution.setShown(mode === 'attribution');
+    this.draw();
   }
 
   private get dims(): { L: number; H: number } {
@@ -108,6 +139,8 @@ class SidebarApp {
     const run = this.run;
     const width = Math.max(120, document.body.clientWidth - 16);
     const { L, H } = this.dims;
+    this.attribution.setSelection(this.sel);
+    this.attribution.focus(f && run && f.version === run.version ? f.version : undefined, f?.index, width);
     if (!f || !run || f.version !== run.version || !L) {
       fitCanvas(this.heat, width, 1);
       fitCanvas(this.strip, width, 1);
@@ -308,4 +341,5 @@ class SidebarApp {
   }
 }
 
-new SidebarApp(connectToHost().channel);
+const { api, channel } = connectToHost();
+new SidebarApp(channel, api);

@@ -2,7 +2,7 @@
  * The hover's content for one token, as Markdown: the token and its BPE piece, surprisal in bits, the model's
  * top guesses, and where the token looks (top attended tokens with bars). Pure: no `vscode`.
  */
-import type { HeadScoresAnswer, HeadSelector, TokenInfo } from '../common/engineProtocol';
+import type { HeadScoresAnswer, HeadSelector, TokenInfo, TokenLens } from '../common/engineProtocol';
 import type { Token } from '../common/tokens';
 import { selectorLabel } from '../common/displayNames';
 import { bar } from './intensity';
@@ -32,6 +32,25 @@ export interface HoverContext {
   openCommand: string;
   /** The head finder's line for the selected head (see `headRoleLine`). */
   headLine?: string;
+  /** The logit lens's line for the guess of this token (see `lensLine`). */
+  lensLine?: string;
+}
+
+/**
+ * One line on how the model came to its guess for a token, from the logit lens of the position before it (`lens`):
+ * the layer from which its top-1 is the final one for good, and what the layer before that guessed —
+ * "Logit lens: settles at L7 of 12 on **foo**; L6 guessed **bar**". Markdown, token texts escaped.
+ */
+export function lensLine(lens: TokenLens): string | undefined {
+  const L = lens.top.length - 1;
+  if (L < 1 || !lens.top[L]?.length) return undefined;
+  const final = tok(lens.top[L][0].text);
+  const s = Math.max(0, Math.min(L, lens.settles));
+  if (s === 0) return `Logit lens: **${final}** from the embeddings on (layer 0 of ${L})`;
+  const before = lens.top[s - 1]?.[0];
+  const guessed = before ? `; L${s - 1} guessed **${tok(before.text)}**` : '';
+  if (s === L) return `Logit lens: settles only at the output (L${L} of ${L}) on **${final}**${guessed}`;
+  return `Logit lens: settles at L${s} of ${L} on **${final}**${guessed}`;
 }
 
 /**
@@ -63,6 +82,10 @@ export function hoverMarkdown(ctx: HoverContext): string {
   if (info.predictions.length) {
     out.push('');
     out.push(`Model's guesses here: ${info.predictions.map((p) => `${tok(p.text)} ${formatP(Math.exp(p.logprob))}`).join(' · ')}`);
+  }
+  if (ctx.lensLine) {
+    out.push('');
+    out.push(ctx.lensLine);
   }
   if (info.sources.length) {
     out.push('');
