@@ -7,7 +7,9 @@
  * rows, in a third process: the floor under any fp32 step, see weightFloor.ts), `incremental16` (16 new tokens at the end on a cached
  * prefix, 300 ms after the prefix's run as the default debounce leaves) and `hover` (one position's top sources
  * for one head plus its row across a layer's heads), `ablate` (one head zero-ablated over the window, its plain run
- * kept) and, at T = --rank-T (256; 0 skips it), `rank` (one "which heads matter" ranking: every head ablated alone).
+ * kept) and, at T = --rank-T (256; 0 skips it), `rank` (one "which heads matter" ranking: every head ablated alone)
+ * and `patch` (activation patching of every head alone at every position into a corrupted text: L·H patched runs,
+ * issue #20's target is to take no longer than `rank`).
  * Prints a table and writes JSON. Not a test: no assertions, figures only.
  */
 import { fork } from 'node:child_process';
@@ -23,7 +25,7 @@ const EDIT_PAUSE_MS = 300;
 
 interface Result {
   T: number;
-  case: 'full' | 'baseline' | 'baseline16' | 'weights16' | 'incremental16' | 'hover' | 'ablate' | 'rank' | 'lens1' | 'lensGrid';
+  case: 'full' | 'baseline' | 'baseline16' | 'weights16' | 'incremental16' | 'hover' | 'ablate' | 'rank' | 'patch' | 'lens1' | 'lensGrid';
   median_ms: number;
   min_ms: number;
   runs: number;
@@ -123,6 +125,17 @@ async function worker(dir: string, kind: 'analysis' | 'baseline' | 'floor'): Pro
     } else if (job.case === 'rank') {
       await engine!.rankHeads(textOf(job.T), { window: { start: 0, end: job.T } });
       ms = performance.now() - t0;
+    } else if (job.case === 'patch') {
+      // Every head patched alone (L·H runs) from a clean text into one with a quarter of its tokens changed; the
+      // metric at the last token (the readout built before the clock starts, as after a first lens request).
+      const { Lens } = await import('../extension/engine/analyses/lens');
+      const { patchActivations } = await import('../extension/engine/analyses/patching');
+      lens ??= new Lens(engine!, dir, { threads: 2 });
+      await lens.readoutHead();
+      const corrupt = x.map((id, i) => (i % 4 === 1 ? (id + 1) % V : id));
+      const t = performance.now();
+      await patchActivations(engine!, () => lens!.readoutHead(), { clean: idText(x), corrupt: idText(corrupt), answer: 11, wrong: 12, targets: ['heads'] });
+      ms = performance.now() - t;
     } else if (job.case === 'lens1' || job.case === 'lensGrid') {
       // The logit lens: the cursor's token at every layer (one-row run + 13 rows through the lens head; median of
       // 10 tokens, the readout built once before), or the whole window's grid (L+1)·T unembeddings.
@@ -260,17 +273,18 @@ async function main(): Promise<void> {
       times.lensGrid.push((await analysis.ask({ case: 'lensGrid', T })).ms!);
     }
     if (rankT === T) times.rank = [(await analysis.ask({ case: 'rank', T })).ms!]; // one ranking: L·H ablated runs
+    if (rankT === T) times.patch = [(await analysis.ask({ case: 'patch', T })).ms!]; // all heads patched: L·H runs
     const experimentsPeak = (await analysis.ask({ case: 'exit', T })).peak!;
     const basePeak = (await baseline.ask({ case: 'exit', T })).peak!;
     const floorPeak = floor ? (await floor.ask({ case: 'exit', T })).peak! : 0;
     const base = median(times.baseline);
-    for (const c of ['baseline', 'full', 'baseline16', 'weights16', 'incremental16', 'hover', 'ablate', 'rank', 'lens1', 'lensGrid'] as const) {
+    for (const c of ['baseline', 'full', 'baseline16', 'weights16', 'incremental16', 'hover', 'ablate', 'rank', 'patch', 'lens1', 'lensGrid'] as const) {
       if (!times[c]?.length) continue;
       const ms = median(times[c]);
       const gflops =
         c === 'lensGrid'
           ? lensGflop(T) // the unembeddings alone, over the whole grid's time (its scratch runs included)
-          : c === 'hover' || c === 'rank' || c === 'lens1'
+          : c === 'hover' || c === 'rank' || c === 'patch' || c === 'lens1'
             ? undefined
             : c === 'weights16'
               ? weightGflop(17)
@@ -286,7 +300,7 @@ async function main(): Promise<void> {
         gflops: gflops && round(gflops, 2),
         gflop_per_s: gflops && round(gflops / (ms / 1000), 1),
         peak_rss_mb: Math.round(
-          c === 'baseline' || c === 'baseline16' ? basePeak : c === 'weights16' ? floorPeak : c === 'ablate' || c === 'rank' || c === 'lens1' || c === 'lensGrid' ? experimentsPeak : peak,
+          c === 'baseline' || c === 'baseline16' ? basePeak : c === 'weights16' ? floorPeak : c === 'ablate' || c === 'rank' || c === 'patch' || c === 'lens1' || c === 'lensGrid' ? experimentsPeak : peak,
         ),
         ratio_to_baseline: c === 'full' || c === 'ablate' ? round(ms / base, 3) : c === 'incremental16' ? round(ms / median(times.baseline16), 3) : undefined,
       });

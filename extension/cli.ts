@@ -9,6 +9,7 @@
  *   headlight lens     --model M (--file F | --text S) [--window A:B] --dump OUT
  *   headlight attribute --model M (--file F | --text S) --at INDEX [--target ID] [--vs ID] --dump OUT
  *   headlight rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
+ *   headlight patch    --model M --clean F1 --corrupt F2 --answer ID --wrong ID [--at INDEX] [--window A:B] --dump OUT
  *   headlight models   list | pull REPO[@REV] | rm REPO
  * Bad input: one clear line on stderr and a non-zero exit.
  */
@@ -28,6 +29,8 @@ import { Lens } from './engine/analyses/lens';
 import { attribute } from './engine/analyses/attribution';
 import { parseHead, parseHeads } from './common/heads';
 import { writeRollout } from './cli/rollout';
+import { parseTokenId, patchSummary, readVersion, writePatch } from './cli/patch';
+import { patchActivations } from './engine/analyses/patching';
 import { badges, BADGE_THRESHOLD, HEAD_ROLES, type HeadRole, type HeadScores } from './engine/analyses/headFinder';
 
 interface Io {
@@ -51,6 +54,9 @@ const USAGE = `usage: headlight <command> [options]
            direct logit attribution at token INDEX of the window: attribution.json
   rollout  --model M (--file F | --text S) [--window A:B] --dump OUT
            attention rollout (head means plus identity, through every layer): OUT/rollout.f32 [T, T], tokens.json
+  patch    --model M --clean F1 --corrupt F2 --answer ID --wrong ID [--at INDEX] [--window A:B] --dump OUT
+           activation patching (equal token counts): OUT/patch.json with the raw metric logit(answer) − logit(wrong)
+           at INDEX (default the last token) for each layer × position (resid_pre) and layer × head (head_out)
   models   list | pull REPO[@REV] | rm REPO
 --model takes a model folder (config.json, model.safetensors, tokenizer files), a Hugging Face repo id such as
 openai-community/gpt2 or gpt2@main (read from the shared Hugging Face cache, downloaded when missing), or
@@ -112,6 +118,10 @@ const options = {
   threads: { type: 'string' },
   target: { type: 'string' },
   vs: { type: 'string' },
+  clean: { type: 'string' },
+  corrupt: { type: 'string' },
+  answer: { type: 'string' },
+  wrong: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -242,6 +252,25 @@ export async function main(argv: string[], io: Io): Promise<number> {
           const ms = await writeRollout(run, values.dump);
           io.stderr.write(`headlight: rollout of ${run.length} tokens (window ${run.window.start}:${run.window.end} of ${run.totalTokens}) in ${ms.toFixed(0)} ms -> ${values.dump}\n`);
         } finally {
+          await engine.dispose();
+        }
+        return 0;
+      }
+      case 'patch': {
+        if (!values.dump) throw new HeadlightError('usage', 'patch needs --dump OUT (a folder to write patch.json).');
+        const answer = parseTokenId('--answer', values.answer);
+        const wrong = parseTokenId('--wrong', values.wrong);
+        const at = parseCount('--at', values.at);
+        const [clean, corrupt] = [await readVersion('--clean', values.clean), await readVersion('--corrupt', values.corrupt)];
+        const dir = await modelDir(values.model, io);
+        const { engine } = await loadEngine(dir, { precision: 'fp32', threads });
+        const lens = new Lens(engine, dir, { threads });
+        try {
+          const r = await patchActivations(engine, () => lens.readoutHead(), { clean, corrupt, answer, wrong, at, window: parseWindow(values.window) });
+          await writePatch(r, values.dump);
+          io.stderr.write(patchSummary(r, values.dump));
+        } finally {
+          await lens.dispose();
           await engine.dispose();
         }
         return 0;

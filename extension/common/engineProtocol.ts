@@ -332,10 +332,62 @@ export type EngineRequests = {
   score: [{ text: string; window?: Span; offsetBase?: number; k?: number }, ScoreResult];
   /** Attention rollout of the run `version`: row `index` ([index+1]), or the whole [T, T] row-major without one. */
   rollout: [{ version: number; index?: number }, Float32Array];
+  /** Activation patching of `corrupt` with `clean`'s activations; cells stream as `patchProgress` events. Cancellable. */
+  patch: [PatchParams, PatchResult];
 };
+
+/** Which activations `patch` replaces: the residual stream entering each layer at each position, each head's output. */
+export type PatchTarget = 'resid' | 'heads';
+
+/** Activation patching between two versions of a text of equal token counts (analyses/patching.ts). */
+export interface PatchParams {
+  /** The run whose activations are copied in, and the one they are copied into. */
+  clean: string;
+  corrupt: string;
+  /** The metric at `at` (default: the last position) is logit(answer) − logit(wrong). */
+  answer: number;
+  wrong: number;
+  at?: number;
+  /** The same token window of both texts (default: as `analyze` chooses). */
+  window?: Span;
+  /** Default both. */
+  targets?: PatchTarget[];
+  /** Cells stream as `patchProgress` events carrying this id. */
+  progressId?: string;
+}
+
+/** One finished patched run: the raw metric with layer `layer`'s residual at position `index` (resid) or its head `index` (heads) patched. */
+export interface PatchCell {
+  target: PatchTarget;
+  layer: number;
+  index: number;
+  value: number;
+}
+
+export interface PatchResult {
+  window: Span;
+  /** Tokens in the window (the same for both texts). */
+  tokens: number;
+  nLayer: number;
+  nHead: number;
+  position: number;
+  answer: number;
+  wrong: number;
+  /** logit(answer) − logit(wrong) at `position` in the clean and in the corrupted run. */
+  metricClean: number;
+  metricCorrupt: number;
+  /** Raw metric with the residual entering layer l at position t patched, [L, T] (t > position: the corrupted metric, unaffected); empty if not asked. */
+  resid: Float32Array;
+  /** Raw metric with head h of layer l patched at every position, [L, H]; empty if not asked. */
+  heads: Float32Array;
+  /** Patched runs made and the time taken. */
+  runs: number;
+  ms: number;
+}
 
 export type EngineEvents = {
   log: { level: 'info' | 'warn' | 'error'; message: string };
   rankProgress: { progressId: string; done: number; total: number };
   lensProgress: { progressId: string; done: number; total: number };
+  patchProgress: { progressId: string; done: number; total: number; cell?: PatchCell };
 };

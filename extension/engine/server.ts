@@ -5,7 +5,7 @@
  */
 import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
 import { HeadlightError } from '../common/errors';
-import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, RunSummary } from '../common/engineProtocol';
+import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, PatchCell, RunSummary } from '../common/engineProtocol';
 import type { Gpt2Engine, Run } from './analyses/engine';
 import { checkText } from '../common/text';
 import { surprisalBits } from '../common/units';
@@ -16,6 +16,7 @@ import { thumbnails } from './analyses/thumbnails';
 import { Lens } from './analyses/lens';
 import { attribute } from './analyses/attribution';
 import { Rollout } from './analyses/rollout';
+import { patchActivations } from './analyses/patching';
 import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
@@ -145,6 +146,13 @@ export class EngineService {
       if (index === undefined) return Float32Array.from(rollout.matrix());
       if (!(Number.isInteger(index) && index >= 0 && index < run.length)) throw new HeadlightError('bad-index', `Token ${index} is outside the run's ${run.length} tokens.`, `Ask for a token in 0..${run.length - 1}.`);
       return Float32Array.from(rollout.row(index));
+    },
+    patch: ({ progressId, ...params }, signal) => {
+      checkText(params.clean);
+      checkText(params.corrupt);
+      const lens = this.requireLens();
+      const onProgress = progressId === undefined ? undefined : (p: { done: number; total: number; cell?: PatchCell }) => this.emit?.('patchProgress', { progressId, ...p });
+      return patchActivations(this.requireEngine(), () => lens.readoutHead(), params, { signal, onProgress });
     },
   };
 

@@ -92,6 +92,7 @@ const RETRIED: Record<Method, boolean> = {
   attribute: true,
   score: true,
   rollout: true,
+  patch: false, // hundreds of runs: after a crash the user asks again rather than wait twice
 };
 
 /** Requests whose latest parameters are engine state a new process must be given again (after the model load). */

@@ -22,6 +22,10 @@ export interface ReferenceOptions {
   headReplacement?: ArrayLike<ArrayLike<ArrayLike<number>>>;
   /** Record the residual stream and each block's parts (`trace` in the result): the lens and attribution tests. */
   trace?: boolean;
+  /** Activation patching: replace the residual stream entering layer l at position t (overwrite `row` [E]). */
+  patchResidPre?: (layer: number, position: number, row: Float64Array) => void;
+  /** Activation patching: replace head h of layer l's output at position t (overwrite `z` [d], after any mask). */
+  patchHeadOut?: (layer: number, head: number, position: number, z: Float64Array) => void;
 }
 
 /** The residual stream and what each part adds to it (ReferenceOptions.trace). */
@@ -185,6 +189,7 @@ export function mha(
   layerIndex: number,
   headMask?: ArrayLike<number>,
   headReplacement?: ArrayLike<ArrayLike<number>>,
+  patchHeadOut?: ReferenceOptions['patchHeadOut'],
 ): { out: Matrix; probs: Matrix[]; headMeans: Float64Array[]; headOut: Float64Array[] } {
   const E = config.nEmbd;
   const H = config.nHead;
@@ -206,6 +211,7 @@ export function mha(
         const replacement = headReplacement ? headReplacement[h][c] : 0;
         merged.data[t * E + h * d + c] = gate * head.out.data[t * d + c] + (1 - gate) * replacement;
       }
+      patchHeadOut?.(layerIndex, h, t, merged.data.subarray(t * E + h * d, t * E + (h + 1) * d));
     }
     probs.push(head.probs);
     const mean = new Float64Array(d); // [d]
@@ -244,9 +250,10 @@ export function block(
   layerIndex: number,
   headMask?: ArrayLike<number>,
   headReplacement?: ArrayLike<ArrayLike<number>>,
+  patchHeadOut?: ReferenceOptions['patchHeadOut'],
 ): { x: Matrix; probs: Matrix[]; headMeans: Float64Array[]; headOut: Float64Array[]; attnOut: Matrix; mlpOut: Matrix } {
   const eps = config.layerNormEpsilon;
-  const attn = mha(layerNorm(x, layer.ln1, eps), layer, config, layerIndex, headMask, headReplacement); // [T, E]
+  const attn = mha(layerNorm(x, layer.ln1, eps), layer, config, layerIndex, headMask, headReplacement, patchHeadOut); // [T, E]
   const out: Matrix = { rows: x.rows, cols: x.cols, data: Float64Array.from(x.data) };
   addInPlace(out, attn.out);
   const mlpOut = ffn(layerNorm(out, layer.ln2, eps), layer, config.activation); // [T, E]
@@ -276,7 +283,8 @@ export function gpt2(
   const headOutputMeans: Float64Array[][] = [];
   const trace: ReferenceTrace | undefined = opts.trace ? { residPre: [], headOut: [], attnOut: [], mlpOut: [] } : undefined;
   for (let l = 0; l < L; l++) {
-    const result = block(x, weights.layers[l], config, l, opts.headMask?.[l], opts.headReplacement?.[l]);
+    for (let t = 0; opts.patchResidPre && t < T; t++) opts.patchResidPre(l, t, x.data.subarray(t * E, (t + 1) * E));
+    const result = block(x, weights.layers[l], config, l, opts.headMask?.[l], opts.headReplacement?.[l], opts.patchHeadOut);
     if (trace) {
       trace.residPre.push(Float64Array.from(x.data));
       trace.headOut.push(result.headOut);

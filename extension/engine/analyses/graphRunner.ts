@@ -20,6 +20,8 @@ export interface Ablation {
   means: Float32Array;
   /** Start at this layer on the plain run's residual stream entering it ([T, E], this run's rows). */
   from?: { layer: number; resid: Float32Array };
+  /** Per-position replacements [H, n, D] (this run's rows), added to `means` where the mask is 0 (activation patching). */
+  rows?: Float32Array;
 }
 
 export class GraphRunner {
@@ -52,6 +54,7 @@ export class GraphRunner {
     const { nLayer: L, nHead: H, nKvHead: KVH, headDim: D, nEmbd: E, nPositions } = this.dims;
     const n = end - past;
     const s = ablation?.from?.layer ?? 0; // the first layer computed
+    const skip = ablation?.from !== undefined; // start at layer s on ablation.from.resid (s = 0 too: activation patching)
     const C = past === 0 ? 0 : n <= ROW_BLOCK ? nPositions : past;
     const S = C + n;
     const mask = new Float32Array(n * S).fill(-1e30); // [n, S]
@@ -69,9 +72,10 @@ export class GraphRunner {
       head_mean: f32(ablation?.means ?? this.noMeans, [L, H, D]),
       // Every layer computes every new row; an ablation `from` layer s starts there on the plain run's residual
       // stream, and the layers before it take no rows (compute nothing).
-      layer_rows: i64(layers.map((l) => (s > 0 && l <= s ? 0 : n)), [L]),
-      resid_rows: i64(layers.map((l) => (s > 0 && l === s ? n : 0)), [L]),
-      resid_in: f32(s > 0 ? ablation!.from!.resid : new Float32Array(0), [1, s > 0 ? n : 0, E]),
+      head_rows: f32(ablation?.rows ?? new Float32Array(H * D), [1, H, ablation?.rows ? n : 1, D]),
+      layer_rows: i64(layers.map((l) => (skip && l <= s ? 0 : n)), [L]),
+      resid_rows: i64(layers.map((l) => (skip && l === s ? n : 0)), [L]),
+      resid_in: f32(skip ? ablation!.from!.resid : new Float32Array(0), [1, skip ? n : 0, E]),
     };
     if (this.window !== undefined) feeds.mask_local = f32(slidingMask(mask, n, S, past, C, this.window), [1, 1, n, S]);
     for (let l = 0; l < L; l++) {

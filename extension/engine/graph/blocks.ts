@@ -86,3 +86,14 @@ export function activation(g: GraphBuilder, name: ActivationName, x: string): st
       return g.op('Relu', [x]);
   }
 }
+
+/**
+ * What a gated-off head outputs instead, per position: head_mean[l] [1, H, 1, D] plus the first rows of head_rows
+ * [1, H, P, D] (P = 1 broadcasts one row; P = the layer's T gives each position its own, activation patching's
+ * clean run; a layer with 0 rows takes 0). Returns [1, H, 1 or T, D].
+ */
+export function headReplacement(g: GraphBuilder, perHead: string, headMean: string): string {
+  const rowsEnd = g.op('Gather', [g.op('Shape', [perHead]), g.ints('dim_head_rows', [2])], { axis: 0 }); // [1]: T
+  const rows = g.op('Slice', ['head_rows', g.ints('zero', [0]), rowsEnd, g.ints('axis_head_rows', [2])]); // [1, H, min(P, T), D]
+  return g.op('Add', [headMean, rows]); // [1, H, 1 or T, D]
+}

@@ -16,7 +16,7 @@
  * attention soft-cap (cap·tanh(s/cap) before the mask); the final-logit soft-cap applies before the log-softmax.
  */
 import { rotaryOf, type ModelDims } from '../model/dims';
-import { repeatKv, sdpa, softcap } from './blocks';
+import { headReplacement, repeatKv, sdpa, softcap } from './blocks';
 import { LM_ROW_BLOCK, ROW_BLOCK, TOP_K, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type ValueSpec } from './onnxProto';
@@ -75,6 +75,7 @@ export class DecoderGraph {
       { name: 'mask_local', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
       { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
       { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
+      { name: 'head_rows', dataType: DataType.FLOAT, dims: [1, H, 'P', D] },
       { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
       { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
       { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
@@ -135,7 +136,11 @@ export class DecoderGraph {
       return as;
     }
     const R = rotary.dims;
-    const { cos, sin } = this.rotaryTables(rotary);
+    const tables = this.rotaryTables(rotary);
+    // The tables' first rows (x's rows): a layer skipped by layer_rows has 0 rows while position_ids has T (ranking
+    // heads and activation patching start past layer 0; without the slice the Mul cannot broadcast 0 against T).
+    const rowsOfX = g.op('Gather', [g.op('Shape', [x]), g.ints('dim_head_rows', [2])], { axis: 0 }); // [1]
+    const [cos, sin] = [tables.cos, tables.sin].map((t) => g.op('Slice', [t, g.ints('zero', [0]), rowsOfX, g.ints('axis_head_rows', [2])])); // [1, 1, ≤T, R]
     const partial = R < D;
     let rot = x;
     let pass: string | undefined;
@@ -201,7 +206,7 @@ export class DecoderGraph {
     const layerIndex = g.ints(`layer_${l}`, [l]);
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${H}`, [1, H, 1, 1])]); // [1, H, 1, 1]
     const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints(`shape_head_mean_${H}_${D}`, [1, H, 1, D])]); // [1, H, 1, D]
-    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])];
+    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headReplacement(g, perHead, headMean)])]; // head_rows: see gpt2Graph.ts
     let gated: string; // [1, H, T, D]
     if (analysis) {
       // head_z_{l}: what each head hands the output projection (fetched only by the lens's runs for attribution).

@@ -27,6 +27,10 @@
  *   head_mask [L, H] fp32 (multiplies each head's output: 1 keeps a head, 0 ablates it),
  *   head_mean [L, H, D] fp32: what an ablated head outputs instead, head_out = mask·out + (1 − mask)·mean (zeros for
  *                   zero ablation; a plain run's head_out_mean for mean ablation),
+ *   head_rows [1, H, P, D] fp32: added to head_mean per position, head_out = mask·out + (1 − mask)·(mean + rows):
+ *                   P = 1 (zeros) for every run but activation patching, which feeds P = Tn rows of one head's
+ *                   output in the clean run (analyses/patching.ts); one tensor for all layers, since only the
+ *                   patched layer has a gated-off head,
  *   layer_rows [L] int64, resid_rows [L] int64, resid_in [1, R, E] fp32: layer l reads the first layer_rows[l] rows
  *                   of the previous layer's output (the embeddings for l = 0) followed by the first resid_rows[l]
  *                   rows of resid_in. A plain run feeds layer_rows = Tn and resid_rows = 0. Ranking heads by ablation
@@ -40,7 +44,7 @@ import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeigh
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { attentionScale } from '../model/dims';
-import { sdpa } from './blocks';
+import { headReplacement, sdpa } from './blocks';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type TensorSpec, type ValueSpec } from './onnxProto';
 
@@ -169,6 +173,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
     { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
     { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
+    { name: 'head_rows', dataType: DataType.FLOAT, dims: [1, H, 'P', D] },
     { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
     { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
     { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
@@ -227,7 +232,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     const headGate = g.op('Reshape', [g.op('Gather', ['head_mask', layerIndex], { axis: 0 }), g.ints(`shape_gate_${l}`, [1, H, 1, 1])]); // [1, H, 1, 1]
     const headMean = g.op('Reshape', [g.op('Gather', ['head_mean', layerIndex], { axis: 0 }), g.ints('shape_head_mean', [1, H, 1, D])]); // [1, H, 1, D]
     // mask·out + (1 − mask)·mean: zero ablation feeds a zero mean, mean ablation a plain run's head_out_mean.
-    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headMean])];
+    const gateTerms = [g.op('Mul', [perHead, headGate]), g.op('Mul', [g.op('Sub', [one, headGate]), headReplacement(g, perHead, headMean)])];
     let gated: string; // [1, H, T, D]
     if (analysis) {
       // head_z_{l}: what each head hands c_proj (fetched only by the lens's one-row runs for attribution).
