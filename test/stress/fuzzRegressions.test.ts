@@ -67,6 +67,17 @@ describe('fuzz regressions: deeply nested values', () => {
     await refused(() => openModel(dir), /model\.safetensors/, /tensor wte\.weight has shape an array nested too deeply to show/);
   });
 
+  it('dimension bombs in a family config: num_hidden_layers or head_dim 1e12 refused before anything is sized by them', async () => {
+    const dir = join(root, 'bomb');
+    const spec = llamaSpec({ modelType: 'mistral', layers: 1, hidden: 8, heads: 2, intermediate: 8, vocab: 16 });
+    await writeHfCheckpoint(dir, spec, { seed: 1 });
+    copyFileSync(join(__dirname, '../fixtures/gpt2-tokenizer/tokenizer.json'), join(dir, 'tokenizer.json'));
+    for (const key of ['num_hidden_layers', 'head_dim', 'intermediate_size']) {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...spec.config, [key]: 1e12 }));
+      await refused(() => openModel(dir), /config\.json/, new RegExp(`"${key}" is 1000000000000, larger than any model's sizes`));
+    }
+  });
+
   it('tokenizer.json: a vocab id and a merge holding deep arrays', async () => {
     const dir = join(root, 'tok');
     mkdirSync(dir, { recursive: true });

@@ -5,6 +5,12 @@
 import { basename } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
 
+/**
+ * The largest size a config field may give: above every real model's (layers, widths, vocabularies, and contexts
+ * such as Llama 4's 10,485,760 positions).
+ */
+export const MAX_SIZE = 2 ** 24;
+
 export class ConfigFields {
   readonly name: string;
 
@@ -30,6 +36,8 @@ export class ConfigFields {
   int(key: string, fallback?: number): number {
     const v = this.get(key) ?? fallback;
     if (!Number.isSafeInteger(v) || (v as number) <= 0) this.fail(key, `must be a positive integer, got ${describe(this.json[key])}`);
+    // A dimension bomb (num_hidden_layers: 1e12) would size arrays before the tensors could disagree with it.
+    if ((v as number) > MAX_SIZE) this.fail(key, `is ${v as number}, larger than any model's sizes (at most ${MAX_SIZE})`);
     return v as number;
   }
 
