@@ -61,6 +61,44 @@ export interface CompareView {
   regions: ChangedRegion[];
 }
 
+/** A token of the patching metric: its id and text. */
+export interface PatchToken {
+  id: number;
+  text: string;
+}
+
+/**
+ * Activation patching between the two versions of a comparison (`Headlight: Patch Activations…`): the corrupted
+ * version run with the clean one's activations, one cell per patched run. Cells stream in (`patchCell`); NaN =
+ * not computed yet. The metric is logit(answer) − logit(wrong) at `position`; normalized (patched − corrupted) /
+ * (clean − corrupted) once both ends are known (`metricClean`, `metricCorrupt` come with the result).
+ */
+export interface PatchView {
+  /** One patching request (cells of another id are dropped). */
+  id: number;
+  /** The current run this comparison belongs to. */
+  version: number;
+  clean: { label: string; tokens: Token[] };
+  corrupt: { label: string; tokens: Token[] };
+  position: number;
+  answer: PatchToken;
+  wrong: PatchToken;
+  nLayer: number;
+  nHead: number;
+  /** Raw metric with the residual entering layer l at position t patched, [L, T]. */
+  resid: Float32Array;
+  /** Raw metric with head h of layer l patched at every position, [L, H]. */
+  heads: Float32Array;
+  done: number;
+  total: number;
+  state: 'running' | 'done' | 'cancelled' | 'failed';
+  message?: string;
+  metricClean?: number;
+  metricCorrupt?: number;
+  runs?: number;
+  ms?: number;
+}
+
 // ---------------------------------------------------------------- panel
 
 /** Requests the panel webview makes and the host serves. */
@@ -112,6 +150,10 @@ export type PanelHostEvents = {
   ranking: RankingView;
   /** The comparison of the current run with another version (`Compare With…`); `undefined`: none. */
   comparison: { view: CompareView | undefined };
+  /** Activation patching: a new or finished request (`view`), or none (`undefined`). */
+  patch: { view: PatchView | undefined };
+  /** One finished cell of patching request `id` (raw metric), with the count done. */
+  patchCell: { id: number; target: 'resid' | 'heads'; layer: number; index: number; value: number; done: number; total: number };
 };
 
 /** Events the panel sends to the host. */
@@ -131,6 +173,10 @@ export type PanelWebviewEvents = {
   insideHead: { open: boolean };
   /** The Compare view's "Stop comparing". */
   stopComparing: Record<string, never>;
+  /** The Patching view's Cancel. */
+  cancelPatch: Record<string, never>;
+  /** The Patching view's "Swap clean and corrupted": the same metric again with the sides swapped. */
+  swapPatch: Record<string, never>;
 };
 
 // ---------------------------------------------------------------- sidebar

@@ -13,6 +13,8 @@ import { selectorLabel } from '../common/displayNames';
 import { pickModel } from './modelPicker';
 import { movedTokens, type Comparisons } from './comparison';
 import { pickCompareTarget, type CompareArgs } from './compareSources';
+import { Patching } from './patching';
+import { patchActivations, type PatchArgs } from './patchCommand';
 
 export interface CommandDeps {
   controller: AnalysisController;
@@ -43,11 +45,19 @@ export const COMMANDS = {
   toggleMode: 'headlight.toggleValueWeighted',
   compareWith: 'headlight.compareWith',
   stopComparing: 'headlight.stopComparing',
+  patch: 'headlight.patchActivations',
 } as const;
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable {
   const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, (...args: unknown[]) => report(id, () => fn(...(args as never[]))));
+  // activation patching over the comparison in force; the panel finds it through Patching.of(comparisons)
+  const patching = deps.comparisons && new Patching({ source: deps.controller, comparisons: deps.comparisons, textOf: runText, onPatchProgress: (l) => deps.client.onDidPatchProgress(l) });
   return vscode.Disposable.from(
+    { dispose: () => patching?.dispose() },
+    reg(COMMANDS.patch, (args?: PatchArgs) => {
+      if (!patching) throw new HeadlightError('internal', 'Comparisons are not available in this window.');
+      return patchActivations({ patching, cursorToken: () => deps.controller.cursorToken, showPanel: () => deps.showPanel?.(), log: deps.log }, args);
+    }),
     reg(COMMANDS.explain, (arg?: { token?: number } | vscode.Uri) => explain(deps, arg)),
     reg(COMMANDS.selectModel, () => pickModel({ bundledDir: deps.bundledDir, current: deps.config().model })),
     reg(COMMANDS.selectHead, (sel?: HeadSelector) => selectHead(deps, sel)),

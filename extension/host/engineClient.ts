@@ -139,6 +139,7 @@ export class EngineClient {
   private readonly crashListeners = new Set<(c: CrashInfo) => void>();
   private readonly startListeners = new Set<(pid: number) => void>();
   private readonly progressListeners = new Set<(p: EngineEvents['rankProgress']) => void>();
+  private readonly patchListeners = new Set<(p: EngineEvents['patchProgress']) => void>();
   private readonly opts: Required<Omit<EngineClientOptions, 'env' | 'execArgv'>> & Pick<EngineClientOptions, 'env' | 'execArgv'>;
 
   constructor(options: EngineClientOptions) {
@@ -168,6 +169,12 @@ export class EngineClient {
   onDidRankProgress(listener: (p: EngineEvents['rankProgress']) => void): { dispose(): void } {
     this.progressListeners.add(listener);
     return { dispose: () => this.progressListeners.delete(listener) };
+  }
+
+  /** Fired for every `patchProgress` event of the engine (activation patching in flight; match its `progressId`). */
+  onDidPatchProgress(listener: (p: EngineEvents['patchProgress']) => void): { dispose(): void } {
+    this.patchListeners.add(listener);
+    return { dispose: () => this.patchListeners.delete(listener) };
   }
 
   /** The running process's id, if one runs. */
@@ -414,6 +421,9 @@ export class EngineClient {
       log: ({ level, message }) => log(level, `engine: ${message}`),
       rankProgress: (p) => {
         for (const l of this.progressListeners) l(p);
+      },
+      patchProgress: (p) => {
+        for (const l of this.patchListeners) l(p);
       },
     });
     let exited!: () => void;

@@ -10,6 +10,8 @@ import type { AblationView, HeadFinderView, PanelHostEvents, PanelHostRequests, 
 import type { AnalysisSource, CurrentAnalysis } from './analysisSource';
 import type { HeadExperiments } from './headExperiments';
 import { compareView, type Comparison, type Comparisons } from './comparison';
+import { Patching } from './patching';
+import type { PatchView } from '../common/webviewProtocol';
 
 export type SaveFile = (kind: SaveKind, suggestedName: string, data: Uint8Array | string) => Promise<{ saved: boolean; path?: string }>;
 
@@ -113,6 +115,11 @@ function ownAblation(a: AblationView): AblationView {
   return { ...a, surprisalBefore: ownBuffer(a.surprisalBefore), surprisalAfter: ownBuffer(a.surprisalAfter), surprisalDelta: ownBuffer(a.surprisalDelta) };
 }
 
+/** A patching view with its cells as of now, each array its own buffer. */
+function ownPatch(v: PatchView): PatchView {
+  return { ...v, resid: v.resid.slice(), heads: v.heads.slice() };
+}
+
 export class PanelSession extends SessionBase<PanelHostEvents> {
   private readonly endpoint: RpcEndpoint<Record<string, never>, PanelHostRequests, PanelHostEvents, PanelWebviewEvents>;
   /** What the engine was last told (`keepQueries`). */
@@ -159,6 +166,8 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
           if (this.visible) this.keepQueries(open);
         },
         stopComparing: () => comparisons?.stop(),
+        cancelPatch: () => Patching.of(comparisons)?.cancel(),
+        swapPatch: () => void Patching.of(comparisons)?.swap().catch(() => undefined), // the view shows the failure
       },
     );
     source.onDidChangeCursorToken((index) => this.ready && this.emit('cursor', { index }), null, this.disposables);
@@ -167,6 +176,9 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     experiments.onDidRankProgress((p) => this.ready && this.emit('rankProgress', p), null, this.disposables);
     experiments.onDidRank((r) => this.ready && this.emit('ranking', { ...r, deltas: ownBuffer(r.deltas) }), null, this.disposables);
     comparisons?.onDidChange((c) => this.ready && this.sendComparison(c), null, this.disposables);
+    const patching = Patching.of(comparisons);
+    patching?.onDidChange((v) => this.ready && this.emit('patch', { view: v && ownPatch(v) }), null, this.disposables);
+    patching?.onDidCell(({ id, target, layer, index, value, done, total }) => this.ready && this.emit('patchCell', { id, target, layer, index, value, done, total }), null, this.disposables);
   }
 
   protected override onRun(): void {
@@ -227,6 +239,8 @@ export class PanelSession extends SessionBase<PanelHostEvents> {
     const ablation = this.experiments.lastAblation;
     if (ablation?.version === cur.run.version) this.emit('ablation', { result: ownAblation(ablation) });
     if (this.comparisons?.forRun(cur)) this.sendComparison(this.comparisons.current);
+    const patch = Patching.of(this.comparisons)?.current;
+    if (patch) this.emit('patch', { view: ownPatch(patch) });
     this.sendHeads();
   }
 
