@@ -51,7 +51,7 @@ export class AttributionHeatmap {
     private palette: Palette,
     private readonly cb: AttributionHeatmapCallbacks,
   ) {
-    this.canvas = el('canvas', { tabindex: '0', role: 'application', 'aria-roledescription': 'heatmap of heads', className: 'attribution-heat' }) as HTMLCanvasElement;
+    this.canvas = el('canvas', { tabindex: '0', role: 'application', 'aria-roledescription': 'heatmap of logit attribution', className: 'attribution-heat' }) as HTMLCanvasElement;
     this.tip = tooltip();
     this.element = el('div', { className: 'attribution-heat-wrap' }, this.canvas, this.tip);
     this.canvas.addEventListener('click', (e) => {

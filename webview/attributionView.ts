@@ -47,7 +47,7 @@ export class AttributionView {
   ) {
     this.heat = new AttributionHeatmap(palette, { onSelect: (l, h) => host.selectHead(l, h) });
     this.title = el('h3', { id: 'attribution-title' }, 'Direct logit attribution');
-    this.note = el('p', { className: 'hint attribution-note', role: 'status', 'aria-live': 'polite' });
+    this.note = el('p', { className: 'hint attribution-note', 'aria-live': 'polite' });
     this.vsSelect = el('vscode-single-select', { 'aria-label': 'Contrast token: why the target rather than this guess', className: 'attribution-vs' }) as HTMLElement & { value: string };
     this.vsSelect.addEventListener('change', () => {
       const v = this.vsSelect.value;

@@ -65,7 +65,7 @@ export class LensGridView {
       b.addEventListener('click', onClick);
       return b;
     };
-    this.progress = el('span', { className: 'lens-progress', role: 'status', 'aria-live': 'polite' });
+    this.progress = el('span', { className: 'lens-progress', 'aria-live': 'polite' });
     this.stopBtn = btn('Stop', 'Stop computing the lens', () => this.store.cancel());
     this.resumeBtn = btn('Compute', 'Compute the lens of the tokens in view', () => this.request());
     this.stopBtn.hidden = true;

@@ -25,7 +25,7 @@ export class SidebarAttribution {
 
   constructor(palette: Palette, private readonly host: SidebarAttributionHost) {
     this.heat = new AttributionHeatmap(palette, { onSelect: (l, h) => host.select(l, h) });
-    this.note = el('p', { className: 'hint attribution-note', role: 'status', 'aria-live': 'polite' });
+    this.note = el('p', { className: 'hint attribution-note', 'aria-live': 'polite' });
     this.element = el('div', { className: 'sidebar-attribution', hidden: true },
       el('p', { className: 'hint' }, 'What writes the next token’s logit, per head, MLP and the embeddings: blue pushes it up, red down. Click a head to select it.'),
       this.heat.element, this.note);
