@@ -78,6 +78,17 @@ describe('fuzz regressions: deeply nested values', () => {
     }
   });
 
+  it('a layer count beyond the tensors the files hold is refused before the tensors are listed', async () => {
+    const dir = join(root, 'layers');
+    const spec = llamaSpec({ modelType: 'qwen3', layers: 1, hidden: 8, heads: 2, headDim: 4, intermediate: 8, vocab: 16 });
+    await writeHfCheckpoint(dir, spec, { seed: 1 });
+    copyFileSync(join(__dirname, '../fixtures/gpt2-tokenizer/tokenizer.json'), join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...spec.config, num_hidden_layers: 1_000_000 }));
+    const t0 = performance.now();
+    await refused(() => openModel(dir), /config\.json/, /"num_hidden_layers" is 1000000, but model\.safetensors holds only \d+ tensors/);
+    assert.ok(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
+  });
+
   it('tokenizer.json: a vocab id and a merge holding deep arrays', async () => {
     const dir = join(root, 'tok');
     mkdirSync(dir, { recursive: true });
