@@ -27,6 +27,7 @@ import { LensStore } from './lensStore';
 import { LensGridView } from './lensGrid';
 import { CommitmentStrip } from './commitmentStrip';
 import { AttributionView } from './attributionView';
+import { PatchView } from './patchView';
 
 const MAX_COMPARE = 5;
 const THUMB_SIZE = 32;
@@ -63,6 +64,7 @@ class PanelApp {
   private readonly lens: LensGridView;
   private readonly commitment: CommitmentStrip;
   private readonly attribution: AttributionView;
+  private readonly patch: PatchView;
   private lensOpen = false;
 
   constructor(
@@ -102,12 +104,18 @@ class PanelApp {
       lensAt: (index) => this.lensStore.lensAt(index),
       selectHead: (l, h) => void this.selectHead(l, h, true),
     });
+    this.patch = new PatchView(this.palette, {
+      onSelectHead: (l, h) => void this.selectHead(l, h, true),
+      onPickToken: (i) => this.pickToken(i),
+      cancel: () => this.endpoint.emit('cancelPatch', {}),
+      swap: () => this.endpoint.emit('swapPatch', {}),
+    });
     this.maps = new HeadMaps({
       headTriangle: (version, layer, head) => this.endpoint.request('headTriangle', { version, layer, head }),
       valueNorms: (version, layer, head) => this.endpoint.request('valueNorms', { version, layer, head }),
       failed: (layer, head, err) => (this.ui.status.textContent = `Could not load layer ${layer} head ${head}: ${err.message}`),
     });
-    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside, compare: this.compare, lens: this.lens, commitment: this.commitment, attribution: this.attribution }, state, {
+    this.ui = buildPanelLayout({ model: this.model, matrix: this.matrix, text: this.text, strip: this.strip, inside: this.inside, compare: this.compare, lens: this.lens, commitment: this.commitment, attribution: this.attribution, patch: this.patch }, state, {
       export: (kind) => void this.export(kind),
       setAttentionMode: (mode) => this.endpoint.emit('setAttentionMode', { mode }),
       setOptions: (patch) => {
@@ -145,6 +153,8 @@ class PanelApp {
       rankProgress: ({ version, done, total }) => this.inside.setRankProgress(version, done, total),
       ranking: (r) => this.inside.setRanking(r),
       comparison: ({ view }) => this.onComparison(view),
+      patch: ({ view }) => this.patch.set(view),
+      patchCell: (c) => this.patch.cell(c),
     });
     watchTheme((p) => this.setPalette(p));
     watchPixelRatio(() => this.setPalette(readPalette()));
@@ -258,6 +268,7 @@ class PanelApp {
     this.lens.setPalette(p);
     this.commitment.setPalette(p);
     this.attribution.setPalette(p);
+    this.patch.setPalette(p);
     this.renderStatus();
     this.repaintText();
   }
@@ -345,6 +356,7 @@ class PanelApp {
     this.model.setSelection({ layer, head });
     this.inside.setHead(layer, head);
     this.attribution.setSelection({ layer, head });
+    this.patch.setSelection({ layer, head });
     this.renderStatus();
     if (fromUser && changed) this.endpoint.emit('select', { layer, head });
     if (!this.run) return;

@@ -22,6 +22,7 @@ import type { TextView } from './textView';
 import type { LensGridView } from './lensGrid';
 import type { CommitmentStrip } from './commitmentStrip';
 import type { AttributionView } from './attributionView';
+import type { PatchView } from './patchView';
 
 /** The views the page holds. */
 export interface PanelParts {
@@ -35,6 +36,8 @@ export interface PanelParts {
   lens: LensGridView;
   commitment: CommitmentStrip;
   attribution: AttributionView;
+  /** Activation patching, under the Compare view. */
+  patch: PatchView;
 }
 
 /** What the controls do. */
@@ -119,7 +122,7 @@ export function buildPanelLayout(parts: PanelParts, s: Readonly<PanelState>, c: 
     el('vscode-tab-header', { slot: 'header', className: 'inside-tab' }, 'Inside a head'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.inside.element)),
     el('vscode-tab-header', { slot: 'header', className: 'compare-tab' }, 'Compare'),
-    el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.compare.element)),
+    el('vscode-tab-panel', {}, el('div', { className: 'tab-body' }, parts.compare.element, parts.patch.element)),
     el('vscode-tab-header', { slot: 'header', className: 'lens-tab-header' }, 'Logit lens'),
     el('vscode-tab-panel', {}, el('div', { className: 'tab-body lens-tab' }, parts.lens.element, parts.attribution.element)),
   );

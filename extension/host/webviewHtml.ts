@@ -8,7 +8,7 @@
  * the same). Every view's CSS lives in these files: the CSP admits no inline style elements.
  */
 export const VIEW_STYLES = {
-  panel: ['webview.css', 'panel.css', 'insideHead.css', 'compare.css', 'lens.css', 'attribution.css'],
+  panel: ['webview.css', 'panel.css', 'insideHead.css', 'compare.css', 'lens.css', 'attribution.css', 'patch.css'],
   sidebar: ['webview.css', 'sidebar.css', 'attribution.css'],
 } as const satisfies Record<string, readonly string[]>;
 
