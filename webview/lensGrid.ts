@@ -149,10 +149,14 @@ export class LensGridView {
   setZoom(z: number): void {
     const zoom = Math.max(0, Math.min(ZOOMS.length - 1, z));
     if (zoom === this.zoom) return;
-    const centre = (this.scroller.scrollLeft + (this.scroller.clientWidth - this.x0) / 2) / this.cellW;
+    // the zoom centres the cursor's column when it is in view, else keeps the middle of the view in the middle
+    const { start, end } = this.visibleRange();
+    const half = (this.scroller.clientWidth - this.x0) / 2;
+    const inView = this.cursor !== undefined && this.cursor >= start && this.cursor < end;
+    const centre = inView ? this.cursor! + 0.5 : (this.scroller.scrollLeft + half) / this.cellW;
     this.zoom = zoom;
     this.layout();
-    this.scroller.scrollLeft = Math.max(0, centre * this.cellW - (this.scroller.clientWidth - this.x0) / 2);
+    this.scroller.scrollLeft = Math.max(0, centre * this.cellW - half);
     this.draw();
     this.request();
   }

@@ -141,7 +141,12 @@ describe('logit lens and attribution views (Chromium)', () => {
     await page.waitForFunction(() => JSON.parse((document.querySelector('.lens-canvas') as HTMLCanvasElement).dataset.view!).cellW >= 40);
     const z = await gridView(page);
     await page.waitForFunction((n) => window.harness.source.lens!.requests.filter((r) => r.startsWith('lensAt')).length >= n, z.end - z.start - 1);
-    await page.waitForTimeout(200);
+    // every column in view now names its guesses: the table's cells carry lensAt's texts of the grid's top-1 ids
+    const j = z.end - 2;
+    await page.waitForFunction((j) => !/^id \d/.test(document.querySelector(`.lens-table tr[data-i="${j}"] td:nth-of-type(2)`)?.textContent ?? 'id 0'), j);
+    const cells = await page.$$eval(`.lens-table tr[data-i="${j}"] td`, (tds) => tds.slice(1).map((td) => td.textContent!));
+    assert.equal(cells.length, ROWS);
+    cells.forEach((c, l) => assert.ok(c.startsWith(`${LENS.at[j].top[l][0].text} · p(next) `), `token ${j} row ${l}: “${c}”`));
     await page.screenshot({ path: join(ART, 'panel-lens-zoomed-dark.png') });
     assert.deepEqual(problems(page), []);
     await page.close();
