@@ -1,7 +1,7 @@
 /**
- * The commitment strip, under the surprisal strip: for each token, the layer from which the logit lens's top-1 is
- * the model's final top-1 and stays so ("decided at layer 7 of 12"), as a colour (strong: decided early, faint:
- * only at the output). It shows what the Logit lens tab computed (the tokens it showed); the rest stay hatched and
+ * The commitment strip, under the surprisal strip: for each token, the layer from which the logit lens's top-1 at
+ * that token (its guess for the next token, as in the Logit lens grid's column) is the model's final top-1 and stays
+ * so ("decided at layer 7 of 12"), as a colour (strong: decided early, faint: only at the output). It shows what the Logit lens tab computed (the tokens it showed); the rest stay hatched and
  * the label says how many are known.
  */
 import { placeTooltip, toClient, tooltip, el } from './dom';
@@ -86,10 +86,10 @@ export class CommitmentStrip {
     const known = this.store.computed;
     const L = this.nLayer;
     this.label.textContent = !known
-      ? 'Commitment (the layer where each guess settles): not computed yet. The Logit lens tab computes the tokens it shows.'
+      ? 'Commitment (the layer where the guess made at each token settles): not computed yet. The Logit lens tab computes the tokens it shows.'
       : known < T
-        ? `Commitment: the layer where each guess settles (partial: ${known} of ${T} tokens, the ones the Logit lens tab showed; strong = decided early)`
-        : `Commitment: the layer where each guess settles (strong = decided early, faint = only at the output of ${L} layers)`;
+        ? `Commitment: the layer where the guess made at each token settles (partial: ${known} of ${T} tokens, the ones the Logit lens tab showed; strong = decided early)`
+        : `Commitment: the layer where the guess made at each token settles (strong = decided early, faint = only at the output of ${L} layers)`;
     this.canvas.setAttribute('aria-label', `Commitment strip: ${known} of ${T} tokens computed. ${this.summary()}`);
     if (this.width < 1) return;
     const ctx = fitCanvas(this.canvas, this.width, HEIGHT);
@@ -144,7 +144,7 @@ export class CommitmentStrip {
     const i = this.indexAt(x);
     if (i === undefined) return;
     const s = this.store.settleOf(i);
-    this.tip.textContent = `#${i} “${tokenLabel(this.tokens[i].text, 20)}”: ${s === undefined ? 'not computed (scroll the Logit lens tab to it)' : settleText(s, this.nLayer)}`;
+    this.tip.textContent = `#${i} “${tokenLabel(this.tokens[i].text, 20)}”: ${s === undefined ? 'not computed (scroll the Logit lens tab to it)' : `its guess for the next token, ${settleText(s, this.nLayer)}`}`;
     placeTooltip(this.tip, toClient(this.canvas, { x, y: 0, width: 1, height: HEIGHT }));
   }
 }

@@ -184,6 +184,13 @@ describe('logit lens and attribution views (Chromium)', () => {
         assert.ok(near(got, border, 3), `token ${i} not computed: a thin line (${got})`);
       }
     }
+    // its tooltip says the layer in words
+    const cbox = (await (await page.$('.commitment canvas'))!.boundingBox())!;
+    const k = 2;
+    await page.mouse.move(cbox.x + ((k + 0.5) / T) * width, cbox.y + 4);
+    const s = GRID.settles[k];
+    const words = s >= L ? `decided only at the output (layer ${L})` : s === 0 ? `decided at the embeddings (layer 0 of ${L})` : `decided at layer ${s} of ${L}`;
+    await page.waitForFunction((w) => Array.from(document.querySelectorAll('.commitment .tooltip')).some((t) => !(t as HTMLElement).hidden && t.textContent!.endsWith(w)), `its guess for the next token, ${words}`);
     await page.screenshot({ path: join(ART, 'panel-commitment-dark.png') });
     assert.deepEqual(problems(page), []);
     await page.close();
