@@ -21,6 +21,20 @@ import { Comparisons } from '../../extension/host/comparison';
 import { Rollout } from '../../extension/engine/analyses/rollout';
 import type { ScoreResult } from '../../extension/common/engineProtocol';
 import { LensAnswers, type LensFixture } from './harnessLens';
+import { Patching } from '../../extension/host/patching';
+import type { PatchCell, PatchResult } from '../../extension/common/engineProtocol';
+
+/** Activation patching recorded from the real engine (test/webview/recordPatch.ts). */
+export interface PatchFixture {
+  clean: string;
+  corrupt: string;
+  otherTokens: Token[];
+  otherLogprobs: (number | null)[];
+  answer: { id: number; text: string };
+  wrong: { id: number; text: string };
+  cells: (PatchCell & { done: number; total: number })[];
+  result: Omit<PatchResult, 'resid' | 'heads'> & { resid: string; heads: string };
+}
 
 type Listener<T> = (e: T) => unknown;
 interface Disposable { dispose(): void }
@@ -169,6 +183,10 @@ class FakeSource implements AnalysisSource {
   scored: string[] = [];
   /** Lens and attribution answers recorded from the real engine (test/webview/harnessLens.ts). */
   lens: LensAnswers | undefined;
+  /** Patching recorded from the real engine; its cells stream one per `patchStepMs` as `patchProgress`. */
+  patchRec: PatchFixture | undefined;
+  patchStepMs = 5;
+  readonly patchProgress = new Emitter<EngineEvents['patchProgress']>();
 
   setRun(data: RunData, version: number): void {
     this.data = data;
@@ -270,6 +288,23 @@ class FakeSource implements AnalysisSource {
     return summary;
   }
 
+  /** The recorded patching, its cells streamed in the engine's order; the texts and tokens must be the recorded ones. */
+  private async patch(p: EngineRequests['patch'][0], signal?: AbortSignal): Promise<PatchResult> {
+    const rec = this.patchRec;
+    if (!rec) throw new HeadlightError('not-recorded', 'No patching recording was given to the harness.');
+    const key = (a: string, b: string, x: number, y: number) => `${a}\u0000${b}\u0000${x}\u0000${y}`;
+    if (key(p.clean, p.corrupt, p.answer, p.wrong) !== key(rec.clean, rec.corrupt, rec.answer.id, rec.wrong.id)) {
+      throw new HeadlightError('not-recorded', `No recorded patching of these texts and tokens (${p.answer} vs ${p.wrong}).`);
+    }
+    const total = rec.cells.length;
+    if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, done: 0, total });
+    for (const { done, total: n, ...cell } of rec.cells) {
+      await sleep(this.patchStepMs, signal);
+      if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, done, total: n, cell });
+    }
+    return { ...rec.result, resid: f32(rec.result.resid), heads: f32(rec.result.heads) };
+  }
+
   async query<K extends keyof EngineRequests & string>(method: K, params: EngineRequests[K][0], signal?: AbortSignal): Promise<EngineRequests[K][1]> {
     this.queries.push(method);
     if (method === 'ablate' || method === 'rankHeads') return (await this.experiment(method, params, signal)) as EngineRequests[K][1];
@@ -278,6 +313,7 @@ class FakeSource implements AnalysisSource {
       if (!this.scoreAnswer) throw new HeadlightError('not-recorded', 'The test gave the harness no score answer.');
       return this.scoreAnswer as EngineRequests[K][1];
     }
+    if (method === 'patch') return (await this.patch(params as EngineRequests['patch'][0], signal)) as EngineRequests[K][1];
     if (method === 'keepQueries') {
       this.keepQueries.push((params as EngineRequests['keepQueries'][0]).on);
       return undefined as EngineRequests[K][1];
@@ -379,6 +415,9 @@ interface Harness {
   experiments: HeadExperiments;
   /** Compare With…'s state, over the fake source (threshold 2 bits). */
   comparisons: Comparisons;
+  /** Activation patching over those comparisons (the current side's text: the recorded clean text). */
+  patching: Patching;
+  setPatch(f: unknown): void;
   /** Attention modes the panel asked the host to save (the setting). */
   modeWrites: string[];
   /** The recorded inside-a-head answers (parsed JSON of recorded-inside.json). */
@@ -414,6 +453,8 @@ const harness: Harness = {
     },
   }),
   comparisons: new Comparisons({ source, threshold: () => 2 }),
+  patching: undefined as unknown as Patching,
+  setPatch: (f) => (source.patchRec = f as PatchFixture),
   modeWrites: [],
   setInside: (f) => (source.inside = f as InsideFixture),
   setLens: (f) => (source.lens = new LensAnswers(f as LensFixture)),
@@ -430,6 +471,7 @@ const harness: Harness = {
     document.body.classList.add(...cls.split(' '));
   },
 };
+harness.patching = new Patching({ source, comparisons: harness.comparisons, textOf: () => source.patchRec?.clean, onPatchProgress: (l) => source.patchProgress.event(l) });
 window.harness = harness;
 
 // The webview's end: VS Code delivers host messages as window `message` events.
