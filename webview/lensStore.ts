@@ -27,6 +27,7 @@ export interface LensProgress {
 
 export class LensStore {
   private version: number | undefined;
+  private model: string | undefined;
   private T = 0;
   /** L + 1 once the first piece arrived. */
   rows = 0;
@@ -55,9 +56,11 @@ export class LensStore {
     for (const l of this.listeners) l();
   }
 
-  /** A new run: everything computed for the old one is dropped, a pass in flight cancelled. */
-  reset(version: number, T: number): void {
+  /** A new run: everything computed for the old one is dropped, a pass in flight cancelled; the texts too with a new model. */
+  reset(version: number, T: number, model: string): void {
     this.cancel(false);
+    if (model !== this.model) this.texts.clear(); // token ids name other texts in another vocabulary
+    this.model = model;
     this.version = version;
     this.T = T;
     this.rows = 0;

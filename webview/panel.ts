@@ -294,7 +294,7 @@ class PanelApp {
     this.focusToken = undefined;
     this.text.setTokens(run.tokens);
     this.strip.setRun(run.tokens, run.surprisal);
-    this.lensStore.reset(run.version, run.tokens.length);
+    this.lensStore.reset(run.version, run.tokens.length, run.model.ref);
     this.commitment.setRun(run.tokens);
     this.lens.setRun(run.tokens);
     this.attribution.setRun(run.tokens);
