@@ -38,8 +38,8 @@ class PatchHeatmap {
   ) {
     this.canvas = el('canvas', { className: `patch-heat patch-${kind}`, role: 'img' }) as HTMLCanvasElement;
     this.tip = tooltip();
-    this.table = el('table', { className: 'sr-only' }) as HTMLTableElement;
-    this.element = el('figure', { className: 'patch-figure' }, el('figcaption', {}, kind === 'resid' ? 'Residual stream: layer × position' : 'Heads: layer × head (click: select the head)'), this.canvas, this.table, this.tip);
+    this.table = el('table', { className: 'patch-table' }) as HTMLTableElement; // in a .sr-only div: a table box ignores its overflow
+    this.element = el('figure', { className: 'patch-figure' }, el('figcaption', {}, kind === 'resid' ? 'Residual stream: layer × position' : 'Heads: layer × head (click: select the head)'), this.canvas, el('div', { className: 'sr-only' }, this.table), this.tip);
     this.canvas.addEventListener('pointermove', (e) => this.hover(e.offsetX, e.offsetY));
     this.canvas.addEventListener('pointerleave', () => (this.tip.hidden = true));
     this.canvas.addEventListener('click', (e) => {

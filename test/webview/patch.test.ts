@@ -119,9 +119,10 @@ describe('patching view (Chromium)', () => {
     const changed = FIXTURE.run.tokens.findIndex((t: { id: number }, i: number) => t.id !== REC.otherTokens[i].id);
     assert.ok(Math.abs((resid[changed] - mk) / (mc - mk) - 1) < 1e-3);
     assert.equal(hue(all.resid.out[0][changed]), 'blue');
-    const table = await page.$$eval('table.sr-only', (ts) => ts.map((t) => t.textContent ?? ''));
+    const table = await page.$$eval('.sr-only table.patch-table', (ts) => ts.map((t) => t.textContent ?? ''));
     assert.ok(table.some((t) => t.includes('normalized 1.000')), 'the hidden table lists normalized values');
-    await page.screenshot({ path: join(ART, 'panel-patch-dark.png'), fullPage: true });
+    await page.locator('section.patch').screenshot({ path: join(ART, 'panel-patch-dark.png') });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth + 1), 'the view fits the panel width (the hidden tables too)');
     // click head L1 H2: selected everywhere
     const g = all.heads.g;
     const box = (await page.$eval('canvas.patch-heads', (c) => c.getBoundingClientRect().toJSON())) as DOMRect;
