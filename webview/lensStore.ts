@@ -112,19 +112,19 @@ export class LensStore {
 
   /**
    * Makes sure tokens start..end−1 are computed: missing ones are asked in pieces of LENS_PIECE, in order from the
-   * first; a new call replaces the queue of the last (the visible range moved), keeping the piece in flight when it
-   * still matters.
+   * first; a new call replaces the queue of the last (the visible range moved); the piece in flight finishes.
    */
   want(start: number, end: number): void {
     if (this.version === undefined) return;
     const pieces: [number, number][] = [];
+    const busy = (i: number) => this.has[i] === 1 || (this.inflightRange !== undefined && i >= this.inflightRange[0] && i < this.inflightRange[1]);
     for (let a = Math.max(0, start); a < Math.min(end, this.T); ) {
-      if (this.has[a]) {
+      if (busy(a)) {
         a++;
         continue;
       }
       let b = a;
-      while (b < Math.min(end, this.T) && !this.has[b] && b - a < LENS_PIECE) b++;
+      while (b < Math.min(end, this.T) && !busy(b) && b - a < LENS_PIECE) b++;
       pieces.push([a, b]);
       a = b;
     }
@@ -135,12 +135,14 @@ export class LensStore {
       this.changed();
       void this.pump();
     } else {
-      this.progress = { ...this.progress, total: this.progress.done + total + this.inflightSize, stopped: false };
+      const inflight = this.inflightRange ? this.inflightRange[1] - this.inflightRange[0] : 0;
+      this.progress = { ...this.progress, total: this.progress.done + total + inflight, stopped: false };
       this.changed();
     }
   }
 
-  private inflightSize = 0;
+  /** The tokens of the piece in flight. */
+  private inflightRange: [number, number] | undefined;
 
   private async pump(): Promise<void> {
     const version = this.version!;
@@ -149,7 +151,7 @@ export class LensStore {
       if (this.has.subarray(a, b).every((x) => x === 1)) continue;
       const controller = new AbortController();
       this.inflight = controller;
-      this.inflightSize = b - a;
+      this.inflightRange = [a, b];
       try {
         const g = await this.req.lensGrid(version, a, b, controller.signal);
         if (this.version !== version || controller.signal.aborted) return;
@@ -165,7 +167,7 @@ export class LensStore {
       } finally {
         if (this.inflight === controller) {
           this.inflight = undefined;
-          this.inflightSize = 0;
+          this.inflightRange = undefined;
         }
       }
       this.changed();
@@ -182,7 +184,7 @@ export class LensStore {
     this.queue = [];
     this.inflight?.abort();
     this.inflight = undefined;
-    this.inflightSize = 0;
+    this.inflightRange = undefined;
     if (was) this.progress = { ...this.progress, busy: false, stopped: true };
     if (notify) this.changed();
   }
