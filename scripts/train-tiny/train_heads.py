@@ -69,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument('--syn-short', type=float, default=0.0,
                    help='probability that a segment is short (2-6 ids) and repeated to ~24 tokens: "a b a b a b" is '
                         'predictable from the token before last, which rewards a head on a fixed offset')
+    p.add_argument('--syn-pool', type=int, default=0,
+                   help='draw the random ids from the N commonest ids of the training split (0: every id but EOT)')
     p.add_argument('--pos-offset', type=float, default=0.0,
                    help='share of steps whose windows sit at a random position offset (all n_positions rows train)')
     p.add_argument('--lr', type=float, default=2e-3)
@@ -98,7 +100,7 @@ def ctx_at(step, spec):
     return int(spec.split(',')[-1].split(':')[0])
 
 
-def synthetic_window(rng, length, lo, hi, p_third, p_short):
+def synthetic_window(rng, length, lo, hi, p_third, p_short, pool):
     """Random segments each followed by copies of itself: ids [length] and, per position, whether a copy makes that
     token predictable from what came before (copy positions after the copy's first token)."""
     ids = np.empty(length, dtype=np.int64)
@@ -107,7 +109,7 @@ def synthetic_window(rng, length, lo, hi, p_third, p_short):
     while i < length:
         short = rng.random() < p_short
         n = int(rng.integers(2, 7)) if short else int(rng.integers(lo, hi + 1))
-        seg = rng.integers(0, EOT, size=n)  # [n] uniform over every id but <|endoftext|>
+        seg = pool[rng.integers(0, len(pool), size=n)]  # [n] uniform over the pool
         copies = -(-24 // n) if short else (3 if rng.random() < p_third else 2)
         for c in range(copies):
             take = min(n, length - i)
@@ -120,14 +122,14 @@ def synthetic_window(rng, length, lo, hi, p_third, p_short):
     return ids, known
 
 
-def make_batch(rng, train, ctx, n_windows, a):
+def make_batch(rng, train, ctx, n_windows, a, pool):
     """x, y: [B, ctx] ids; keep: [B, ctx] bool (targets that count); n_syn: how many windows are synthetic."""
     lo, hi = (int(v) for v in a.syn_len.split(':'))
     n_syn = int(round(n_windows * a.syn_frac))
     rows, keeps = [], []
     for b in range(n_windows):
         if b < n_syn:
-            ids, known = synthetic_window(rng, ctx + 1, lo, hi, a.syn_third, a.syn_short)
+            ids, known = synthetic_window(rng, ctx + 1, lo, hi, a.syn_third, a.syn_short, pool)
             rows.append(ids)
             keeps.append(known[1:])
         else:
@@ -136,6 +138,14 @@ def make_batch(rng, train, ctx, n_windows, a):
             keeps.append(np.ones(ctx, dtype=bool))
     chunk = torch.from_numpy(np.stack(rows))  # [B, ctx+1]
     return chunk[:, :-1], chunk[:, 1:], torch.from_numpy(np.stack(keeps)), n_syn
+
+
+def synthetic_pool(a, counts):
+    """The ids random segments are drawn from: every id but <|endoftext|>, or the --syn-pool commonest training ids."""
+    if a.syn_pool <= 0:
+        return np.arange(EOT, dtype=np.int64)
+    order = np.argsort(-counts, kind='stable')
+    return order[order != EOT][:a.syn_pool].astype(np.int64)
 
 
 # ---- losses -----------------------------------------------------------------------------------------------------
@@ -288,7 +298,7 @@ def given_flags(argv):
 
 # ---- commands ---------------------------------------------------------------------------------------------------
 
-def bench(a, train, seen_ids, to_seen):
+def bench(a, train, counts, seen_ids, to_seen):
     """tokens/s of one training step (forward, backward, AdamW) with each softmax, same batches, interleaved rounds."""
     rng = np.random.default_rng(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
@@ -299,7 +309,7 @@ def bench(a, train, seen_ids, to_seen):
     for r in range(a.bench + 1):
         for name, k in kinds:
             a2 = argparse.Namespace(**{**vars(a), 'negatives': k, 'syn_frac': a.syn_frac if k != -1 else 0.0})
-            x, y, keep, _ = make_batch(rng, train, ctx, a.tokens // ctx, a2)
+            x, y, keep, _ = make_batch(rng, train, ctx, a.tokens // ctx, a2, synthetic_pool(a2, counts))
             t0, c0 = time.perf_counter(), time.process_time()
             loss = step_loss(model, x, y, keep, a2, gen, seen_ids, to_seen)
             opt.zero_grad(set_to_none=True)
@@ -323,7 +333,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     train, val, counts, seen_ids, to_seen = load_corpus(WORK)
     if a.bench:
-        bench(a, train, seen_ids, to_seen)
+        bench(a, train, counts, seen_ids, to_seen)
         return
     path = ckpt_path(a.run)
     ck = None
@@ -369,6 +379,7 @@ def main(argv=None):
         f'{state["elapsed"]:.0f}s trained); this invocation {a.minutes} min; torch {torch.__version__}, '
         f'{torch.get_num_threads()} thread; args {json.dumps(vars(a))}')
     evaluator = Evaluator(train, val, counts)
+    pool = synthetic_pool(a, counts)
     say(f'eval set: 8 x 256 held-out targets, best add-k bigram {evaluator.bigram:.4f}; heads on 4 x 512 held-out windows')
     continue_cmd = f'/usr/bin/python3 scripts/train-tiny/train_heads.py --run {a.run} --resume --minutes M'
 
@@ -402,7 +413,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g['lr'] = lr * g['lr_mult']
         ctx = ctx_at(step, a.ctx)
-        x, y, keep, _ = make_batch(rng, train, ctx, a.tokens // ctx, a)
+        x, y, keep, _ = make_batch(rng, train, ctx, a.tokens // ctx, a, pool)
         offset = int(rng.integers(0, a.n_positions - ctx + 1)) if rng.random() < a.pos_offset else 0
         loss = step_loss(model, x, y, keep, a, gen, seen_ids, to_seen, offset)
         opt.zero_grad(set_to_none=True)
