@@ -27,7 +27,14 @@ export type { Attribution, AttributionPart };
 
 /** The frozen scale of a norm over x [E]: 1/√(var + ε) (LayerNorm) or 1/√(mean x² + ε) (RMSNorm). */
 export function frozenScale(norm: Pick<NormWeights, 'kind' | 'eps'>, x: ArrayLike<number>): number {
-  const E = x.length;
+  return normCentreAndScale(norm, x).scale;
+}
+
+/**
+ * What a norm subtracts from x[0..E−1] (its mean for LayerNorm, 0 for RMSNorm) and the scale it multiplies by, in
+ * float64. E defaults to x's length (a row of a longer array passes its width).
+ */
+export function normCentreAndScale(norm: Pick<NormWeights, 'kind' | 'eps'>, x: ArrayLike<number>, E = x.length): { mean: number; scale: number } {
   let mean = 0;
   if (norm.kind === 'layer') {
     for (let e = 0; e < E; e++) mean += x[e];
@@ -35,7 +42,7 @@ export function frozenScale(norm: Pick<NormWeights, 'kind' | 'eps'>, x: ArrayLik
   }
   let sq = 0;
   for (let e = 0; e < E; e++) sq += (x[e] - mean) ** 2;
-  return 1 / Math.sqrt(sq / E + norm.eps);
+  return { mean, scale: 1 / Math.sqrt(sq / E + norm.eps) };
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>, from = 0): number {

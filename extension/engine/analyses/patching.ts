@@ -25,6 +25,7 @@ import type { PatchCell, PatchParams, PatchResult, PatchTarget } from '../../com
 import { HeadlightError } from '../../common/errors';
 import type { ModelDims } from '../model/dims';
 import { throwIfAborted } from './ablation';
+import { normCentreAndScale } from './attribution';
 import type { Gpt2Engine } from './engine';
 import { CHUNK, type Ablation, type GraphRunner } from './graphRunner';
 import { KvCache } from './kvCache';
@@ -47,14 +48,7 @@ export interface LogitDiff {
 export function logitDiff(norm: NormWeights, unembed: Float32Array /* [2, E]: answer, wrong */, softcap: number | null): LogitDiff {
   const E = norm.weight.length;
   return (row) => {
-    let mean = 0;
-    if (norm.kind === 'layer') {
-      for (let e = 0; e < E; e++) mean += row[e];
-      mean /= E;
-    }
-    let sq = 0;
-    for (let e = 0; e < E; e++) sq += (row[e] - mean) ** 2;
-    const scale = 1 / Math.sqrt(sq / E + norm.eps);
+    const { mean, scale } = normCentreAndScale(norm, row, E);
     let a = 0;
     let w = 0;
     for (let e = 0; e < E; e++) {
