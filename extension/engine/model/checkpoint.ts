@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
+import { describe } from './configFields.js';
 import type { Activation, Gpt2Config, Gpt2Weights, LayerWeights, LazyTensor } from './checkpointTypes.js';
 import { openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
 
@@ -112,18 +113,6 @@ function tokenId(value: unknown, key: string, name: string): number {
   if (value === undefined || value === null) return 50256;
   if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
   throw new HeadlightError('checkpoint-bad-config', `${name}: "${key}" must be a token id, got ${describe(value)}.`);
-}
-
-/** A value for a message: its JSON, shortened; a value nested too deeply to serialize is named by its kind. */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  let s: string;
-  try {
-    s = JSON.stringify(v);
-  } catch {
-    s = `${Array.isArray(v) ? 'an array' : 'an object'} nested too deeply to show`; // JSON.stringify recurses
-  }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 // ---------------------------------------------------------------- folder
