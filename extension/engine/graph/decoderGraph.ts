@@ -17,7 +17,7 @@
  */
 import { rotaryOf, type ModelDims } from '../model/dims';
 import { headReplacement, repeatKv, sdpa, softcap } from './blocks';
-import { LM_ROW_BLOCK, ROW_BLOCK, TOP_K, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
+import { nextTokenOutputs, ROW_BLOCK, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type ValueSpec } from './onnxProto';
 
@@ -293,27 +293,7 @@ export class DecoderGraph {
       unembed(final, 'logits'); // [T, V], capped
       this.outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
     }
-    if (!this.analysis) return;
-    const logprobs: string[] = [];
-    const topValues: string[] = [];
-    const topIds: string[] = [];
-    const rowAxis = g.ints('axis_rows', [0]);
-    for (let b = 0; b < Math.ceil(this.dims.nPositions / LM_ROW_BLOCK); b++) {
-      const from = g.ints(`lm_from_${b}`, [b * LM_ROW_BLOCK]);
-      const to = g.ints(`lm_to_${b}`, [(b + 1) * LM_ROW_BLOCK]);
-      const rows = g.op('Slice', [final, from, to, rowAxis]); // [≤B, E]
-      const logp = g.op('LogSoftmax', [unembed(rows)], { axis: -1 }); // [≤B, V] (after any final soft-cap)
-      logprobs.push(g.op('GatherElements', [logp, g.op('Slice', ['targets', from, to, rowAxis])], { axis: 1 })); // [≤B, 1]
-      const [values, ids] = g.topKRows(logp, TOP_K); // [≤B, K]
-      topValues.push(values);
-      topIds.push(ids);
-    }
-    g.named('Reshape', [g.op('Concat', logprobs, { axis: 0 }), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
-    g.named('Concat', topValues, ['top_logprob'], { axis: 0 }); // [T, K]
-    g.named('Concat', topIds, ['top_ids'], { axis: 0 }); // [T, K]
-    this.outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
-    this.outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
-    this.outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+    if (this.analysis) nextTokenOutputs(g, final, this.dims.nPositions, (rows) => unembed(rows), this.outputs); // [≤B, E] -> [≤B, V] (after any final soft-cap)
   }
 
   /** The whole graph: embed, the layers (each on its analysis inputs), the final norm and the LM head. */

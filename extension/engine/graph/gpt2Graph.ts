@@ -72,6 +72,36 @@ export const ROW_BLOCK = 64;
 /** Rows per block of the LM head (logits → log-probabilities → top-k). */
 export const LM_ROW_BLOCK = 256;
 
+/**
+ * The LM head's analysis outputs from the final rows [T, E]: next_logprob [T] (the log-probability of `targets`),
+ * top_logprob / top_ids [T, K]. `unembed` maps a block of rows [≤B, E] to its logits [≤B, V] (after any soft-cap).
+ * Per row block of LM_ROW_BLOCK positions (blocks past the last row are empty), so only one block's [B, V] logits and
+ * log-probabilities are alive at once (at T=1024: 2 × 51 MB instead of 2 × 206 MB). LogSoftmax is one vectorized
+ * pass; ReduceLogSumExp was ~8% of a full run. Shared by the GPT-2 graph and the decoder families' graph.
+ */
+export function nextTokenOutputs(g: GraphBuilder, final: string, nPositions: number, unembed: (rows: string) => string, outputs: ValueSpec[]): void {
+  const logprobs: string[] = [];
+  const topValues: string[] = [];
+  const topIds: string[] = [];
+  const rowAxis = g.ints('axis_rows', [0]);
+  for (let b = 0; b < Math.ceil(nPositions / LM_ROW_BLOCK); b++) {
+    const from = g.ints(`lm_from_${b}`, [b * LM_ROW_BLOCK]);
+    const to = g.ints(`lm_to_${b}`, [(b + 1) * LM_ROW_BLOCK]);
+    const rows = g.op('Slice', [final, from, to, rowAxis]); // [≤B, E]
+    const logp = g.op('LogSoftmax', [unembed(rows)], { axis: -1 }); // [≤B, V]
+    logprobs.push(g.op('GatherElements', [logp, g.op('Slice', ['targets', from, to, rowAxis])], { axis: 1 })); // [≤B, 1]
+    const [values, ids] = g.topKRows(logp, TOP_K); // [≤B, K]
+    topValues.push(values);
+    topIds.push(ids);
+  }
+  g.named('Reshape', [g.op('Concat', logprobs, { axis: 0 }), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
+  g.named('Concat', topValues, ['top_logprob'], { axis: 0 }); // [T, K]
+  g.named('Concat', topIds, ['top_ids'], { axis: 0 }); // [T, K]
+  outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
+  outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
+  outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+}
+
 /** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
 const EXTERNAL_ALIGN = 65536;
 /** Tensors smaller than this stay inside the model. */
@@ -311,31 +341,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     g.named('Gemm', [final, wte], ['logits'], { transB: 1 }); // [T, V]
     outputs.push({ name: 'logits', dataType: DataType.FLOAT, dims: ['T', V] });
   }
-  if (analysis) {
-    // Per row block of LM_ROW_BLOCK positions (blocks past the last row are empty), so only one block's [B, V]
-    // logits and log-probabilities are alive at once (at T=1024: 2 × 51 MB instead of 2 × 206 MB). LogSoftmax is
-    // one vectorized pass; ReduceLogSumExp was ~8% of a full run.
-    const logprobs: string[] = [];
-    const topValues: string[] = [];
-    const topIds: string[] = [];
-    const rowAxis = g.ints('axis_rows', [0]);
-    for (let b = 0; b < Math.ceil(config.nPositions / LM_ROW_BLOCK); b++) {
-      const from = g.ints(`lm_from_${b}`, [b * LM_ROW_BLOCK]);
-      const to = g.ints(`lm_to_${b}`, [(b + 1) * LM_ROW_BLOCK]);
-      const rows = g.op('Slice', [final, from, to, rowAxis]); // [≤B, E]
-      const logp = g.op('LogSoftmax', [g.op('Gemm', [rows, wte], { transB: 1 })], { axis: -1 }); // [≤B, V]
-      logprobs.push(g.op('GatherElements', [logp, g.op('Slice', ['targets', from, to, rowAxis])], { axis: 1 })); // [≤B, 1]
-      const [values, ids] = g.topKRows(logp, TOP_K); // [≤B, K]
-      topValues.push(values);
-      topIds.push(ids);
-    }
-    g.named('Reshape', [g.op('Concat', logprobs, { axis: 0 }), g.ints('shape_vec', [-1])], ['next_logprob']); // [T]
-    g.named('Concat', topValues, ['top_logprob'], { axis: 0 }); // [T, K]
-    g.named('Concat', topIds, ['top_ids'], { axis: 0 }); // [T, K]
-    outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
-    outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
-    outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
-  }
+  if (analysis) nextTokenOutputs(g, final, config.nPositions, (rows) => g.op('Gemm', [rows, wte], { transB: 1 }), outputs); // [≤B, E] -> [≤B, V]
 
   // Declare only the inputs some node reads (onnxruntime refuses feeds it does not know).
   const used = new Set(g.nodes.flatMap((n) => n.inputs));
