@@ -6,8 +6,10 @@
  */
 import { basename } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
+import { ACTIVATION_NAMES, type ActivationName } from '../graph/blocks.js';
 import type { BuiltGraph, GraphOptions, Weight } from '../graph/gpt2Graph.js';
 import type { TensorStore } from '../model/checkpoint.js';
+import { describe, type ConfigFields } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 
 /** A checked model ready to build: its sizes and its graph. */
@@ -61,6 +63,63 @@ export interface LoadOptions {
 }
 
 export const DEFAULT_MAX_WINDOW = 1024;
+
+/** The sizes every decoder family's config has (each family's config extends it with its own flags). */
+export interface DecoderSizes {
+  nLayer: number;
+  nHead: number;
+  headDim: number;
+  hidden: number;
+  intermediate: number;
+  vocabSize: number;
+  /** max_position_embeddings. */
+  maxPositions: number;
+  /** The engine's longest window: min(max_position_embeddings, maxWindow). */
+  window: number;
+  eps: number;
+  act: ActivationName;
+  tie: boolean;
+}
+
+/** The engine's longest window for a model with maxPositions positions: min(maxPositions, opts.maxWindow ?? 1024). */
+export function engineWindow(maxPositions: number, opts: LoadOptions): number {
+  return Math.min(maxPositions, opts.maxWindow ?? DEFAULT_MAX_WINDOW);
+}
+
+/** A config's activation `value` (read from `key`, which errors name), refused unless graph/blocks.ts has it. */
+export function activationField(c: ConfigFields, key: string, value: unknown): ActivationName {
+  if (!(ACTIVATION_NAMES as readonly unknown[]).includes(value)) c.fail(key, `is ${describe(value)}; supported: ${ACTIVATION_NAMES.join(', ')}`, 'Pick a checkpoint with one of these activations.');
+  return value as ActivationName;
+}
+
+export type LayerType = 'sliding_attention' | 'full_attention';
+
+/** `layer_types` (one per layer, sliding or full), checked against nLayer; undefined when the config has none. */
+export function layerTypesField(c: ConfigFields, nLayer: number): LayerType[] | undefined {
+  const types = c.get('layer_types');
+  if (types === undefined) return undefined;
+  if (!Array.isArray(types) || types.length !== nLayer || types.some((t) => t !== 'sliding_attention' && t !== 'full_attention')) {
+    c.fail('layer_types', `must list "sliding_attention" or "full_attention" for each of the ${nLayer} layers, got ${describe(types)}`);
+  }
+  return types as LayerType[];
+}
+
+/** A decoder family's ModelDims from its sizes: one q·k factor for every layer, each layer's window, the rotary. */
+export function decoderDims(c: DecoderSizes, parts: { nKvHead: number; scale: number; windows: (number | null)[]; rotary?: ModelDims['rotary'] }): ModelDims {
+  const dims: ModelDims = {
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nKvHead: parts.nKvHead,
+    headDim: c.headDim,
+    nEmbd: c.hidden,
+    nPositions: c.window,
+    vocabSize: c.vocabSize,
+    scales: Array.from({ length: c.nLayer }, () => parts.scale),
+    windows: parts.windows,
+  };
+  if (parts.rotary) dims.rotary = parts.rotary;
+  return dims;
+}
 
 /** One tensor a family expects: its key, its shape and the config fields that set the shape (for errors). */
 export interface ExpectedTensor {

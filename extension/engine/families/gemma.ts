@@ -17,33 +17,21 @@
  * Multimodal `gemma3`: the config is `text_config` (with Gemma3TextConfig's defaults), the keys sit under
  * `model.language_model.` (or `language_model.model.` in older exports); the vision tower and projector are ignored.
  */
-import { ACTIVATION_NAMES, activation, linearT, rmsNormPlusOne, type ActivationName } from '../graph/blocks.js';
+import { activation, linearT, rmsNormPlusOne } from '../graph/blocks.js';
 import { DecoderGraph, type DecoderFamily } from '../graph/decoderGraph.js';
 import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields, describe } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { defaultInvFreq, ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
+import { activationField, decoderDims, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type LayerType, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
 
-type LayerType = 'sliding_attention' | 'full_attention';
 type WeightDtype = 'float32' | 'float16' | 'bfloat16';
 
-export interface GemmaConfig {
+export interface GemmaConfig extends DecoderSizes {
   /** config.json's model_type: gemma2, gemma3_text or gemma3 (multimodal; its text model runs). */
   modelType: 'gemma2' | 'gemma3_text' | 'gemma3';
   version: 2 | 3;
-  nLayer: number;
-  nHead: number;
   nKvHead: number;
-  headDim: number;
-  hidden: number;
-  intermediate: number;
-  vocabSize: number;
-  maxPositions: number;
-  window: number;
-  eps: number;
-  act: ActivationName;
-  tie: boolean;
   bias: boolean;
   /** query_pre_attn_scalar^-½. */
   scale: number;
@@ -80,8 +68,7 @@ export function parseGemmaConfig(json: Record<string, unknown>, file: string, op
   if (nHead % nKvHead !== 0) c.fail('num_key_value_heads', `(${nKvHead}) must divide num_attention_heads (${nHead})`);
   const headDim = c.int('head_dim', 256);
   const maxPositions = c.int('max_position_embeddings', version === 2 ? 8192 : 131072);
-  const act = c.get('hidden_activation') ?? c.get('hidden_act') ?? 'gelu_pytorch_tanh';
-  if (!(ACTIVATION_NAMES as readonly unknown[]).includes(act)) c.fail('hidden_activation', `is ${describe(act)}; supported: ${ACTIVATION_NAMES.join(', ')}`, 'Pick a checkpoint with one of these activations.');
+  const act = activationField(c, 'hidden_activation', c.get('hidden_activation') ?? c.get('hidden_act') ?? 'gelu_pytorch_tanh');
   const types = layerTypes(c, nLayer, version);
   const slidingWindow = c.optional('sliding_window', 4096, true);
   const dtypeRaw = c.get('torch_dtype') ?? c.get('dtype') ?? outer.get('torch_dtype') ?? outer.get('dtype');
@@ -97,9 +84,9 @@ export function parseGemmaConfig(json: Record<string, unknown>, file: string, op
     intermediate: c.int('intermediate_size', 9216),
     vocabSize: c.int('vocab_size', version === 2 ? 256000 : 262208),
     maxPositions,
-    window: Math.min(maxPositions, opts.maxWindow ?? DEFAULT_MAX_WINDOW),
+    window: engineWindow(maxPositions, opts),
     eps: c.num('rms_norm_eps', 1e-6),
-    act: act as ActivationName,
+    act,
     tie: c.bool('tie_word_embeddings', true),
     bias: c.bool('attention_bias', false),
     scale: c.num('query_pre_attn_scalar', 256) ** -0.5,
@@ -115,13 +102,8 @@ export function parseGemmaConfig(json: Record<string, unknown>, file: string, op
 
 /** layer_types when given; else Gemma 2 slides on even layers, Gemma 3 on all but every sliding_window_pattern-th. */
 function layerTypes(c: ConfigFields, nLayer: number, version: 2 | 3): LayerType[] {
-  const given = c.get('layer_types');
-  if (given !== undefined) {
-    if (!Array.isArray(given) || given.length !== nLayer || given.some((t) => t !== 'sliding_attention' && t !== 'full_attention')) {
-      c.fail('layer_types', `must list "sliding_attention" or "full_attention" for each of the ${nLayer} layers, got ${describe(given)}`);
-    }
-    return given as LayerType[];
-  }
+  const given = layerTypesField(c, nLayer);
+  if (given) return given;
   const pattern = version === 2 ? 2 : c.int('sliding_window_pattern', 6);
   return Array.from({ length: nLayer }, (_, l) => ((l + 1) % pattern === 0 ? 'full_attention' : 'sliding_attention'));
 }
@@ -221,19 +203,8 @@ export function embedScale(hidden: number, dtype: WeightDtype): number {
 }
 
 export function gemmaDims(c: GemmaConfig): ModelDims {
-  const dims: ModelDims = {
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    nKvHead: c.nKvHead,
-    headDim: c.headDim,
-    nEmbd: c.hidden,
-    nPositions: c.window,
-    vocabSize: c.vocabSize,
-    scales: Array.from({ length: c.nLayer }, () => c.scale),
-    windows: c.windows,
-    rotary: c.rope[0],
-    softcaps: Array.from({ length: c.nLayer }, () => c.attnSoftcap),
-  };
+  const dims = decoderDims(c, { nKvHead: c.nKvHead, scale: c.scale, windows: c.windows, rotary: c.rope[0] });
+  dims.softcaps = Array.from({ length: c.nLayer }, () => c.attnSoftcap);
   if (c.rope.some((r) => r !== c.rope[0])) dims.layerRotary = c.rope;
   if (c.finalSoftcap !== null) dims.logitSoftcap = c.finalSoftcap;
   return dims;

@@ -15,31 +15,19 @@
  * | head_dim default | hidden/heads | hidden/heads | hidden/heads | 128 |
  * `layer_types` (newer configs), when present, says which layers slide.
  */
-import { ACTIVATION_NAMES, activation, linearT, rmsNorm, type ActivationName } from '../graph/blocks.js';
+import { activation, linearT, rmsNorm } from '../graph/blocks.js';
 import { DecoderGraph, type DecoderFamily } from '../graph/decoderGraph.js';
 import type { Weight } from '../graph/gpt2Graph.js';
-import { ConfigFields, describe } from '../model/configFields.js';
+import { ConfigFields } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
+import { activationField, decoderDims, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
 
 type ModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
-export interface LlamaConfig {
+export interface LlamaConfig extends DecoderSizes {
   modelType: ModelType;
-  nLayer: number;
-  nHead: number;
   nKvHead: number;
-  headDim: number;
-  hidden: number;
-  intermediate: number;
-  vocabSize: number;
-  maxPositions: number;
-  /** The engine's longest window: min(max_position_embeddings, maxWindow). */
-  window: number;
-  eps: number;
-  act: ActivationName;
-  tie: boolean;
   rope: RopeSpec;
   /** [nLayer]: each layer's sliding window, or null. */
   windows: (number | null)[];
@@ -69,8 +57,7 @@ export function parseLlamaConfig(json: Record<string, unknown>, file: string, op
   const headDim = c.get('head_dim') !== undefined ? c.int('head_dim') : (d.headDim ?? hidden / nHead);
   if (!Number.isInteger(headDim)) c.fail('num_attention_heads', `(${nHead}) does not divide hidden_size (${hidden}) and there is no head_dim`);
   const maxPositions = c.int('max_position_embeddings', d.maxPositions);
-  const act = c.get('hidden_act') ?? 'silu';
-  if (!(ACTIVATION_NAMES as readonly unknown[]).includes(act)) c.fail('hidden_act', `is ${describe(act)}; supported: ${ACTIVATION_NAMES.join(', ')}`, 'Pick a checkpoint with one of these activations.');
+  const act = activationField(c, 'hidden_act', c.get('hidden_act') ?? 'silu');
   const attentionBias = (modelType === 'llama' || modelType === 'qwen3') && c.bool('attention_bias', false);
   return {
     modelType,
@@ -82,9 +69,9 @@ export function parseLlamaConfig(json: Record<string, unknown>, file: string, op
     intermediate: c.int('intermediate_size', d.intermediate),
     vocabSize: c.int('vocab_size', d.vocab),
     maxPositions,
-    window: Math.min(maxPositions, opts.maxWindow ?? DEFAULT_MAX_WINDOW),
+    window: engineWindow(maxPositions, opts),
     eps: c.num('rms_norm_eps', 1e-6),
-    act: act as ActivationName,
+    act,
     tie: c.bool('tie_word_embeddings', false),
     rope: ropeFromConfig(c, headDim, { theta: 10000, fraction: 1 }),
     windows: slidingWindows(c, modelType, nLayer),
@@ -99,13 +86,8 @@ export function parseLlamaConfig(json: Record<string, unknown>, file: string, op
 function slidingWindows(c: ConfigFields, modelType: ModelType, nLayer: number): (number | null)[] {
   // Mistral's default window is 4096 when the key is absent; null switches it off.
   const window = 'sliding_window' in c.json ? (c.get('sliding_window') === undefined ? null : c.int('sliding_window')) : modelType === 'mistral' ? 4096 : null;
-  const types = c.get('layer_types');
-  if (types !== undefined) {
-    if (!Array.isArray(types) || types.length !== nLayer || types.some((t) => t !== 'sliding_attention' && t !== 'full_attention')) {
-      c.fail('layer_types', `must list "sliding_attention" or "full_attention" for each of the ${nLayer} layers, got ${describe(types)}`);
-    }
-    return types.map((t) => (t === 'sliding_attention' ? window : null));
-  }
+  const types = layerTypesField(c, nLayer);
+  if (types) return types.map((t) => (t === 'sliding_attention' ? window : null));
   if (modelType === 'mistral') return Array.from({ length: nLayer }, () => window);
   if (modelType === 'qwen2' || modelType === 'qwen3') {
     const on = c.bool('use_sliding_window', false) && window !== null;
@@ -156,18 +138,7 @@ export function llamaTensors(c: LlamaConfig): ExpectedTensor[] {
 }
 
 export function llamaDims(c: LlamaConfig): ModelDims {
-  return {
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    nKvHead: c.nKvHead,
-    headDim: c.headDim,
-    nEmbd: c.hidden,
-    nPositions: c.window,
-    vocabSize: c.vocabSize,
-    scales: Array.from({ length: c.nLayer }, () => 1 / Math.sqrt(c.headDim)),
-    windows: c.windows,
-    rotary: c.rope,
-  };
+  return decoderDims(c, { nKvHead: c.nKvHead, scale: 1 / Math.sqrt(c.headDim), windows: c.windows, rotary: c.rope });
 }
 
 /** The graph of one Llama-family model over its weights (by key). */

@@ -10,29 +10,18 @@
  * i − window_size < j ≤ i (the modeling file's bias ^ tril(bias, −window_size)). The mask buffers old exports carry
  * (attn.attention.bias, masked_bias) are ignored: the masks are computed here. Tokenizer: GPT-2's.
  */
-import { ACTIVATION_NAMES, activation, layerNorm, linearT, type ActivationName } from '../graph/blocks.js';
+import { activation, layerNorm, linearT } from '../graph/blocks.js';
 import { DecoderGraph, type DecoderFamily } from '../graph/decoderGraph.js';
 import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields, describe } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { HeadlightError } from '../../common/errors.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
+import { activationField, decoderDims, engineWindow, type DecoderSizes, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
 
 type AttentionType = 'global' | 'local';
 
-export interface NeoConfig {
-  nLayer: number;
-  nHead: number;
-  headDim: number;
-  hidden: number;
-  intermediate: number;
-  vocabSize: number;
-  /** max_position_embeddings: the rows of wpe. */
-  maxPositions: number;
-  window: number;
-  eps: number;
-  act: ActivationName;
-  tie: boolean;
+/** maxPositions (max_position_embeddings) is also the rows of wpe. */
+export interface NeoConfig extends DecoderSizes {
   /** [nLayer]: each layer's attention type. */
   attentionLayers: AttentionType[];
   windowSize: number;
@@ -50,8 +39,7 @@ export function parseNeoConfig(json: Record<string, unknown>, file: string, opts
   const nHead = c.int(headsKey, 16);
   if (hidden % nHead !== 0) c.fail(headsKey, `(${nHead}) does not divide hidden_size (${hidden})`);
   const maxPositions = c.int('max_position_embeddings', 2048);
-  const act = c.get('activation_function') ?? 'gelu_new';
-  if (!(ACTIVATION_NAMES as readonly unknown[]).includes(act)) c.fail('activation_function', `is ${describe(act)}; supported: ${ACTIVATION_NAMES.join(', ')}`, 'Pick a checkpoint with one of these activations.');
+  const act = activationField(c, 'activation_function', c.get('activation_function') ?? 'gelu_new');
   return {
     nLayer,
     nHead,
@@ -60,9 +48,9 @@ export function parseNeoConfig(json: Record<string, unknown>, file: string, opts
     intermediate: c.get('intermediate_size') === undefined ? 4 * hidden : c.int('intermediate_size'),
     vocabSize: c.int('vocab_size', 50257),
     maxPositions,
-    window: Math.min(maxPositions, opts.maxWindow ?? DEFAULT_MAX_WINDOW),
+    window: engineWindow(maxPositions, opts),
     eps: c.num('layer_norm_epsilon', 1e-5),
-    act: act as ActivationName,
+    act,
     tie: c.bool('tie_word_embeddings', true),
     attentionLayers: attentionLayers(c, nLayer, layersKey),
     windowSize: c.int('window_size', 256),
@@ -142,17 +130,7 @@ export function neoTensors(c: NeoConfig): ExpectedTensor[] {
 }
 
 export function neoDims(c: NeoConfig): ModelDims {
-  return {
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    nKvHead: c.nHead,
-    headDim: c.headDim,
-    nEmbd: c.hidden,
-    nPositions: c.window,
-    vocabSize: c.vocabSize,
-    scales: Array.from({ length: c.nLayer }, () => 1), // no 1/√D in GPT-Neo
-    windows: c.attentionLayers.map((t) => (t === 'local' ? c.windowSize : null)),
-  };
+  return decoderDims(c, { nKvHead: c.nHead, scale: 1 /* no 1/√D in GPT-Neo */, windows: c.attentionLayers.map((t) => (t === 'local' ? c.windowSize : null)) });
 }
 
 function neoGraph(c: NeoConfig, weights: Map<string, Weight>): DecoderFamily {

@@ -9,28 +9,17 @@
  * (v5: rope_parameters.rope_theta). The stale buffers some checkpoints carry (attention.bias, masked_bias,
  * rotary_emb.inv_freq) are ignored: the mask and the frequencies are computed here.
  */
-import { ACTIVATION_NAMES, activation, layerNorm, linearT, type ActivationName } from '../graph/blocks.js';
+import { activation, layerNorm, linearT } from '../graph/blocks.js';
 import { DecoderGraph, type DecoderFamily } from '../graph/decoderGraph.js';
 import type { Weight } from '../graph/gpt2Graph.js';
-import { ConfigFields, describe } from '../model/configFields.js';
+import { ConfigFields } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { DEFAULT_MAX_WINDOW, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
+import { activationField, decoderDims, engineWindow, type DecoderSizes, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
 
-export interface NeoxConfig {
-  nLayer: number;
-  nHead: number;
-  headDim: number;
-  hidden: number;
-  intermediate: number;
-  vocabSize: number;
-  maxPositions: number;
-  window: number;
-  eps: number;
-  act: ActivationName;
+export interface NeoxConfig extends DecoderSizes {
   parallel: boolean;
   bias: boolean;
-  tie: boolean;
   rope: RopeSpec;
 }
 
@@ -41,8 +30,7 @@ export function parseNeoxConfig(json: Record<string, unknown>, file: string, opt
   if (hidden % nHead !== 0) c.fail('num_attention_heads', `(${nHead}) does not divide hidden_size (${hidden})`);
   const headDim = hidden / nHead;
   const maxPositions = c.int('max_position_embeddings', 2048);
-  const act = c.get('hidden_act') ?? 'gelu';
-  if (!(ACTIVATION_NAMES as readonly unknown[]).includes(act)) c.fail('hidden_act', `is ${describe(act)}; supported: ${ACTIVATION_NAMES.join(', ')}`, 'Pick a checkpoint with one of these activations.');
+  const act = activationField(c, 'hidden_act', c.get('hidden_act') ?? 'gelu');
   return {
     nLayer: c.int('num_hidden_layers', 44),
     nHead,
@@ -51,9 +39,9 @@ export function parseNeoxConfig(json: Record<string, unknown>, file: string, opt
     intermediate: c.int('intermediate_size', 24576),
     vocabSize: c.int('vocab_size', 50432),
     maxPositions,
-    window: Math.min(maxPositions, opts.maxWindow ?? DEFAULT_MAX_WINDOW),
+    window: engineWindow(maxPositions, opts),
     eps: c.num('layer_norm_eps', 1e-5),
-    act: act as ActivationName,
+    act,
     parallel: c.bool('use_parallel_residual', true),
     bias: c.bool('attention_bias', true),
     tie: c.bool('tie_word_embeddings', false),
@@ -87,18 +75,7 @@ export function neoxTensors(c: NeoxConfig): ExpectedTensor[] {
 }
 
 export function neoxDims(c: NeoxConfig): ModelDims {
-  return {
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    nKvHead: c.nHead,
-    headDim: c.headDim,
-    nEmbd: c.hidden,
-    nPositions: c.window,
-    vocabSize: c.vocabSize,
-    scales: Array.from({ length: c.nLayer }, () => 1 / Math.sqrt(c.headDim)),
-    windows: Array.from({ length: c.nLayer }, () => null),
-    rotary: c.rope,
-  };
+  return decoderDims(c, { nKvHead: c.nHead, scale: 1 / Math.sqrt(c.headDim), windows: Array.from({ length: c.nLayer }, () => null), rotary: c.rope });
 }
 
 function neoxGraph(c: NeoxConfig, weights: Map<string, Weight>): DecoderFamily {
