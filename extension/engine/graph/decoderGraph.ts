@@ -17,7 +17,7 @@
  */
 import { rotaryOf, type ModelDims } from '../model/dims';
 import { headReplacement, repeatKv, sdpa, softcap } from './blocks';
-import { nextTokenOutputs, ROW_BLOCK, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
+import { graphInputs, nextTokenOutputs, ROW_BLOCK, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type ValueSpec } from './onnxProto';
 
@@ -66,20 +66,7 @@ export class DecoderGraph {
   ) {
     this.analysis = opts.analysis ?? true;
     this.attentionOut = opts.attention ?? 'fp16';
-    const { nLayer: L, nHead: H, headDim: D, nEmbd: E } = dims;
-    this.inputs = [
-      { name: 'input_ids', dataType: DataType.INT64, dims: [1, 'T'] },
-      { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
-      { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
-      { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
-      { name: 'mask_local', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
-      { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
-      { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
-      { name: 'head_rows', dataType: DataType.FLOAT, dims: [1, H, 'P', D] },
-      { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
-      { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
-      { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
-    ];
+    this.inputs = graphInputs(dims, true);
   }
 
   weight(name: string, data: Weight, shape: number[]): string {

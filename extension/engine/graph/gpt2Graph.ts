@@ -43,7 +43,7 @@
 import type { Gpt2Config, Gpt2Weights, LayerNormWeights, LazyTensor, LinearWeights } from '../model/checkpointTypes';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { attentionScale } from '../model/dims';
+import { attentionScale, type ModelDims } from '../model/dims';
 import { headReplacement, sdpa } from './blocks';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type TensorSpec, type ValueSpec } from './onnxProto';
@@ -100,6 +100,27 @@ export function nextTokenOutputs(g: GraphBuilder, final: string, nPositions: num
   outputs.push({ name: 'next_logprob', dataType: DataType.FLOAT, dims: ['T'] });
   outputs.push({ name: 'top_logprob', dataType: DataType.FLOAT, dims: ['T', TOP_K] });
   outputs.push({ name: 'top_ids', dataType: DataType.INT64, dims: ['T', TOP_K] });
+}
+
+/**
+ * The inputs every model's graph may take, before the per-layer past_k_l / past_v_l (listed at the top of this file);
+ * `localMask` adds mask_local (the sliding-window mask of the decoder families). Only the ones a node reads are declared.
+ */
+export function graphInputs(dims: Pick<ModelDims, 'nLayer' | 'nHead' | 'headDim' | 'nEmbd'>, localMask: boolean): ValueSpec[] {
+  const { nLayer: L, nHead: H, headDim: D, nEmbd: E } = dims;
+  return [
+    { name: 'input_ids', dataType: DataType.INT64, dims: [1, 'T'] },
+    { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
+    { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
+    { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
+    ...(localMask ? [{ name: 'mask_local', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] }] : []),
+    { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
+    { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
+    { name: 'head_rows', dataType: DataType.FLOAT, dims: [1, H, 'P', D] },
+    { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
+    { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
+    { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
+  ];
 }
 
 /** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
@@ -196,18 +217,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     return as;
   };
 
-  const inputs: ValueSpec[] = [
-    { name: 'input_ids', dataType: DataType.INT64, dims: [1, 'T'] },
-    { name: 'position_ids', dataType: DataType.INT64, dims: [1, 'T'] },
-    { name: 'targets', dataType: DataType.INT64, dims: ['T', 1] },
-    { name: 'mask', dataType: DataType.FLOAT, dims: [1, 1, 'T', 'S'] },
-    { name: 'head_mask', dataType: DataType.FLOAT, dims: [L, H] },
-    { name: 'head_mean', dataType: DataType.FLOAT, dims: [L, H, D] },
-    { name: 'head_rows', dataType: DataType.FLOAT, dims: [1, H, 'P', D] },
-    { name: 'layer_rows', dataType: DataType.INT64, dims: [L] },
-    { name: 'resid_rows', dataType: DataType.INT64, dims: [L] },
-    { name: 'resid_in', dataType: DataType.FLOAT, dims: [1, 'R', E] },
-  ];
+  const inputs = graphInputs({ nLayer: L, nHead: H, headDim: D, nEmbd: E }, false);
   const outputs: ValueSpec[] = [];
   // Each layer's rows get their own symbolic dimension: a layer skipped by layer_rows has 0 of them while the others
   // have T, and onnxruntime's memory planner shares buffers between values whose symbolic shapes match.
