@@ -104,6 +104,50 @@ export function layerTypesField(c: ConfigFields, nLayer: number): LayerType[] | 
   return types as LayerType[];
 }
 
+/** Sizes of a Llama-style attention block: E hidden, H query heads, KVH key/value heads of D dims each. */
+interface AttentionSizes {
+  E: number;
+  H: number;
+  KVH: number;
+  D: number;
+}
+
+/** The q/k/v/o_proj weights of a Llama-style attention block under `p` (`…layers.N.`), torch Linear layout [out, in]. */
+export function attentionProjTensors(p: string, { E, H, KVH, D }: AttentionSizes): ExpectedTensor[] {
+  return [
+    { name: `${p}self_attn.q_proj.weight`, shape: [H * D, E], fields: 'num_attention_heads × head_dim, hidden_size' },
+    { name: `${p}self_attn.k_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
+    { name: `${p}self_attn.v_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
+    { name: `${p}self_attn.o_proj.weight`, shape: [E, H * D], fields: 'hidden_size, num_attention_heads × head_dim' },
+  ];
+}
+
+/** The q/k/v_proj biases of a Llama-style attention block under `p`. */
+export function qkvBiasTensors(p: string, { H, KVH, D }: AttentionSizes): ExpectedTensor[] {
+  return [
+    { name: `${p}self_attn.q_proj.bias`, shape: [H * D], fields: 'num_attention_heads × head_dim' },
+    { name: `${p}self_attn.k_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
+    { name: `${p}self_attn.v_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
+  ];
+}
+
+/** The gate/up/down_proj weights of a gated MLP (hidden E, intermediate I) under `p`. */
+export function gatedMlpTensors(p: string, E: number, I: number): ExpectedTensor[] {
+  return [
+    { name: `${p}mlp.gate_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
+    { name: `${p}mlp.up_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
+    { name: `${p}mlp.down_proj.weight`, shape: [E, I], fields: 'hidden_size, intermediate_size' },
+  ];
+}
+
+/** q_norm / k_norm (per head, over D dims) under `p`: Qwen3 and Gemma 3. */
+export function qkNormTensors(p: string, D: number): ExpectedTensor[] {
+  return [
+    { name: `${p}self_attn.q_norm.weight`, shape: [D], fields: 'head_dim' },
+    { name: `${p}self_attn.k_norm.weight`, shape: [D], fields: 'head_dim' },
+  ];
+}
+
 /** A decoder family's ModelDims from its sizes: one q·k factor for every layer, each layer's window, the rotary. */
 export function decoderDims(c: DecoderSizes, parts: { nKvHead: number; scale: number; windows: (number | null)[]; rotary?: ModelDims['rotary'] }): ModelDims {
   const dims: ModelDims = {

@@ -23,7 +23,7 @@ import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields, describe } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { defaultInvFreq, ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { activationField, decoderDims, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type LayerType, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
+import { activationField, attentionProjTensors, decoderDims, gatedMlpTensors, qkNormTensors, qkvBiasTensors, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type LayerType, type Family, type FamilyModel, type LoadOptions, type Readout, type StoredTensors } from './family.js';
 
 type WeightDtype = 'float32' | 'float16' | 'bfloat16';
 
@@ -154,33 +154,20 @@ function resolveGemma(c: GemmaConfig, store: StoredTensors): GemmaConfig {
 
 export function gemmaTensors(c: GemmaConfig): ExpectedTensor[] {
   const { hidden: E, nHead: H, nKvHead: KVH, headDim: D, intermediate: I, vocabSize: V, prefix } = c;
+  const sizes = { E, H, KVH, D };
   const t: ExpectedTensor[] = [{ name: `${prefix}embed_tokens.weight`, shape: [V, E], fields: 'vocab_size, hidden_size' }];
   for (let l = 0; l < c.nLayer; l++) {
     const p = `${prefix}layers.${l}.`;
     t.push(
       { name: `${p}input_layernorm.weight`, shape: [E], fields: 'hidden_size' },
-      { name: `${p}self_attn.q_proj.weight`, shape: [H * D, E], fields: 'num_attention_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.k_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.v_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.o_proj.weight`, shape: [E, H * D], fields: 'hidden_size, num_attention_heads × head_dim' },
+      ...attentionProjTensors(p, sizes),
       { name: `${p}post_attention_layernorm.weight`, shape: [E], fields: 'hidden_size' },
       { name: `${p}pre_feedforward_layernorm.weight`, shape: [E], fields: 'hidden_size' },
-      { name: `${p}mlp.gate_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
-      { name: `${p}mlp.up_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
-      { name: `${p}mlp.down_proj.weight`, shape: [E, I], fields: 'hidden_size, intermediate_size' },
+      ...gatedMlpTensors(p, E, I),
       { name: `${p}post_feedforward_layernorm.weight`, shape: [E], fields: 'hidden_size' },
     );
-    if (c.version === 3) {
-      t.push({ name: `${p}self_attn.q_norm.weight`, shape: [D], fields: 'head_dim' }, { name: `${p}self_attn.k_norm.weight`, shape: [D], fields: 'head_dim' });
-    }
-    if (c.bias) {
-      t.push(
-        { name: `${p}self_attn.q_proj.bias`, shape: [H * D], fields: 'num_attention_heads × head_dim' },
-        { name: `${p}self_attn.k_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
-        { name: `${p}self_attn.v_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
-        { name: `${p}self_attn.o_proj.bias`, shape: [E], fields: 'hidden_size' },
-      );
-    }
+    if (c.version === 3) t.push(...qkNormTensors(p, D));
+    if (c.bias) t.push(...qkvBiasTensors(p, sizes), { name: `${p}self_attn.o_proj.bias`, shape: [E], fields: 'hidden_size' });
   }
   t.push({ name: `${prefix}norm.weight`, shape: [E], fields: 'hidden_size' });
   if (!c.tie) t.push({ name: c.headKey, shape: [V, E], fields: 'vocab_size, hidden_size' });

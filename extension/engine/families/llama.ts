@@ -21,7 +21,7 @@ import type { Weight } from '../graph/gpt2Graph.js';
 import { ConfigFields } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 import { ropeFromConfig, type RopeSpec } from '../model/rope.js';
-import { activationField, decoderDims, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
+import { activationField, attentionProjTensors, decoderDims, gatedMlpTensors, qkNormTensors, qkvBiasTensors, engineWindow, layerTypesField, type DecoderSizes, type ExpectedTensor, type Family, type FamilyModel, type LoadOptions, type Readout } from './family.js';
 
 type ModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -99,31 +99,19 @@ function slidingWindows(c: ConfigFields, modelType: ModelType, nLayer: number): 
 
 export function llamaTensors(c: LlamaConfig): ExpectedTensor[] {
   const { hidden: E, nHead: H, nKvHead: KVH, headDim: D, intermediate: I, vocabSize: V } = c;
+  const sizes = { E, H, KVH, D };
   const t: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', shape: [V, E], fields: 'vocab_size, hidden_size' }];
   for (let l = 0; l < c.nLayer; l++) {
     const p = `model.layers.${l}.`;
     t.push(
       { name: `${p}input_layernorm.weight`, shape: [E], fields: 'hidden_size' },
-      { name: `${p}self_attn.q_proj.weight`, shape: [H * D, E], fields: 'num_attention_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.k_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.v_proj.weight`, shape: [KVH * D, E], fields: 'num_key_value_heads × head_dim, hidden_size' },
-      { name: `${p}self_attn.o_proj.weight`, shape: [E, H * D], fields: 'hidden_size, num_attention_heads × head_dim' },
+      ...attentionProjTensors(p, sizes),
       { name: `${p}post_attention_layernorm.weight`, shape: [E], fields: 'hidden_size' },
-      { name: `${p}mlp.gate_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
-      { name: `${p}mlp.up_proj.weight`, shape: [I, E], fields: 'intermediate_size, hidden_size' },
-      { name: `${p}mlp.down_proj.weight`, shape: [E, I], fields: 'hidden_size, intermediate_size' },
+      ...gatedMlpTensors(p, E, I),
     );
-    if (c.qkvBias) {
-      t.push(
-        { name: `${p}self_attn.q_proj.bias`, shape: [H * D], fields: 'num_attention_heads × head_dim' },
-        { name: `${p}self_attn.k_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
-        { name: `${p}self_attn.v_proj.bias`, shape: [KVH * D], fields: 'num_key_value_heads × head_dim' },
-      );
-    }
+    if (c.qkvBias) t.push(...qkvBiasTensors(p, sizes));
     if (c.oBias) t.push({ name: `${p}self_attn.o_proj.bias`, shape: [E], fields: 'hidden_size' });
-    if (c.qkNorm) {
-      t.push({ name: `${p}self_attn.q_norm.weight`, shape: [D], fields: 'head_dim' }, { name: `${p}self_attn.k_norm.weight`, shape: [D], fields: 'head_dim' });
-    }
+    if (c.qkNorm) t.push(...qkNormTensors(p, D));
     if (c.mlpBias) {
       t.push(
         { name: `${p}mlp.gate_proj.bias`, shape: [I], fields: 'intermediate_size' },
