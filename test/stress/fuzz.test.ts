@@ -103,7 +103,9 @@ const structural: Record<string, Mutation> = {
   retype: (r, doc) => {
     const p = r.pick(paths(doc));
     const v = getAt(doc, p);
-    const options: Json[] = [String(v), Number(v), [v], { v }, null, true, typeof v === 'string' ? 7 : 'x', -3];
+    // Objects as text through JSON (a vocabulary with a "toString" key breaks String()).
+    const asText = v !== null && typeof v === 'object' ? JSON.stringify(v).slice(0, 200) : String(v);
+    const options: Json[] = [asText, Number(asText), [v], { v }, null, true, typeof v === 'string' ? 7 : 'x', -3];
     const d = clone(doc);
     const to = r.pick(options);
     setAt(d, p, typeof to === 'number' && !Number.isFinite(to) ? 'NaN' : to);
