@@ -7,6 +7,7 @@
 import { HeadlightError } from '../../common/errors.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
 import { shown } from './shown.js';
+import { forEachUtf8Byte } from './utf8Bytes.js';
 
 export interface BpeOptions {
   vocab: Map<string, number>;
@@ -124,28 +125,7 @@ export class BpeModel {
       this.unitEnd[n] = e;
       n++;
     };
-    for (let i = from; i < to; ) {
-      let cp = text.codePointAt(i)!;
-      const units = cp > 0xffff ? 2 : 1;
-      const s = i - from;
-      const e = s + units;
-      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
-      if (cp < 0x80) push(cp, s, e);
-      else if (cp < 0x800) {
-        push(0xc0 | (cp >> 6), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      } else if (cp < 0x10000) {
-        push(0xe0 | (cp >> 12), s, e);
-        push(0x80 | ((cp >> 6) & 0x3f), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      } else {
-        push(0xf0 | (cp >> 18), s, e);
-        push(0x80 | ((cp >> 12) & 0x3f), s, e);
-        push(0x80 | ((cp >> 6) & 0x3f), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      }
-      i += units;
-    }
+    forEachUtf8Byte(text, from, to, push);
     return n;
   }
 

@@ -16,6 +16,7 @@ import { preTokenEnd } from './bpePretokenize.js';
 import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.js';
 import { JsonTokenizer } from './jsonTokenizer.js';
 import { shown } from './shown.js';
+import { forEachUtf8Byte } from './utf8Bytes.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
@@ -286,29 +287,7 @@ export class Gpt2Tokenizer {
       unitEnd[n] = to;
       n++;
     };
-    for (let i = start; i < end; ) {
-      let cp = text.codePointAt(i)!;
-      const units = cp > 0xffff ? 2 : 1;
-      const s = i - start;
-      const e = s + units;
-      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd; // lone surrogate, as TextEncoder does
-      if (cp < 0x80) {
-        push(cp, s, e);
-      } else if (cp < 0x800) {
-        push(0xc0 | (cp >> 6), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      } else if (cp < 0x10000) {
-        push(0xe0 | (cp >> 12), s, e);
-        push(0x80 | ((cp >> 6) & 0x3f), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      } else {
-        push(0xf0 | (cp >> 18), s, e);
-        push(0x80 | ((cp >> 12) & 0x3f), s, e);
-        push(0x80 | ((cp >> 6) & 0x3f), s, e);
-        push(0x80 | (cp & 0x3f), s, e);
-      }
-      i += units;
-    }
+    forEachUtf8Byte(text, start, end, push);
     // unitStart/unitEnd are indexed by byte; ids/lens become the merged symbols.
     const m = mergeSymbols(ids, lens, n, this.ranks);
     const out = new Int32Array(3 * m); // [m, 3] id, start, end
