@@ -5,7 +5,7 @@
  */
 import { HeadlightError } from '../../../extension/common/errors.js';
 import { erf } from '../gpt2.js';
-import type { RefConfig, RefHooks, RefTensor, RefWeights } from './types.js';
+import type { RefConfig, RefHooks, RefResult, RefTensor, RefWeights } from './types.js';
 
 export { erf };
 
@@ -343,6 +343,26 @@ export function logSoftmax(row: ArrayLike<number>): Float64Array {
 }
 
 /** logprobs[t] = log_softmax(logits[t − 1])[ids[t]]; NaN at t = 0. logits: [T*V]. */
+/** A forward's result before its first layer: each layer appends with `recordLayer`, the end sets `setLogits`. */
+export function emptyResult(): RefResult {
+  return { attention: [], logits: new Float64Array(0), logprobs: new Float64Array(0), residPre: [], headOut: [], attnOut: [], mlpOut: [] };
+}
+
+/** Appends one layer: its heads' probabilities [H] × [T*T] and outputs [H] × [T*E], what attention and MLP add [T, E]. */
+export function recordLayer(result: RefResult, probs: Float64Array[], headOut: Float64Array[], attnOut: Matrix, mlpOut: Matrix): void {
+  result.attention.push(probs);
+  result.headOut.push(headOut);
+  result.attnOut.push(attnOut.data);
+  result.mlpOut.push(mlpOut.data);
+}
+
+/** Sets the final logits [T*V] and the log-probability of each id given the ones before it. */
+export function setLogits(result: RefResult, logits: Float64Array, ids: readonly number[], V: number): RefResult {
+  result.logits = logits;
+  result.logprobs = logprobsOf(logits, ids, V);
+  return result;
+}
+
 export function logprobsOf(logits: Float64Array, ids: readonly number[], V: number): Float64Array {
   const out = new Float64Array(ids.length).fill(NaN);
   for (let t = 1; t < ids.length; t++) out[t] = logSoftmax(logits.subarray((t - 1) * V, t * V))[ids[t]];

@@ -33,19 +33,21 @@ import {
   attentionHead,
   columns,
   embed,
+  emptyResult,
   intField,
   kvHeadOf,
   linear,
-  logprobsOf,
   optionalWeight,
   projectHeads,
+  recordLayer,
   rmsNorm,
   ropeInvFreq,
+  setLogits,
   weight,
   type Matrix,
   type RopeScaling,
 } from './blocks.js';
-import type { RefConfig, RefHooks, RefResult, RefWeights, ReferenceForward } from './types.js';
+import type { RefConfig, RefHooks, RefWeights, ReferenceForward } from './types.js';
 
 // ---------------------------------------------------------------- the model's facts, read from config.json
 
@@ -299,7 +301,7 @@ export const gemmaForward: ReferenceForward = (config, weights, ids, hooks) => {
   let x = embed(table, ids, `${p}embed_tokens.weight`); // [T, E]
   for (let i = 0; i < x.data.length; i++) x.data[i] *= s.embedScale; // · √E in the weights' dtype
 
-  const result: RefResult = { attention: [], logits: new Float64Array(0), logprobs: new Float64Array(0), residPre: [], headOut: [], attnOut: [], mlpOut: [] };
+  const result = emptyResult();
   for (let l = 0; l < L; l++) {
     applyResidHook(l, x, hooks);
     result.residPre.push(Float64Array.from(x.data));
@@ -310,10 +312,7 @@ export const gemmaForward: ReferenceForward = (config, weights, ids, hooks) => {
     const ff = mlp(s, weights, p, l, norm(weights, `${lp}pre_feedforward_layernorm.weight`, x, s.eps)); // [T, E]
     const mlpOut = norm(weights, `${lp}post_feedforward_layernorm.weight`, ff, s.eps); // [T, E]
     x = add(x, mlpOut);
-    result.attention.push(attn.probs);
-    result.headOut.push(attn.headOut);
-    result.attnOut.push(attnOut.data);
-    result.mlpOut.push(mlpOut.data);
+    recordLayer(result, attn.probs, attn.headOut, attnOut, mlpOut);
   }
   result.residPre.push(Float64Array.from(x.data));
 
@@ -321,9 +320,7 @@ export const gemmaForward: ReferenceForward = (config, weights, ids, hooks) => {
   const lmHead = optionalWeight(weights, 'lm_head.weight', [V, E]) ?? optionalWeight(weights, 'language_model.lm_head.weight', [V, E]) ?? table;
   const logits = linear(final, lmHead).data; // [T, E] -> [T, V]
   for (let i = 0; i < logits.length; i++) logits[i] = softcap(logits[i], s.finalSoftcap);
-  result.logits = logits;
-  result.logprobs = logprobsOf(logits, ids, V);
-  return result;
+  return setLogits(result, logits, ids, V);
 };
 
 // ---------------------------------------------------------------- tiny checkpoints (for test/fixtures/hfCheckpoint.ts)

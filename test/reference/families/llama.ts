@@ -24,16 +24,18 @@ import {
   attentionHead,
   columns,
   embed,
+  emptyResult,
   intField,
   kvHeadOf,
   linear,
-  logprobsOf,
   matrix,
   numField,
   projectHeads,
+  recordLayer,
   rmsNorm,
   ropeFromConfig,
   ropeInvFreq,
+  setLogits,
   weight,
   type Matrix,
 } from './blocks.js';
@@ -170,7 +172,7 @@ export const llamaForward: ReferenceForward = (config: RefConfig, weights: RefWe
   const embedTokens = weight(weights, 'model.embed_tokens.weight', [V, E]);
   let x = embed(embedTokens, ids, 'model.embed_tokens.weight'); // [T, E]
 
-  const result: RefResult = { attention: [], logits: new Float64Array(0), logprobs: new Float64Array(0), residPre: [], headOut: [], attnOut: [], mlpOut: [] };
+  const result = emptyResult();
   for (let l = 0; l < L; l++) {
     applyResidHook(l, x, hooks);
     result.residPre.push(Float64Array.from(x.data));
@@ -182,16 +184,11 @@ export const llamaForward: ReferenceForward = (config: RefConfig, weights: RefWe
     x = add(x, proj.attnOut); // [T, E]
     const mlp = llamaMlp(s, weights, l, rmsNorm(x, weight(weights, `${p}post_attention_layernorm.weight`, [E]).data, s.eps)); // [T, E]
     x = add(x, mlp);
-    result.attention.push(attn.probs);
-    result.headOut.push(proj.headOut);
-    result.attnOut.push(proj.attnOut.data);
-    result.mlpOut.push(mlp.data);
+    recordLayer(result, attn.probs, proj.headOut, proj.attnOut, mlp);
   }
   result.residPre.push(Float64Array.from(x.data));
 
   const final = rmsNorm(x, weight(weights, 'model.norm.weight', [E]).data, s.eps); // [T, E]
   const head = s.tie ? embedTokens : weight(weights, 'lm_head.weight', [V, E]);
-  result.logits = linear(final, head).data; // [T, E] -> [T, V]
-  result.logprobs = logprobsOf(result.logits, ids, V);
-  return result;
+  return setLogits(result, linear(final, head).data, ids, V); // [T, E] -> [T, V]
 };

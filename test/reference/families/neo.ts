@@ -22,17 +22,19 @@ import {
   attentionHead,
   columns,
   embed,
+  emptyResult,
   intField,
   layerNorm,
   linear,
-  logprobsOf,
   numField,
   optionalWeight,
   projectHeads,
+  recordLayer,
+  setLogits,
   weight,
   type Matrix,
 } from './blocks.js';
-import type { RefConfig, RefHooks, RefResult, RefWeights, ReferenceForward } from './types.js';
+import type { RefConfig, RefHooks, RefWeights, ReferenceForward } from './types.js';
 
 export type NeoAttentionType = 'global' | 'local';
 
@@ -164,7 +166,7 @@ export const neoForward: ReferenceForward = (config, weights, ids, hooks) => {
   let x = embed(wte, ids, `${p}wte.weight`); // [T, E]
   for (let i = 0; i < T * E; i++) x.data[i] += wpe.data[i]; // + wpe[0..T)
 
-  const result: RefResult = { attention: [], logits: new Float64Array(0), logprobs: new Float64Array(0), residPre: [], headOut: [], attnOut: [], mlpOut: [] };
+  const result = emptyResult();
   for (let l = 0; l < L; l++) {
     applyResidHook(l, x, hooks);
     result.residPre.push(Float64Array.from(x.data));
@@ -172,17 +174,13 @@ export const neoForward: ReferenceForward = (config, weights, ids, hooks) => {
     x = add(x, attn.out);
     const ff = mlp(s, weights, p, l, ln(weights, `${p}h.${l}.ln_2`, x, s.eps)); // [T, E]
     x = add(x, ff);
-    result.attention.push(attn.probs);
-    result.headOut.push(attn.headOut);
-    result.attnOut.push(attn.out.data);
-    result.mlpOut.push(ff.data);
+    recordLayer(result, attn.probs, attn.headOut, attn.out, ff);
   }
   result.residPre.push(Float64Array.from(x.data));
 
   const final = ln(weights, `${p}ln_f`, x, s.eps); // [T, E]
   const lmHead = optionalWeight(weights, 'lm_head.weight', [V, E]) ?? wte; // tied unless the file stores it
-  result.logits = linear(final, lmHead).data; // [T, E] -> [T, V]
-  result.logprobs = logprobsOf(result.logits, ids, V);
+  setLogits(result, linear(final, lmHead).data, ids, V); // [T, E] -> [T, V]
   return result;
 };
 

@@ -22,14 +22,16 @@ import {
   attentionHead,
   columns,
   embed,
+  emptyResult,
   intField,
   layerNorm,
   linear,
-  logprobsOf,
   numField,
   projectHeads,
+  recordLayer,
   ropeFromConfig,
   ropeInvFreq,
+  setLogits,
   weight,
   type Matrix,
 } from './blocks.js';
@@ -112,7 +114,7 @@ export const neoxForward: ReferenceForward = (config: RefConfig, weights: RefWei
   if (ids.length === 0) throw new HeadlightError('reference-empty', 'reference: no token ids.', 'Pass at least one id.');
   let x = embed(weight(weights, 'gpt_neox.embed_in.weight', [V, E]), ids, 'gpt_neox.embed_in.weight'); // [T, E]
 
-  const result: RefResult = { attention: [], logits: new Float64Array(0), logprobs: new Float64Array(0), residPre: [], headOut: [], attnOut: [], mlpOut: [] };
+  const result = emptyResult();
   for (let l = 0; l < L; l++) {
     applyResidHook(l, x, hooks);
     result.residPre.push(Float64Array.from(x.data));
@@ -130,15 +132,10 @@ export const neoxForward: ReferenceForward = (config: RefConfig, weights: RefWei
       mlp = neoxMlp(s, weights, l, norm(weights, `${p}post_attention_layernorm`, E, eps, x)); // reads x + attn
       x = add(x, mlp);
     }
-    result.attention.push(attn.probs);
-    result.headOut.push(proj.headOut);
-    result.attnOut.push(proj.attnOut.data);
-    result.mlpOut.push(mlp.data);
+    recordLayer(result, attn.probs, proj.headOut, proj.attnOut, mlp);
   }
   result.residPre.push(Float64Array.from(x.data));
 
   const final = norm(weights, 'gpt_neox.final_layer_norm', E, eps, x); // [T, E]
-  result.logits = linear(final, weight(weights, 'embed_out.weight', [V, E])).data; // [T, E] -> [T, V]
-  result.logprobs = logprobsOf(result.logits, ids, V);
-  return result;
+  return setLogits(result, linear(final, weight(weights, 'embed_out.weight', [V, E])).data, ids, V); // [T, E] -> [T, V]
 };
