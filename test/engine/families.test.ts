@@ -15,46 +15,15 @@ import { maxDiff } from '../reference/compare';
 import { llamaForward } from '../reference/families/llama';
 import { neoxForward } from '../reference/families/neox';
 import { columns, layerNorm, linear, rmsNorm, type Matrix } from '../reference/families/blocks';
-import type { RefConfig, RefResult, RefWeights, ReferenceForward } from '../reference/families/types';
+import type { RefConfig, RefWeights, ReferenceForward } from '../reference/families/types';
 import { llamaSpec, neoxSpec, type CheckpointSpec, type HfCheckpoint, type WriteOptions } from '../fixtures/hfCheckpoint';
-import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
-import { loadEngine } from '../../extension/engine/load';
-import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
-import { idText, idTokenizer } from './idTokens';
+import { randomIds } from './familyCheckpoint';
+import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
+import { idText } from './idTokens';
+import { assertClose, assertMatches, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-families-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** Every head's full map of a run, [L, H, T, T]. */
-function allMaps(run: Run, L: number, H: number): Float32Array {
-  const T = run.length;
-  const out = new Float32Array(L * H * T * T);
-  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) out.set(run.headMap(l, h), (l * H + h) * T * T);
-  return out;
-}
-
-function flatRef(ref: RefResult): Float64Array {
-  const parts = ref.attention.flat();
-  const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
-}
-
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
-  const d = maxDiff(got, want);
-  assert.ok(d <= tol, `${what} differs by ${d} (tolerance ${tol})`);
-}
-
-/** The engine's run of `ids` against the reference: attention, log-probabilities, logits. */
-function assertMatches(run: Run, ref: RefResult, L: number, H: number, logits = true): void {
-  assertClose('attention', allMaps(run, L, H), flatRef(ref), 1e-4);
-  assertClose('log-probabilities', run.logprobs(), ref.logprobs, 1e-4);
-  if (logits) {
-    assert.ok(run.logits, 'logits returned');
-    assertClose('logits', run.logits, ref.logits, 1e-3);
-  }
-}
 
 interface FamilyCase {
   name: string;
@@ -194,10 +163,8 @@ for (const c of FAMILY_CASES) {
     let L: number;
     let H: number;
     before(async () => {
-      ck = await writeFamilyCheckpoint(join(root, `ck-${c.write.seed}`), c.spec, c.write);
-      engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true, tokenizer: idTokenizer })).engine;
+      ({ ck, engine, L, H } = await loadFamilyCase(join(root, `ck-${c.write.seed}`), c.spec, c.write));
       ids = randomIds(c.write.seed, c.T, ck.config.vocab_size as number);
-      ({ nLayer: L, nHead: H } = engine.dims);
     });
     after(() => engine.dispose());
 

@@ -9,47 +9,17 @@ import assert from 'node:assert/strict';
 import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maxDiff } from '../reference/compare';
 import { neoForward, neoSpec } from '../reference/families/neo';
-import type { RefResult } from '../reference/families/types';
 import type { CheckpointSpec, HfCheckpoint, WriteOptions } from '../fixtures/hfCheckpoint';
 import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
 import { HeadlightError } from '../../extension/common/errors';
 import { openModel } from '../../extension/engine/families/registry';
-import { loadEngine } from '../../extension/engine/load';
-import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
-import { idText, idTokenizer } from './idTokens';
+import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
+import { idText } from './idTokens';
+import { assertClose, assertMatches, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-neo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-function allMaps(run: Run, L: number, H: number): Float32Array {
-  const T = run.length;
-  const out = new Float32Array(L * H * T * T);
-  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) out.set(run.headMap(l, h), (l * H + h) * T * T);
-  return out;
-}
-
-function flat(parts: Float64Array[]): Float64Array {
-  const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
-}
-
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
-  const d = maxDiff(got, want);
-  assert.ok(d <= tol, `${what} differs by ${d} (tolerance ${tol})`);
-}
-
-function assertMatches(run: Run, ref: RefResult, L: number, H: number, logits = true): void {
-  assertClose('attention', allMaps(run, L, H), flat(ref.attention.flat()), 1e-4);
-  assertClose('log-probabilities', run.logprobs(), ref.logprobs, 1e-4);
-  if (logits) {
-    assert.ok(run.logits, 'logits returned');
-    assertClose('logits', run.logits, ref.logits, 1e-3);
-  }
-}
 
 interface NeoCase {
   name: string;
@@ -84,10 +54,8 @@ for (const c of CASES) {
     let L: number;
     let H: number;
     before(async () => {
-      ck = await writeFamilyCheckpoint(join(root, `ck-${c.write.seed}`), c.spec, c.write);
-      engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true, tokenizer: idTokenizer })).engine;
+      ({ ck, engine, L, H } = await loadFamilyCase(join(root, `ck-${c.write.seed}`), c.spec, c.write));
       ids = randomIds(c.write.seed, c.T, ck.config.vocab_size as number);
-      ({ nLayer: L, nHead: H } = engine.dims);
     });
     after(() => engine.dispose());
 
