@@ -8,7 +8,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { maxDiff } from '../reference/compare';
@@ -16,12 +16,10 @@ import { embedScale } from '../../extension/engine/families/gemma';
 import { gemma2Spec, gemma3Spec, gemmaForward, gemmaShape, roundToDtype, softcap } from '../reference/families/gemma';
 import type { CheckpointSpec, HfCheckpoint, WriteOptions } from '../fixtures/hfCheckpoint';
 import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
-import { HeadlightError } from '../../extension/common/errors';
-import { openModel } from '../../extension/engine/families/registry';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { idText, idTokenizer } from './idTokens';
-import { allMaps, assertClose, assertMatches, flat, loadFamilyCase } from './familyMatch';
+import { allMaps, assertClose, assertMatches, configRefusal, flat, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-gemma-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -191,15 +189,7 @@ test('the embedding scale is √hidden_size rounded to the weights dtype, as tra
 
 describe('bad Gemma checkpoints are refused before any weight is read, naming file and field', () => {
   const base = { layers: 2, hidden: 32, heads: 4, kvHeads: 2, headDim: 8, intermediate: 48, vocab: 64, slidingWindow: 4 };
-  let n = 0;
-  async function refused(spec: CheckpointSpec, edit: (config: Record<string, unknown>) => Record<string, unknown>, code: string, pattern: RegExp): Promise<void> {
-    const ck = await writeFamilyCheckpoint(join(root, `bad-${n++}`), spec, { seed: 40 + n });
-    await fsp.writeFile(join(ck.dir, 'config.json'), JSON.stringify(edit(ck.config)));
-    await assert.rejects(
-      async () => (await openModel(ck.dir)).close(),
-      (err: unknown) => err instanceof HeadlightError && err.code === code && pattern.test(err.message) && !!err.hint,
-    );
-  }
+  const refused = configRefusal(root, 40);
 
   test('head_dim against q_proj, in a multimodal text_config', async () => {
     const spec = gemma3Spec({ ...base, multimodal: true });

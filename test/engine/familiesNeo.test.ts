@@ -16,7 +16,7 @@ import { HeadlightError } from '../../extension/common/errors';
 import { openModel } from '../../extension/engine/families/registry';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { idText } from './idTokens';
-import { assertClose, assertMatches, loadFamilyCase } from './familyMatch';
+import { assertClose, assertMatches, configRefusal, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-neo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -107,15 +107,7 @@ for (const c of CASES) {
 
 describe('bad GPT-Neo checkpoints are refused before any weight is read, naming file and field', () => {
   const base = { layers: 2, hidden: 16, heads: 2, vocab: 64, windowSize: 4 };
-  let n = 0;
-  async function refused(spec: CheckpointSpec, edit: (config: Record<string, unknown>) => Record<string, unknown>, code: string, pattern: RegExp): Promise<void> {
-    const ck = await writeFamilyCheckpoint(join(root, `bad-${n++}`), spec, { seed: 60 + n });
-    await fsp.writeFile(join(ck.dir, 'config.json'), JSON.stringify(edit(ck.config)));
-    await assert.rejects(
-      async () => (await openModel(ck.dir)).close(),
-      (err: unknown) => err instanceof HeadlightError && err.code === code && pattern.test(err.message) && !!err.hint,
-    );
-  }
+  const refused = configRefusal(root, 60);
 
   test('attention_types that do not expand to num_layers, or disagree with attention_layers', async () => {
     await refused(neoSpec(base), (c) => ({ ...c, attention_types: [[['global', 'local'], 2]] }), 'checkpoint-bad-config', /config\.json: "attention_types" expands to 4 layers, but num_layers is 2/);

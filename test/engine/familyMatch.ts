@@ -1,9 +1,13 @@
 /**
  * What the family tests (families, familiesGemma, familiesNeo) share: loading a random family checkpoint into an
  * fp32 engine fed ids directly, and comparing a run with its float64 reference (every head's map and the
- * log-probabilities to 1e-4, logits to 1e-3).
+ * log-probabilities to 1e-4, logits to 1e-3), and refusing a checkpoint whose config.json was edited.
  */
 import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { HeadlightError } from '../../extension/common/errors';
+import { openModel } from '../../extension/engine/families/registry';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine, Run } from '../../extension/engine/analyses/engine';
 import type { CheckpointSpec, HfCheckpoint, WriteOptions } from '../fixtures/hfCheckpoint';
@@ -48,4 +52,21 @@ export async function loadFamilyCase(dir: string, spec: CheckpointSpec, write: W
   const ck = await writeFamilyCheckpoint(dir, spec, write);
   const engine = (await loadEngine(ck.dir, { precision: 'fp32', threads: 1, logits: true, tokenizer: idTokenizer })).engine;
   return { ck, engine, L: engine.dims.nLayer, H: engine.dims.nHead };
+}
+
+/**
+ * A check for bad checkpoints: `refused(spec, edit, code, pattern)` writes spec into root/bad-N (seed seedBase + N + 1),
+ * rewrites its config.json through `edit`, and expects openModel to refuse it, before any weight is read, with a
+ * HeadlightError of that code whose message matches `pattern` and that says what to do.
+ */
+export function configRefusal(root: string, seedBase: number) {
+  let n = 0;
+  return async function refused(spec: CheckpointSpec, edit: (config: Record<string, unknown>) => Record<string, unknown>, code: string, pattern: RegExp): Promise<void> {
+    const ck = await writeFamilyCheckpoint(join(root, `bad-${n++}`), spec, { seed: seedBase + n });
+    await fsp.writeFile(join(ck.dir, 'config.json'), JSON.stringify(edit(ck.config)));
+    await assert.rejects(
+      async () => (await openModel(ck.dir)).close(),
+      (err: unknown) => err instanceof HeadlightError && err.code === code && pattern.test(err.message) && !!err.hint,
+    );
+  };
 }
