@@ -17,7 +17,7 @@
  */
 import { rotaryOf, type ModelDims } from '../model/dims';
 import { headReplacement, repeatKv, sdpa, softcap } from './blocks';
-import { graphInputs, nextTokenOutputs, ROW_BLOCK, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
+import { graphInputs, layerInputRows, nextTokenOutputs, ROW_BLOCK, writeExternalData, type BuiltGraph, type GraphOptions, type Weight } from './gpt2Graph';
 import { GraphBuilder } from './graphBuilder';
 import { DataType, encodeModel, type ValueSpec } from './onnxProto';
 
@@ -246,17 +246,7 @@ export class DecoderGraph {
   /** Layer l's input rows (layer_rows of x, resid_rows of resid_in: see gpt2Graph.ts) and its queries' mask rows. */
   private layerInput(x: string, l: number): string {
     const g = this.g;
-    const E = this.dims.nEmbd;
-    const index = g.ints(`layer_${l}`, [l]);
-    const zero = g.ints('zero', [0]);
-    const keep = g.op('Gather', ['layer_rows', index], { axis: 0 }); // [1]
-    const take = g.op('Gather', ['resid_rows', index], { axis: 0 }); // [1]
-    const rowAxis = g.ints('axis_one', [1]);
-    const rows = [g.op('Slice', [x, zero, keep, rowAxis]), g.op('Slice', ['resid_in', zero, take, rowAxis])]; // [1, ·, E]
-    g.named('Concat', rows, [`resid_${l}`], { axis: 1 }); // [1, T, E]
-    this.outputs.push({ name: `resid_${l}`, dataType: DataType.FLOAT, dims: [1, this.rowsOf(l), E] });
-    const n = g.op('Add', [keep, take]); // [1]
-    const ends = g.op('Concat', [n, g.op('Add', [this.pastSlots(), n])], { axis: 0 }); // [2]
+    const ends = layerInputRows(g, x, l, this.rowsOf(l), this.dims.nEmbd, this.outputs, () => this.pastSlots()); // [2]
     const slice = (mask: string) => g.op('Slice', [mask, g.ints('zeros_2', [0, 0]), ends, g.ints('axes_rows_cols', [2, 3])]); // [1, 1, T, C + T]
     this.masks = { full: slice('mask'), local: this.dims.windows.some((w) => w !== null) ? slice('mask_local') : 'mask_local' };
     return `resid_${l}`;

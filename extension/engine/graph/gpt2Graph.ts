@@ -123,6 +123,25 @@ export function graphInputs(dims: Pick<ModelDims, 'nLayer' | 'nHead' | 'headDim'
   ];
 }
 
+/**
+ * Layer l's input rows with analysis, named resid_{l} (an output, [1, T, E] with T = rowsDim): the first
+ * layer_rows[l] rows of x, then the first resid_rows[l] rows of resid_in. Returns the end [T, C + T] [2] of the mask
+ * rows its T queries read over C + T key columns (a skipped layer has no new keys either). Shared by the GPT-2 graph
+ * and the decoder families' graph.
+ */
+export function layerInputRows(g: GraphBuilder, x: string, l: number, rowsDim: string, E: number, outputs: ValueSpec[], pastSlots: () => string): string {
+  const index = g.ints(`layer_${l}`, [l]);
+  const zero = g.ints('zero', [0]);
+  const keep = g.op('Gather', ['layer_rows', index], { axis: 0 }); // [1]
+  const take = g.op('Gather', ['resid_rows', index], { axis: 0 }); // [1]
+  const rowAxis = g.ints('axis_one', [1]);
+  const rows = [g.op('Slice', [x, zero, keep, rowAxis]), g.op('Slice', ['resid_in', zero, take, rowAxis])]; // [1, ·, E]
+  g.named('Concat', rows, [`resid_${l}`], { axis: 1 }); // [1, T, E] (T = 0 for a skipped layer)
+  outputs.push({ name: `resid_${l}`, dataType: DataType.FLOAT, dims: [1, rowsDim, E] });
+  const n = g.op('Add', [keep, take]); // [1]
+  return g.op('Concat', [n, g.op('Add', [pastSlots(), n])], { axis: 0 }); // [2]
+}
+
 /** Alignment of external tensors: onnxruntime maps external data whose offset is a multiple of the page size. */
 const EXTERNAL_ALIGN = 65536;
 /** Tensors smaller than this stay inside the model. */
@@ -318,17 +337,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
    * (named resid_{l}, an output), and the mask rows of its queries. A plain run takes x whole.
    */
   const layerInput = (x: string, l: number): [string, string] => {
-    const index = g.ints(`layer_${l}`, [l]);
-    const zero = g.ints('zero', [0]);
-    const keep = g.op('Gather', ['layer_rows', index], { axis: 0 }); // [1]
-    const take = g.op('Gather', ['resid_rows', index], { axis: 0 }); // [1]
-    const rowAxis = g.ints('axis_one', [1]);
-    const rows = [g.op('Slice', [x, zero, keep, rowAxis]), g.op('Slice', ['resid_in', zero, take, rowAxis])]; // [1, ·, E]
-    g.named('Concat', rows, [`resid_${l}`], { axis: 1 }); // [1, T, E] (T = 0 for a skipped layer)
-    outputs.push({ name: `resid_${l}`, dataType: DataType.FLOAT, dims: [1, rowsOf(l), E] });
-    // The mask of T query rows over C + T key columns (a skipped layer has no new keys either).
-    const rows_ = g.op('Add', [keep, take]); // [1]
-    const ends = g.op('Concat', [rows_, g.op('Add', [pastSlots(), rows_])], { axis: 0 }); // [2]
+    const ends = layerInputRows(g, x, l, rowsOf(l), E, outputs, pastSlots); // [2]
     const mask = g.op('Slice', ['mask', g.ints('zeros_2', [0, 0]), ends, g.ints('axes_rows_cols', [2, 3])]); // [1, 1, T, C + T]
     return [`resid_${l}`, mask];
   };
