@@ -99,7 +99,8 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
     onDidChangeConfig((next) => {
       const prev = config;
       config = next;
-      if (prev.model !== next.model || prev.threads !== next.threads) {
+      // a new window size reloads the model: the engine's cache and attention store are sized for it
+      if (prev.model !== next.model || prev.threads !== next.threads || prev.windowTokens !== next.windowTokens) {
         models.invalidate();
         if (prev.threads !== next.threads) client.stop();
         status.setModelRef(next.model);

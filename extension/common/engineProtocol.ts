@@ -295,7 +295,11 @@ export interface Attribution {
 }
 
 export type EngineRequests = {
-  load: [{ ref: string; dir: string; threads?: number }, ModelInfo];
+  /**
+   * `maxWindow`: the longest window the host will ask for (headlight.window.tokens); the engine sizes its key/value
+   * cache and attention store for min(this, the model's context, what fits the memory budget). Default 8,192.
+   */
+  load: [{ ref: string; dir: string; threads?: number; maxWindow?: number }, ModelInfo];
   analyze: [AnalyzeParams, RunSummary];
   // `mode` (default 'attention') picks plain or value-weighted attention.
   row: [{ version: number; sel: HeadSelector; index: number; mode?: AttentionMode }, Float32Array];

@@ -27,15 +27,18 @@ export class EngineService {
   private offsetBase = 0;
   /** Head-finder scores of the latest run: the panel, the sidebar and the hover all ask, the work is done once. */
   private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
+  /** The `maxWindow` the loaded model was asked for (a different one reloads it). */
+  private loadedFor: number | undefined;
   /** The logit lens and attribution of the loaded model; its readout is built on the first lens request. */
   private lens: Lens | undefined;
   /** The rollout of the latest run (its per-layer means are built on the first row asked for). */
   private rolloutOf: { version: number; rollout: Rollout } | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
-    load: async ({ ref, dir, threads }, signal) => {
-      if (this.info?.dir === dir && this.engine) return this.info;
-      const loaded = await loadEngine(dir, { threads, signal });
+    load: async ({ ref, dir, threads, maxWindow }, signal) => {
+      if (this.info?.dir === dir && this.loadedFor === maxWindow && this.engine) return this.info;
+      const loaded = await loadEngine(dir, { threads, signal, maxWindow });
+      this.loadedFor = maxWindow;
       await this.lens?.dispose();
       await this.engine?.dispose();
       this.engine = loaded.engine;

@@ -21,6 +21,8 @@ export interface LoadParams {
   ref: string;
   dir: string;
   threads?: number;
+  /** headlight.window.tokens: the engine's cache and store are sized for at most this many tokens. */
+  maxWindow?: number;
 }
 
 export interface EngineClientOptions {
