@@ -17,6 +17,7 @@ import { byteToUnicode, MergeRanks, mergeSymbols, PAIR_BASE } from './bpeMerge.j
 import { JsonTokenizer } from './jsonTokenizer.js';
 import { shown } from './shown.js';
 import { forEachUtf8Byte } from './utf8Bytes.js';
+import { vocabPiece } from './vocabPiece.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
@@ -181,11 +182,7 @@ export class Gpt2Tokenizer {
 
   /** The vocabulary string of an id, e.g. "Ġworld" (an added token's content as is). */
   piece(id: number): string {
-    const piece = this.pieces[id];
-    if (piece === undefined) {
-      throw new HeadlightError('tokenizer-bad-id', `Token id ${id} is not in the vocabulary (ids 0 to ${this.vocabSize - 1}).`, 'The ids must come from the same tokenizer as the model.');
-    }
-    return piece;
+    return vocabPiece(this.pieces, id, this.vocabSize);
   }
 
   /** The UTF-8 bytes an id stands for. */

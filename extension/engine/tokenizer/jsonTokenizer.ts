@@ -16,6 +16,7 @@ import { buildDecoder, displayStepsOf, runDecoder, type DecodeStep } from './dec
 import { buildNormalizer, normalizeString, originalPiece, type Normalizer, type Piece } from './normalizers.js';
 import { buildPreTokenizer, type PreTokenizer, type Word } from './preTokenizers.js';
 import { shown } from './shown.js';
+import { vocabPiece } from './vocabPiece.js';
 
 /** Tokens the post-processor adds, before and after the text. */
 interface Template {
@@ -130,11 +131,7 @@ export class JsonTokenizer {
 
   /** The vocabulary string of an id (an added token's content as is). */
   piece(id: number): string {
-    const piece = this.pieces[id];
-    if (piece === undefined) {
-      throw new HeadlightError('tokenizer-bad-id', `Token id ${id} is not in the vocabulary (ids 0 to ${this.vocabSize - 1}).`, 'The ids must come from the same tokenizer as the model.');
-    }
-    return piece;
+    return vocabPiece(this.pieces, id, this.vocabSize);
   }
 
   /** A token's text as users see it: its piece decoded ("▁the" -> " the"), U+FFFD for a byte of a split character. */
