@@ -20,7 +20,7 @@ import { llamaSpec, neoxSpec, type CheckpointSpec, type HfCheckpoint, type Write
 import { randomIds } from './familyCheckpoint';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { idText } from './idTokens';
-import { assertClose, assertMatches, loadFamilyCase } from './familyMatch';
+import { assertClose, assertMatches, headMaskWithout, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-families-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -197,7 +197,7 @@ for (const c of FAMILY_CASES) {
     test('ablating a query head equals the reference with that head masked', async () => {
       const target = { layer: L - 1, head: H - 1 };
       const result = await engine.ablate({ heads: [target], mode: 'zero' }, idText(ids));
-      const headMask = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => (l === target.layer && h === target.head ? 0 : 1)));
+      const headMask = headMaskWithout(L, H, target);
       const ref = c.forward(ck.config, ck.weights, ids, { headMask });
       assertClose('ablated log-probabilities', result.logprobAfter, ref.logprobs, 1e-4);
       assertClose('plain log-probabilities', result.logprobBefore, c.forward(ck.config, ck.weights, ids).logprobs, 1e-4);

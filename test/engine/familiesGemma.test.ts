@@ -19,7 +19,7 @@ import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { idText, idTokenizer } from './idTokens';
-import { allMaps, assertClose, assertMatches, configRefusal, flat, loadFamilyCase } from './familyMatch';
+import { allMaps, assertClose, assertMatches, configRefusal, flat, headMaskWithout, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-gemma-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -133,7 +133,7 @@ for (const c of CASES) {
     test('ablating a query head equals the reference with that head masked', async () => {
       const target = { layer: L - 1, head: H - 1 };
       const result = await engine.ablate({ heads: [target], mode: 'zero' }, idText(ids));
-      const headMask = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => (l === target.layer && h === target.head ? 0 : 1)));
+      const headMask = headMaskWithout(L, H, target);
       assertClose('ablated log-probabilities', result.logprobAfter, gemmaForward(ck.config, ck.weights, ids, { headMask }).logprobs, 1e-4);
       assert.ok(Math.abs(result.lossDelta) > 1e-5, 'the ablation changed the loss');
     });

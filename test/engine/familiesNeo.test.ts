@@ -16,7 +16,7 @@ import { HeadlightError } from '../../extension/common/errors';
 import { openModel } from '../../extension/engine/families/registry';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { idText } from './idTokens';
-import { assertClose, assertMatches, configRefusal, loadFamilyCase } from './familyMatch';
+import { assertClose, assertMatches, configRefusal, headMaskWithout, loadFamilyCase } from './familyMatch';
 
 const root = mkdtempSync(join(tmpdir(), 'headlight-neo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -87,7 +87,7 @@ for (const c of CASES) {
     test('ablating a query head equals the reference with that head masked', async () => {
       const target = { layer: L - 1, head: 0 };
       const result = await engine.ablate({ heads: [target], mode: 'zero' }, idText(ids));
-      const headMask = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => (l === target.layer && h === target.head ? 0 : 1)));
+      const headMask = headMaskWithout(L, H, target);
       assertClose('ablated log-probabilities', result.logprobAfter, neoForward(ck.config, ck.weights, ids, { headMask }).logprobs, 1e-4);
       assert.ok(Math.abs(result.lossDelta) > 1e-5, 'the ablation changed the loss');
     });

@@ -47,6 +47,11 @@ export function assertMatches(run: Run, ref: RefResult, L: number, H: number, lo
   }
 }
 
+/** The reference's head mask [L][H] that zeroes one query head and keeps every other. */
+export function headMaskWithout(L: number, H: number, target: { layer: number; head: number }): number[][] {
+  return Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => (l === target.layer && h === target.head ? 0 : 1)));
+}
+
 /** Writes `spec` into dir and loads it: an fp32 engine on one thread with logits, fed ids as text (idTokenizer). */
 export async function loadFamilyCase(dir: string, spec: CheckpointSpec, write: WriteOptions): Promise<{ ck: HfCheckpoint; engine: Gpt2Engine; L: number; H: number }> {
   const ck = await writeFamilyCheckpoint(dir, spec, write);
