@@ -100,6 +100,17 @@ describe('fuzz regressions: deeply nested values', () => {
     merges[3] = '@@DEEP@@';
     writeFileSync(join(dir, 'tokenizer.json'), withDeep({ ...base, model: { ...base.model, merges } }));
     await refused(() => loadTokenizer(dir), /tokenizer\.json/, /model\.merges\[3\]/);
+    writeFileSync(join(dir, 'tokenizer.json'), withDeep({ ...base, model: { ...base.model, dropout: '@@DEEP@@' } }));
+    await refused(() => loadTokenizer(dir), /tokenizer\.json/, /model\.dropout an array nested too deeply to show/);
+  });
+
+  it('tokenizer.json: a pre-tokenizer regex too large for V8 is refused at load, not at the first encode', async () => {
+    const dir = join(root, 'regex');
+    mkdirSync(dir, { recursive: true });
+    const base = JSON.parse(readFileSync(join(__dirname, '../fixtures/tokenizers/qwen2-style.json'), 'utf8'));
+    base.pre_tokenizer.pretokenizers[0].pattern.Regex = 'ab'.repeat(50_000);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(base));
+    await refused(() => loadTokenizer(dir), /tokenizer\.json/, /pre_tokenizer.*regular expression "abab[ab]*\.\.\. is not supported: .*Regular expression too large/);
   });
 
 });

@@ -59,7 +59,7 @@ export class JsonTokenizer {
   private constructor(root: Record<string, unknown>, source: string) {
     const model = asObject(root['model'], source, 'model');
     if (model['type'] !== undefined && model['type'] !== 'BPE') throw unsupported(source, 'model', shown(model['type']), 'only BPE models are read');
-    if (model['dropout'] != null && model['dropout'] !== 0) throw unsupported(source, 'model.dropout', String(model['dropout']), 'dropout makes tokenization random');
+    if (model['dropout'] != null && model['dropout'] !== 0) throw unsupported(source, 'model.dropout', shown(model['dropout']), 'dropout makes tokenization random');
     const vocab = new Map(Object.entries(asObject(model['vocab'], source, 'model.vocab') as Record<string, number>));
     const merges = readMerges(model['merges'], source);
 

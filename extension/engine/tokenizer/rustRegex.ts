@@ -11,6 +11,7 @@
  * Anything else unusual (back-references, `\G`, `\K`, named groups, `(?x)`) is refused with a HeadlightError.
  */
 import { HeadlightError } from '../../common/errors.js';
+import { shown } from './shown.js';
 
 const WHITE = '\\p{White_Space}';
 const WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}';
@@ -21,9 +22,13 @@ const SYNTAX = new Set('^$\\.*+?()[]{}|/-'.split(''));
 export function rustRegex(pattern: string, where: string): RegExp {
   const source = translate(pattern, where);
   try {
-    return new RegExp(source, 'gu');
+    const re = new RegExp(source, 'gu');
+    re.test(''); // V8 compiles on first use: "Regular expression too large" shows here, not at the first encode
+    re.lastIndex = 0;
+    return re;
   } catch (err) {
-    throw unsupported(pattern, where, `it does not compile in JavaScript after translation (${(err as Error).message})`);
+    const why = (err as Error).message; // "Invalid regular expression: /<the whole source>/gu: <reason>"
+    throw unsupported(pattern, where, `it does not compile in JavaScript after translation (${why.slice(why.lastIndexOf(': ') + 2)})`);
   }
 }
 
@@ -35,7 +40,7 @@ export function escapeRegex(text: string): string {
 function unsupported(pattern: string, where: string, why: string): HeadlightError {
   return new HeadlightError(
     'tokenizer-unsupported',
-    `${where}: the regular expression ${JSON.stringify(pattern)} is not supported: ${why}.`,
+    `${where}: the regular expression ${shown(pattern)} is not supported: ${why}.`,
     'Headlight cannot tokenize this model exactly; please open an issue with the model name.',
   );
 }
