@@ -100,7 +100,7 @@ export function activate(context: vscode.ExtensionContext): HeadlightApi {
       const prev = config;
       config = next;
       // a new window size reloads the model: the engine's cache and attention store are sized for it
-      if (prev.model !== next.model || prev.threads !== next.threads || prev.windowTokens !== next.windowTokens) {
+      if (prev.model !== next.model || prev.threads !== next.threads || prev.windowTokens !== next.windowTokens || prev.memoryBudgetMB !== next.memoryBudgetMB) {
         models.invalidate();
         if (prev.threads !== next.threads) client.stop();
         status.setModelRef(next.model);

@@ -26,6 +26,9 @@ export interface ModelInfo {
    * engine's maxWindow). Absent: nPositions. nPositions reports the same number.
    */
   maxWindow?: number;
+  /** The memory plan's estimate of the engine's peak at that window, the budget it was held to, and whether the budget
+   * (not the model's context or the window setting) made the window shorter. */
+  memory?: { estimateBytes: number; budgetBytes: number; budgetSource: string; limitedByMemory: boolean };
 }
 
 /**
@@ -299,7 +302,7 @@ export type EngineRequests = {
    * `maxWindow`: the longest window the host will ask for (headlight.window.tokens); the engine sizes its key/value
    * cache and attention store for min(this, the model's context, what fits the memory budget). Default 8,192.
    */
-  load: [{ ref: string; dir: string; threads?: number; maxWindow?: number }, ModelInfo];
+  load: [{ ref: string; dir: string; threads?: number; maxWindow?: number; memoryBudgetMB?: number }, ModelInfo];
   analyze: [AnalyzeParams, RunSummary];
   // `mode` (default 'attention') picks plain or value-weighted attention.
   row: [{ version: number; sel: HeadSelector; index: number; mode?: AttentionMode }, Float32Array];

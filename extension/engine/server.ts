@@ -27,18 +27,19 @@ export class EngineService {
   private offsetBase = 0;
   /** Head-finder scores of the latest run: the panel, the sidebar and the hover all ask, the work is done once. */
   private scores: { version: number; answer: Promise<HeadScoresAnswer> } | undefined;
-  /** The `maxWindow` the loaded model was asked for (a different one reloads it). */
-  private loadedFor: number | undefined;
+  /** The window and budget the loaded model was asked for (different ones reload it). */
+  private loadedFor: string | undefined;
   /** The logit lens and attribution of the loaded model; its readout is built on the first lens request. */
   private lens: Lens | undefined;
   /** The rollout of the latest run (its per-layer means are built on the first row asked for). */
   private rolloutOf: { version: number; rollout: Rollout } | undefined;
 
   readonly handlers: Handlers<EngineRequests> = {
-    load: async ({ ref, dir, threads, maxWindow }, signal) => {
-      if (this.info?.dir === dir && this.loadedFor === maxWindow && this.engine) return this.info;
-      const loaded = await loadEngine(dir, { threads, signal, maxWindow });
-      this.loadedFor = maxWindow;
+    load: async ({ ref, dir, threads, maxWindow, memoryBudgetMB }, signal) => {
+      const asked = `${maxWindow}|${memoryBudgetMB}`;
+      if (this.info?.dir === dir && this.loadedFor === asked && this.engine) return this.info;
+      const loaded = await loadEngine(dir, { threads, signal, maxWindow, memoryBudgetMB });
+      this.loadedFor = asked;
       await this.lens?.dispose();
       await this.engine?.dispose();
       this.engine = loaded.engine;
@@ -59,6 +60,12 @@ export class EngineService {
         nKvHead: c.nKvHead,
         headDim: c.headDim,
         maxWindow: c.nPositions,
+        memory: {
+          estimateBytes: loaded.memory.plan.total,
+          budgetBytes: loaded.memory.budgetBytes,
+          budgetSource: loaded.memory.budgetSource,
+          limitedByMemory: loaded.memory.limitedBy === 'memory',
+        },
       };
       return this.info;
     },

@@ -25,6 +25,8 @@ export interface HeadlightConfig {
   readonly attentionMode: AttentionMode;
   /** Compare With…: tokens whose surprisal moved by more than this many bits are coloured in the editor. */
   readonly compareThreshold: number;
+  /** The engine's memory budget in MB; 0 = 80% of the available memory. */
+  readonly memoryBudgetMB: number;
 }
 
 /** One setting's value in each scope, as `WorkspaceConfiguration.inspect` gives it. */
@@ -81,5 +83,6 @@ export function configFrom(c: SettingsReader, trusted: boolean): HeadlightConfig
     threads: Math.round(num('threads', 0, 0, 256)),
     attentionMode: attentionModeOf(c.get<string>('attentionMode')),
     compareThreshold: num('compare.threshold', 2, 0, 30),
+    memoryBudgetMB: Math.round(num('memoryBudgetMB', 0, 0, 1_048_576)),
   });
 }

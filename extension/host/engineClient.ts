@@ -23,6 +23,8 @@ export interface LoadParams {
   threads?: number;
   /** headlight.window.tokens: the engine's cache and store are sized for at most this many tokens. */
   maxWindow?: number;
+  /** headlight.memoryBudgetMB (0: 80% of the available memory). */
+  memoryBudgetMB?: number;
 }
 
 export interface EngineClientOptions {

@@ -35,10 +35,10 @@ export class ModelManager implements vscode.Disposable {
 
   /** The configured model, loaded (once) in the engine. */
   ensure(): Promise<ModelInfo> {
-    const { model: ref, threads, windowTokens } = this.deps.config();
+    const { model: ref, threads, windowTokens, memoryBudgetMB } = this.deps.config();
     if (this.loaded?.ref === ref) return Promise.resolve(this.loaded.info);
     if (this.pending?.ref === ref) return this.pending.promise;
-    const promise = this.load(ref, threads, windowTokens).finally(() => {
+    const promise = this.load(ref, threads, windowTokens, memoryBudgetMB).finally(() => {
       if (this.pending?.promise === promise) this.pending = undefined;
     });
     this.pending = { ref, promise };
@@ -50,9 +50,9 @@ export class ModelManager implements vscode.Disposable {
     this.loaded = undefined;
   }
 
-  private async load(ref: string, threads: number, maxWindow: number): Promise<ModelInfo> {
+  private async load(ref: string, threads: number, maxWindow: number, memoryBudgetMB: number): Promise<ModelInfo> {
     const dir = await this.resolve(ref);
-    const info = await this.deps.client.load({ ref, dir, threads: threads || undefined, maxWindow });
+    const info = await this.deps.client.load({ ref, dir, threads: threads || undefined, maxWindow, memoryBudgetMB: memoryBudgetMB || undefined });
     this.loaded = { ref, info };
     const name = modelDisplayName(ref);
     this.deps.log(`model ${name}${name === ref ? '' : ` (${ref})`} loaded from ${dir} in ${Math.round(info.loadMs)} ms (${info.nLayer} layers × ${info.nHead} heads, context ${info.nPositions})`);

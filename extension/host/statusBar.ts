@@ -63,6 +63,14 @@ export class StatusBar implements vscode.Disposable {
     const tip = new vscode.MarkdownString();
     tip.appendMarkdown(`**Headlight** — model \`${name}\`${name === this.modelRef ? '' : ` (setting: \`${this.modelRef}\`)`}`);
     if (this.model) tip.appendMarkdown(` (${this.model.nLayer} layers × ${this.model.nHead} heads, context ${this.model.nPositions})`);
+    const mem = this.model?.memory;
+    if (mem) {
+      const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
+      tip.appendMarkdown('\n\n').appendText(
+        `Memory: about ${mb(mem.estimateBytes)} at this window, budget ${mb(mem.budgetBytes)} (${mem.budgetSource})` +
+          (mem.limitedByMemory ? `; the window is ${this.model!.nPositions} tokens because of the budget (headlight.memoryBudgetMB).` : '.'),
+      );
+    }
     if (r) {
       tip.appendMarkdown('\n\nLast run: ').appendText(`${label!.detail}; token window ${r.window.start}–${r.window.end} of ${r.totalTokens} in the text read, `);
       tip.appendMarkdown(`${r.stats.computed} computed, ${r.stats.reused} reused, ${Math.round(r.stats.totalMs)} ms`);
