@@ -1,4 +1,7 @@
 /**
+ * Why this file is long: it owns the panel's state and wires every view part (now also the lens, compare and
+ * patching views); each part's drawing lives in its own file.
+ *
  * Entry of the attention panel webview: model view (all heads), head matrix, text view with surprisal strip,
  * inside a head, exports. This file owns the panel's state and data and wires the parts: the page and its controls
  * (panelLayout.ts), the head maps (headMaps.ts), the files of an export (exporters.ts). Talks to the host over

@@ -1,4 +1,7 @@
 /**
+ * Why this file is long: one process's lifecycle (lazy start, crash restart with backoff, the retry of idempotent
+ * requests on the restarted process, the state it replays, events) is one job whose parts share the connection state.
+ *
  * The host's side of the engine process: starts `engineServer.js` lazily as a child Node process, talks to it over
  * RpcEndpoint (ids, errors, cancellation), restarts it after a crash with backoff, and stops it on dispose. No
  * `vscode` import: plain-Node tests drive it directly.

@@ -1,4 +1,7 @@
 /**
+ * Why this file is long: it is one protocol, end to end (metadata, redirects, resume, verification, the blob lock
+ * and the errors a user sees for each failure), and splitting it would scatter one download's steps across files.
+ *
  * The Hugging Face Hub's download protocol, in plain Node: HEAD for metadata, same-host redirects followed, the CDN
  * redirect fetched without the token, `Range` resume after a cut connection, hash verification before an atomic
  * rename into `blobs/`, and a lock so two processes fetching one file end with one good copy.
