@@ -6,15 +6,14 @@
 //   5. Stop Comparing removes the editor marks; nothing was written to disk
 // The model is the bundled one when its weights exist, else a random GPT-2-vocabulary checkpoint (as ui.e2e.ts).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
 import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
+import { bundledModelSettings } from './workbenchSteps.js';
 
-const BUNDLED = join(ROOT, 'models', 'headlight-tiny');
 const WORK = join(ROOT, '.e2e', 'tmp', 'compare');
 const SAMPLE = 'greet.ts';
 
@@ -24,14 +23,7 @@ let original: Buffer;
 
 before(async () => {
   original = readFileSync(join(WORKSPACE, SAMPLE));
-  const settings: Record<string, unknown> = { 'files.autoSave': 'off', 'typescript.tsserver.useSyntaxServer': 'always' };
-  if (!existsSync(join(BUNDLED, 'model.safetensors')) || process.env.HEADLIGHT_E2E_RANDOM_MODEL) {
-    rmSync(WORK, { recursive: true, force: true });
-    mkdirSync(WORK, { recursive: true });
-    const model = await writeRandomCheckpoint(join(WORK, 'random-gpt2'), { seed: 5, nLayer: 2, nHead: 4, nEmbd: 32, nPositions: 256 });
-    settings['headlight.model'] = model.dir;
-  }
-  server = await startServer({ settings });
+  server = await startServer({ settings: await bundledModelSettings(WORK) });
 });
 
 after(async () => {

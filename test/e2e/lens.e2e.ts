@@ -6,16 +6,13 @@
 //   4. the sidebar's second heatmap mode shows the attribution at the cursor's token
 // The model is the bundled one when its weights exist, else a random GPT-2-vocabulary checkpoint (as ui.e2e.ts).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
 import { ROOT, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { canvasStats, clickEditor, hoverEditor } from './workbenchSteps.js';
-import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
+import { bundledModelSettings, canvasStats, clickEditor, hoverEditor } from './workbenchSteps.js';
 
-const BUNDLED = join(ROOT, 'models', 'headlight-tiny');
 const WORK = join(ROOT, '.e2e', 'tmp', 'lens');
 const SAMPLE = 'greet.ts';
 
@@ -23,14 +20,7 @@ let server: Server | undefined;
 let wb: Workbench | undefined;
 
 before(async () => {
-  const settings: Record<string, unknown> = { 'files.autoSave': 'off', 'typescript.tsserver.useSyntaxServer': 'always' };
-  if (!existsSync(join(BUNDLED, 'model.safetensors')) || process.env.HEADLIGHT_E2E_RANDOM_MODEL) {
-    rmSync(WORK, { recursive: true, force: true });
-    mkdirSync(WORK, { recursive: true });
-    const model = await writeRandomCheckpoint(join(WORK, 'random-gpt2'), { seed: 5, nLayer: 2, nHead: 4, nEmbd: 32, nPositions: 256 });
-    settings['headlight.model'] = model.dir;
-  }
-  server = await startServer({ settings });
+  server = await startServer({ settings: await bundledModelSettings(WORK) });
 });
 
 after(async () => {

@@ -3,9 +3,12 @@
  * wait for a text, and read what a canvas (a heatmap, the model view's grid) drew.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { pollFor } from './frames.js';
-import { editorTextPoint } from './harness.js';
+import { editorTextPoint, ROOT } from './harness.js';
+import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
 export async function openFile(page: Page, name: string): Promise<void> {
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).click();
@@ -124,4 +127,20 @@ export async function waitForGrid(canvas: Locator, want: { nLayer: number; nHead
       return { cells, pitch: pitchW, blank, cssWidth, cssHeight };
     }, { L: want.nLayer, H: want.nHead });
   return pollFor(read, (g) => g.cells > 0 && g.blank.length === 0, 15_000);
+}
+
+/**
+ * The settings of a journey on the bundled model: the bundled one when its weights exist, else (or with
+ * HEADLIGHT_E2E_RANDOM_MODEL=1) a random GPT-2-vocabulary checkpoint written into `work` and chosen through
+ * `headlight.model`. No auto-save, and TypeScript's syntax server only (its project load would fill the hovers).
+ */
+export async function bundledModelSettings(work: string): Promise<Record<string, unknown>> {
+  const settings: Record<string, unknown> = { 'files.autoSave': 'off', 'typescript.tsserver.useSyntaxServer': 'always' };
+  if (!existsSync(join(ROOT, 'models', 'headlight-tiny', 'model.safetensors')) || process.env.HEADLIGHT_E2E_RANDOM_MODEL) {
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    const model = await writeRandomCheckpoint(join(work, 'random-gpt2'), { seed: 5, nLayer: 2, nHead: 4, nEmbd: 32, nPositions: 256 });
+    settings['headlight.model'] = model.dir;
+  }
+  return settings;
 }
