@@ -17,7 +17,6 @@ import { Lens } from './analyses/lens';
 import { attribute } from './analyses/attribution';
 import { Rollout } from './analyses/rollout';
 import { patchActivations } from './analyses/patching';
-import { Gpt2Tokenizer } from './tokenizer/gpt2Tokenizer';
 
 /** The engine's state in this process: one model, its latest run. */
 export class EngineService {
@@ -89,7 +88,7 @@ export class EngineService {
       return {
         index,
         token: { ...t, start: t.start + this.offsetBase, end: t.end + this.offsetBase },
-        piece: tokenizer instanceof Gpt2Tokenizer ? tokenizer.piece(t.id) : t.text,
+        piece: tokenizer.piece?.(t.id) ?? t.text,
         surprisal: run.surprisal(index),
         predictions: run.predictions(index, k),
         sources: run.topSources(sel, index, k, mode),

@@ -32,10 +32,12 @@ import { RunState } from './runState';
 
 export { Run, topK } from './run';
 
-/** What the engine needs of a tokenizer (implemented by Gpt2Tokenizer). */
+/** What the engine needs of a tokenizer (Gpt2Tokenizer for GPT-2's own files, JsonTokenizer for tokenizer.json). */
 export interface TextTokenizer {
   encode(text: string): Token[];
   decode(ids: number[]): string;
+  /** The vocabulary's own spelling of a token (`Ġthe`, `▁the`, `<0xE2>`), shown beside its text in hovers. */
+  piece?(id: number): string;
 }
 
 /** A range of token indices into the tokenization of the whole text. */
