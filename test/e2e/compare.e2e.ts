@@ -10,9 +10,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
-import { frameWith, pollFor } from './frames.js';
+import { pollFor } from './frames.js';
 import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings } from './workbenchSteps.js';
+import { bundledModelSettings, explainAttention } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'compare');
 const SAMPLE = 'greet.ts';
@@ -40,12 +40,7 @@ test('Compare With… the selection replaced: the Compare view and the editor ma
   let panel: FrameLocator | undefined;
 
   await t.test('1. Explain Attention, then select "Ada"', async () => {
-    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: SAMPLE }).click();
-    await page.locator('.tab.active', { hasText: SAMPLE }).waitFor({ timeout: 10_000 });
-    await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 10_000 });
-    await runCommand(page, 'Headlight: Explain Attention');
-    panel = await frameWith(page, 'canvas[aria-roledescription="grid of attention heads"]');
-    await pollFor(() => panel!.locator('.toolbar .title').innerText().catch(() => ''), (s) => /\d+ tokens/.test(s), 30_000);
+    panel = (await explainAttention(page, SAMPLE)).panel;
     const at = await editorTextPoint(page, 'Ada', 0);
     assert.ok(at, '"Ada" is not on a rendered line');
     await page.mouse.dblclick(at.x, at.y);

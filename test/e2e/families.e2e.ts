@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
 import { ROOT, WORKSPACE, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
-import { canvasStats, clickEditor, hoverEditor, openFile, waitForGrid, waitForText } from './workbenchSteps.js';
+import { canvasStats, clickEditor, explainAttention, hoverEditor, waitForGrid, waitForText } from './workbenchSteps.js';
 import { llamaSpec, neoxSpec, writeHfCheckpoint, type CheckpointSpec } from '../fixtures/hfCheckpoint.js';
 import { gemma3Spec } from '../reference/families/gemma.js';
 import { neoSpec } from '../reference/families/neo.js';
@@ -126,10 +126,9 @@ for (const family of FAMILIES) {
     let panel: FrameLocator | undefined;
 
     await t.test('1. Explain Attention: every query head, the head matrix', async () => {
-      await openFile(page, SAMPLE);
-      await wb!.runCommand('Headlight: Explain Attention');
-      panel = await frameWith(page, GRID);
-      const title = await waitForText(panel.locator('.toolbar .title'), /\d+ tokens/, 60_000);
+      const explained = await explainAttention(page, SAMPLE, 60_000);
+      panel = explained.panel;
+      const title = explained.title;
       assert.match(title, new RegExp(`${family.layers}×${family.heads} heads`), title);
       const grid = await waitForGrid(panel.locator(GRID), { nLayer: family.layers, nHead: family.heads });
       assert.equal(grid.cells, family.layers * family.heads);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
-import { ROOT, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings, canvasStats, clickEditor, hoverEditor } from './workbenchSteps.js';
+import { ROOT, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
+import { bundledModelSettings, canvasStats, clickEditor, explainAttention, hoverEditor } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'lens');
 const SAMPLE = 'greet.ts';
@@ -35,12 +35,7 @@ test('the logit lens tab, the attribution at the cursor, the hover line and the 
   let panel: FrameLocator | undefined;
 
   await t.test('1. the Logit lens tab computes the tokens in view', async () => {
-    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: SAMPLE }).click();
-    await page.locator('.tab.active', { hasText: SAMPLE }).waitFor({ timeout: 10_000 });
-    await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 10_000 });
-    await runCommand(page, 'Headlight: Explain Attention');
-    panel = await frameWith(page, 'canvas[aria-roledescription="grid of attention heads"]');
-    await pollFor(() => panel!.locator('.toolbar .title').innerText().catch(() => ''), (s) => /\d+ tokens/.test(s), 30_000);
+    panel = (await explainAttention(page, SAMPLE)).panel;
     await panel.locator('vscode-tab-header.lens-tab-header').click();
     const progress = await pollFor(() => panel!.locator('.lens-progress').innerText().catch(() => ''), (s) => /\d+ of \d+ tokens computed/.test(s), 30_000);
     const view = JSON.parse((await panel.locator('.lens-canvas').getAttribute('data-view')) ?? '{}') as { rows: number; start: number; end: number };

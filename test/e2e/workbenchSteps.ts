@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Locator, Page } from 'playwright-core';
-import { pollFor } from './frames.js';
-import { editorTextPoint, ROOT } from './harness.js';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
+import { frameWith, pollFor } from './frames.js';
+import { editorTextPoint, ROOT, runCommand } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
 export async function openFile(page: Page, name: string): Promise<void> {
@@ -143,4 +143,13 @@ export async function bundledModelSettings(work: string): Promise<Record<string,
     settings['headlight.model'] = model.dir;
   }
   return settings;
+}
+
+/** Opens `file` from the explorer, runs Explain Attention and waits for the panel's title to count tokens. */
+export async function explainAttention(page: Page, file: string, timeoutMs = 30_000): Promise<{ panel: FrameLocator; title: string }> {
+  await openFile(page, file);
+  await runCommand(page, 'Headlight: Explain Attention');
+  const panel = await frameWith(page, 'canvas[aria-roledescription="grid of attention heads"]');
+  const title = await waitForText(panel.locator('.toolbar .title'), /\d+ tokens/, timeoutMs);
+  return { panel, title };
 }
