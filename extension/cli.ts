@@ -334,7 +334,7 @@ const SAMPLE_TEXT =
 function formatHeads(s: HeadScores, T: number): string {
   const short: Record<HeadRole, string> = { 'previous-token': 'prev', 'first-token': 'first', 'duplicate-token': 'dup', local: 'local', induction: 'induct' };
   const b = badges(s);
-  const lines = [`head finder over ${T} tokens (scores 0..1; badge at >= ${BADGE_THRESHOLD}; induction on a repeated random sequence)`];
+  const lines = [`head finder over ${T} tokens (scores 0..1; badge at >= ${BADGE_THRESHOLD}; induction on 50 random tokens repeated once)`];
   lines.push(['head ', ...HEAD_ROLES.map((r) => short[r].padStart(7)), '  badges'].join(''));
   for (let l = 0; l < s.nLayer; l++) {
     for (let h = 0; h < s.nHead; h++) {

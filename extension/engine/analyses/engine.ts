@@ -67,8 +67,11 @@ export interface EngineOptions extends SessionOptions {
 /** Runs computing at least this many tokens are followed by a garbage collection. */
 const LARGE_RUN = 256;
 
-/** Length of one copy of the induction diagnostic's random sequence. */
-const INDUCTION_LENGTH = 40;
+/**
+ * Length of one copy of the induction diagnostic's random sequence: 50 random tokens repeated once, the standard
+ * probe (and issue #21's definition of the bundled model's induction bar).
+ */
+const INDUCTION_LENGTH = 50;
 
 export class Gpt2Engine {
   /** The latest run's state (read by `Run`s; a stale run refuses to read it). */
