@@ -2,9 +2,10 @@
  * The panel's Patching view (in the Compare tab), for `Headlight: Patch Activations…`: which version is clean and
  * which corrupted, the metric and its normalization, progress with Cancel, and two heatmaps whose cells stream in
  * as the engine finishes each patched run: residual stream (layers × positions) and heads (layers × heads). Diverging
- * theme colours on the normalized metric (chart blue toward the clean run's metric, red beyond the corrupted one);
- * while the clean and corrupted ends are unknown (until the request finishes) the raw metric around 0. A click on
- * a head cell selects that head everywhere. A hidden table carries every value for screen readers.
+ * theme colours on the normalized metric (chart blue toward the clean run's metric, red beyond the corrupted one).
+ * The clean and corrupted ends come with the engine's first progress event, before any cell, so streamed cells are
+ * normalized as they arrive; before that, or when the two ends are equal, the raw metric around 0. A click on a head
+ * cell selects that head everywhere. A hidden table carries every value for screen readers.
  */
 import type { HeadSelector } from '../extension/common/engineProtocol';
 import type { PanelHostEvents, PatchView as PatchData } from '../extension/common/webviewProtocol';
@@ -287,7 +288,7 @@ export class PatchView {
     const max = Math.max(maxAbs(d.resid), maxAbs(d.heads));
     this.legend.replaceChildren(...(normalized
       ? [el('span', {}, '−1'), bar, el('span', {}, '+1 = clean'), el('span', { className: 'hint' }, ' normalized; 0 = corrupted')]
-      : [el('span', {}, signed(-max)), bar, el('span', {}, signed(max)), el('span', { className: 'hint' }, ' raw logit difference (normalized when the run finishes)')]));
+      : [el('span', {}, signed(-max)), bar, el('span', {}, signed(max)), el('span', { className: 'hint' }, d.metricClean === undefined ? ' raw logit difference (normalized once the clean and corrupted metrics are known)' : ' raw logit difference (the clean and corrupted metrics are equal: nothing to normalize)')]));
   }
 
   draw(): void {

@@ -396,5 +396,9 @@ export type EngineEvents = {
   log: { level: 'info' | 'warn' | 'error'; message: string };
   rankProgress: { progressId: string; done: number; total: number };
   lensProgress: { progressId: string; done: number; total: number };
-  patchProgress: { progressId: string; done: number; total: number; cell?: PatchCell };
+  /**
+   * Progress of a `patch` request. The first event (done 0, before any run) and every later one carry both unpatched
+   * metrics, so a view can normalize cells as they stream in; every later event carries the cell its run filled.
+   */
+  patchProgress: { progressId: string; done: number; total: number; cell?: PatchCell; metricClean: number; metricCorrupt: number };
 };

@@ -5,7 +5,7 @@
  */
 import { RpcEndpoint, type Channel, type Handlers } from '../common/rpc';
 import { HeadlightError } from '../common/errors';
-import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, PatchCell, RunSummary } from '../common/engineProtocol';
+import type { EngineEvents, EngineRequests, HeadScoresAnswer, ModelInfo, RunSummary } from '../common/engineProtocol';
 import type { Gpt2Engine, Run } from './analyses/engine';
 import { checkText } from '../common/text';
 import { surprisalBits } from '../common/units';
@@ -16,7 +16,7 @@ import { thumbnails } from './analyses/thumbnails';
 import { Lens } from './analyses/lens';
 import { attribute } from './analyses/attribution';
 import { Rollout } from './analyses/rollout';
-import { patchActivations } from './analyses/patching';
+import { patchActivations, type PatchProgress } from './analyses/patching';
 
 /** The engine's state in this process: one model, its latest run. */
 export class EngineService {
@@ -160,7 +160,7 @@ export class EngineService {
       checkText(params.clean);
       checkText(params.corrupt);
       const lens = this.requireLens();
-      const onProgress = progressId === undefined ? undefined : (p: { done: number; total: number; cell?: PatchCell }) => this.emit?.('patchProgress', { progressId, ...p });
+      const onProgress = progressId === undefined ? undefined : (p: PatchProgress) => this.emit?.('patchProgress', { progressId, ...p });
       return patchActivations(this.requireEngine(), () => lens.readoutHead(), params, { signal, onProgress });
     },
   };

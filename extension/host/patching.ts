@@ -6,7 +6,8 @@
  *
  * The engine does the runs (extension/engine/analyses/patching.ts, request `patch`); this class picks the two texts
  * (the current run's window and the other version's matching slice, the same token window), checks the answer, and
- * tells the listeners.
+ * tells the listeners: the view when the request starts, again when the engine's first progress event brings the
+ * clean and corrupted metrics (before any cell), then each cell, then the result.
  */
 import type { EngineEvents, PatchCell, PatchResult, Prediction } from '../common/engineProtocol';
 import { HeadlightError } from '../common/errors';
@@ -171,6 +172,12 @@ export class Patching implements Disposable {
       if (p.progressId !== progressId || this.view !== view) return;
       view.done = p.done;
       view.total = p.total;
+      if (view.metricClean === undefined) {
+        // the engine's first event, before any run: both ends, so the view normalizes the cells as they stream in
+        view.metricClean = p.metricClean;
+        view.metricCorrupt = p.metricCorrupt;
+        this.changeEmitter.fire(view);
+      }
       if (!p.cell) return;
       const { target, layer, index, value } = p.cell;
       if (target === 'resid') view.resid[layer * T + index] = value;

@@ -23,7 +23,7 @@ import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { Lens } from '../../extension/engine/analyses/lens';
-import { patchActivations, patchResidRows } from '../../extension/engine/analyses/patching';
+import { patchActivations, patchResidRows, type PatchProgress } from '../../extension/engine/analyses/patching';
 import { HeadlightError } from '../../extension/common/errors';
 import { idText, idTokenizer } from './idTokens';
 
@@ -116,11 +116,23 @@ for (const c of CASES) {
       const { nLayer: L, nHead: H } = engine.dims;
       const T = c.T;
       const at = T - 1;
-      let cells = 0;
-      const r = await patchActivations(engine, () => lens.readoutHead(), { clean: idText(clean), corrupt: idText(corrupt), answer, wrong }, { onProgress: (p) => p.cell && cells++ });
+      const events: PatchProgress[] = [];
+      const r = await patchActivations(engine, () => lens.readoutHead(), { clean: idText(clean), corrupt: idText(corrupt), answer, wrong }, { onProgress: (p) => events.push(p) });
+      const cells = events.filter((p) => p.cell).length;
       assert.equal(r.position, at);
       assert.equal(cells, L * T + L * H);
       assert.equal(r.runs, cells);
+      // the first event comes before any run and carries both ends (a view normalizes streamed cells with them); so does every later one
+      assert.equal(events[0].done, 0);
+      assert.equal(events[0].cell, undefined);
+      assert.equal(events[0].total, cells);
+      assert.ok(Math.abs(events[0].metricClean - r.metricClean) <= 1e-9, `first event's clean metric ${events[0].metricClean} vs the result's ${r.metricClean}`);
+      assert.ok(Math.abs(events[0].metricCorrupt - r.metricCorrupt) <= 1e-9, `first event's corrupted metric ${events[0].metricCorrupt} vs the result's ${r.metricCorrupt}`);
+      events.forEach((p, k) => {
+        assert.equal(p.done, k);
+        assert.equal(p.metricClean, events[0].metricClean);
+        assert.equal(p.metricCorrupt, events[0].metricCorrupt);
+      });
       // The clean run's streams and head outputs, from the reference itself.
       const cleanTrace = ref.forward(clean, {});
       const z: Float64Array[][][] = Array.from({ length: L }, () => Array.from({ length: H }, () => []));

@@ -32,6 +32,8 @@ export interface PatchFixture {
   otherLogprobs: (number | null)[];
   answer: { id: number; text: string };
   wrong: { id: number; text: string };
+  /** The first progress event, before any run: both unpatched metrics. */
+  first: { done: number; total: number; metricClean: number; metricCorrupt: number };
   cells: (PatchCell & { done: number; total: number })[];
   result: Omit<PatchResult, 'resid' | 'heads'> & { resid: string; heads: string };
 }
@@ -296,11 +298,11 @@ class FakeSource implements AnalysisSource {
     if (key(p.clean, p.corrupt, p.answer, p.wrong) !== key(rec.clean, rec.corrupt, rec.answer.id, rec.wrong.id)) {
       throw new HeadlightError('not-recorded', `No recorded patching of these texts and tokens (${p.answer} vs ${p.wrong}).`);
     }
-    const total = rec.cells.length;
-    if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, done: 0, total });
+    const { metricClean, metricCorrupt } = rec.first;
+    if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, ...rec.first });
     for (const { done, total: n, ...cell } of rec.cells) {
       await sleep(this.patchStepMs, signal);
-      if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, done, total: n, cell });
+      if (p.progressId) this.patchProgress.fire({ progressId: p.progressId, done, total: n, cell, metricClean, metricCorrupt });
     }
     return { ...rec.result, resid: f32(rec.result.resid), heads: f32(rec.result.heads) };
   }

@@ -1,7 +1,8 @@
 /**
  * The panel's Patching view in headless Chromium: the real panel bundle, the real host session and Patching class
  * (extension/host/patching.ts), answers recorded from the real engine (test/fixtures/recorded-patch.json,
- * test/webview/recordPatch.ts) streamed cell by cell in the engine's order.
+ * test/webview/recordPatch.ts) streamed cell by cell in the engine's order, after the engine's first progress event
+ * (the clean and corrupted metrics, before any cell).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,7 +55,15 @@ describe('patching view (Chromium)', () => {
   });
   after(async () => h?.close());
 
-  it('streams recorded cells into the right places, Cancel keeps them, a finished run colours the normalized metric, a head click selects it', async () => {
+  it("the engine's first progress event carries the final result's clean and corrupted metrics", () => {
+    assert.equal(REC.first.done, 0);
+    assert.equal(REC.first.total, REC.cells.length);
+    assert.ok(Math.abs(REC.first.metricClean - REC.result.metricClean) <= 1e-9, `${REC.first.metricClean} vs ${REC.result.metricClean}`);
+    assert.ok(Math.abs(REC.first.metricCorrupt - REC.result.metricCorrupt) <= 1e-9, `${REC.first.metricCorrupt} vs ${REC.result.metricCorrupt}`);
+    assert.ok(Math.abs(REC.first.metricClean - REC.first.metricCorrupt) > 1e-3, 'the two ends differ: normalizing means something');
+  });
+
+  it('streams recorded cells into the right places normalized from the first, Cancel keeps them, a finished run colours the same, a head click selects it', async () => {
     const page = await h.open('panel');
     const painted = page.evaluate(() => new Promise((r) => window.addEventListener('headlight:painted', (e) => (e as CustomEvent).detail.view === 'matrix' && r(1))));
     await page.evaluate((f) => window.harness.source.setRun(window.harness.fromFixture(f), 1), FIXTURE);
@@ -71,6 +80,14 @@ describe('patching view (Chromium)', () => {
     assert.match((await page.textContent('.patch-sides')) ?? '', /Clean: this version · corrupted: selection replaced by “there”/);
     assert.match((await page.textContent('.patch-metric')) ?? '', new RegExp(`Metric after token ${T - 1} .*logit\\(.*\\) − logit\\(.*\\).*\\(patched − corrupted\\) / \\(clean − corrupted\\)`));
     await page.waitForFunction(() => (window.harness.patching.current?.done ?? 0) >= 40);
+    // while the cells stream in: both ends in the header, the legend and the hidden table already normalized
+    const { metricClean: mc, metricCorrupt: mk } = REC.first;
+    const signed3 = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(3)}`;
+    assert.equal(await page.getAttribute('section.patch', 'data-state'), 'running');
+    assert.ok(((await page.textContent('.patch-metric')) ?? '').includes(`Clean ${signed3(mc)}, corrupted ${signed3(mk)}.`), 'the header shows both ends while running');
+    assert.match((await page.textContent('.patch-legend')) ?? '', /\+1 = clean.*normalized; 0 = corrupted/);
+    const streamedText = await page.$$eval('.sr-only table.patch-table td', (tds) => tds.map((t) => t.textContent ?? '').filter((t) => t !== 'pending'));
+    assert.ok(streamedText.length >= 40 && streamedText.every((t) => /\(normalized -?\d+\.\d{3}\)$/.test(t)), `streamed table cells are normalized: ${streamedText.slice(0, 3).join(' | ')}`);
     await page.click('vscode-button.patch-cancel');
     await page.waitForSelector('section.patch[data-state="cancelled"]');
     const done = await page.evaluate(() => window.harness.patching.current!.done);
@@ -79,17 +96,28 @@ describe('patching view (Chromium)', () => {
     const px = await pixels(page);
     BG = px.bg;
     const streamed: Cell[] = REC.cells.slice(0, done);
-    const max = Math.max(...streamed.map((c) => Math.abs(c.value)));
+    const norm = (v: number) => (v - mk) / (mc - mk);
     const seen = new Set(streamed.map((c) => `${c.target}:${c.layer}:${c.index}`));
+    const rawMax = Math.max(...streamed.map((c) => Math.abs(c.value)));
+    let strong = 0;
+    let asCorrupted = 0; // normalized ≈ 0 but a strong raw value: near the background, where the raw scale paints full colour
     for (const c of streamed) {
       const got = hue((c.target === 'resid' ? px.resid : px.heads).out[c.layer][c.index]);
-      if (Math.abs(c.value) > 0.25 * max) assert.equal(got, c.value > 0 ? 'blue' : 'red', `${c.target} L${c.layer} ${c.index} = ${c.value} (raw, ±${max})`);
+      const n = norm(c.value);
+      if (Math.abs(n) < 0.05 && Math.abs(c.value) > 0.5 * rawMax) {
+        asCorrupted++;
+        assert.ok(got === 'bg' || got === 'grey', `${c.target} L${c.layer} ${c.index} = ${c.value} (normalized ${n}) is painted ${got}, as on the raw scale`);
+      }
+      if (Math.abs(n) <= 0.3) continue;
+      strong++;
+      assert.equal(got, n > 0 ? 'blue' : 'red', `${c.target} L${c.layer} ${c.index} = ${c.value}, normalized ${n}`);
     }
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) if (!seen.has(`resid:${l}:${t}`)) assert.equal(hue(px.resid.out[l][t]), 'bg', `pending resid L${l} t${t} is empty`);
       for (let k = 0; k < H; k++) if (!seen.has(`heads:${l}:${k}`)) assert.equal(hue(px.heads.out[l][k]), 'bg', `pending head L${l} H${k} is empty`);
     }
-    assert.ok(streamed.some((c) => Math.abs(c.value) > 0.25 * max), 'some streamed cells are coloured');
+    assert.ok(strong > 0, 'some streamed cells are strong enough to check');
+    assert.ok(asCorrupted > 0, 'some streamed cells are as corrupted with a strong raw value (the test tells the two scales apart)');
 
     // the whole request: the normalized metric's colours, the table, a head click
     await page.evaluate(() => {
@@ -99,7 +127,8 @@ describe('patching view (Chromium)', () => {
     await page.waitForSelector('section.patch[data-state="done"]');
     await page.waitForTimeout(100);
     const all = await pixels(page);
-    const { metricClean: mc, metricCorrupt: mk } = REC.result;
+    assert.equal(REC.result.metricClean, mc);
+    assert.equal(REC.result.metricCorrupt, mk);
     const resid = f32(REC.result.resid);
     const heads = f32(REC.result.heads);
     let checked = 0;

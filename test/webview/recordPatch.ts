@@ -2,14 +2,15 @@
  * Records activation patching from the real engine for the panel's Patching view test, on the same checkpoint and
  * text as recorded-run.json (the clean side: the current run) against a copy with "world" replaced by "there",
  * one token each, into test/fixtures/recorded-patch.json: both texts, the metric's tokens (the clean run's top
- * two guesses after the last token), the cells in the order the engine streamed them, and the final result.
+ * two guesses after the last token), the first progress event (before any run: the clean and corrupted metrics), the
+ * cells in the order the engine streamed them, and the final result.
  *   node --import tsx test/webview/recordPatch.ts
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineService } from '../../extension/engine/server';
-import type { PatchCell, PatchResult, Prediction, RunSummary, ScoreResult } from '../../extension/common/engineProtocol';
+import type { EngineEvents, PatchCell, PatchResult, Prediction, RunSummary, ScoreResult } from '../../extension/common/engineProtocol';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint';
 
 const b64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
@@ -34,15 +35,20 @@ async function main(): Promise<void> {
     const guesses = (await h.predictions!({ version: run.version, index: T, k: 5 }, signal)) as Prediction[];
     const [answer, wrong] = guesses;
     const cells: (PatchCell & { done: number; total: number })[] = [];
-    service.emit = ((name: string, p: { done: number; total: number; cell?: PatchCell }) => {
-      if (name === 'patchProgress' && p.cell) cells.push({ ...p.cell, done: p.done, total: p.total });
+    const events: EngineEvents['patchProgress'][] = [];
+    service.emit = ((name: string, p: EngineEvents['patchProgress']) => {
+      if (name !== 'patchProgress') return;
+      events.push(p);
+      if (p.cell) cells.push({ ...p.cell, done: p.done, total: p.total });
     }) as typeof service.emit;
     const r = (await h.patch!({ clean, corrupt, answer: answer.id, wrong: wrong.id, window: { start: 0, end: T }, progressId: 'rec' }, signal)) as PatchResult;
+    const first = events[0];
+    if (!first || first.cell || first.done !== 0) throw new Error('the first patchProgress event should come before any cell');
     const out = join(FIXTURES, 'recorded-patch.json');
     writeFileSync(out, JSON.stringify({
       clean, corrupt, otherTokens: other.tokens, otherLogprobs: Array.from(other.logprobs, (x) => (Number.isNaN(x) ? null : x)),
       answer: { id: answer.id, text: answer.text }, wrong: { id: wrong.id, text: wrong.text }, guesses,
-      cells, result: { ...r, resid: b64(r.resid), heads: b64(r.heads) },
+      first: { done: first.done, total: first.total, metricClean: first.metricClean, metricCorrupt: first.metricCorrupt }, cells, result: { ...r, resid: b64(r.resid), heads: b64(r.heads) },
     }) + '\n');
     console.log(`recorded ${cells.length} streamed cells (${r.runs} runs, ${r.ms.toFixed(0)} ms), metric clean ${r.metricClean.toFixed(3)} corrupted ${r.metricCorrupt.toFixed(3)} -> ${out}`);
     await service.dispose();

@@ -21,7 +21,7 @@
  * through the residual stream would not be exact: the MLP of the same layer (GPT-2, Llama) and Gemma's
  * post-attention norm read the attention output before the next layer's residual.
  */
-import type { PatchCell, PatchParams, PatchResult, PatchTarget } from '../../common/engineProtocol';
+import type { EngineEvents, PatchCell, PatchParams, PatchResult, PatchTarget } from '../../common/engineProtocol';
 import { HeadlightError } from '../../common/errors';
 import type { ModelDims } from '../model/dims';
 import { throwIfAborted } from './ablation';
@@ -33,10 +33,16 @@ import type { NormWeights, ReadoutHead } from './readoutHead';
 
 export type { PatchCell, PatchResult, PatchTarget };
 
+/** One progress report of patchActivations (the `patchProgress` event without its id). */
+export type PatchProgress = Omit<EngineEvents['patchProgress'], 'progressId'>;
+
 export interface PatchOptions {
   signal?: AbortSignal;
-  /** After every patched run: how many are done, and the cell it filled. */
-  onProgress?: (p: { done: number; total: number; cell?: PatchCell }) => void;
+  /**
+   * Once before the first patched run (done 0, no cell) and after every one (the cell it filled); each call carries
+   * the clean and corrupted runs' metrics, known before any patched run.
+   */
+  onProgress?: (p: PatchProgress) => void;
 }
 
 /** The metric of one residual row: logit(answer) − logit(wrong) through the final norm, unembedding and soft-cap. */
@@ -126,8 +132,8 @@ export async function patchActivations(engine: Gpt2Engine, readout: () => Promis
   const headCells = targets.has('heads') ? L * H : 0;
   const total = residCells + headCells;
   let done = 0;
-  const report = (cell: PatchCell) => opts.onProgress?.({ done: ++done, total, cell });
-  opts.onProgress?.({ done, total });
+  const report = (cell: PatchCell) => opts.onProgress?.({ done: ++done, total, cell, metricClean, metricCorrupt });
+  opts.onProgress?.({ done, total, metricClean, metricCorrupt }); // before the first run: a view can normalize from the first cell
   const ids = corrupt.slice(0, n);
 
   const resid = new Float32Array(targets.has('resid') ? L * T : 0).fill(metricCorrupt); // [L, T]
