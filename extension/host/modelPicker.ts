@@ -2,10 +2,13 @@
  * Headlight: Select Model — the bundled model, models already in the Hugging Face cache, known downloadable ones,
  * a local folder, or any repo id. Known models show their family, download size and a gated mark; families the
  * engine cannot run yet are listed anyway, and loading one gives the engine's "unsupported architecture" error.
- * The choice is written to the user setting `headlight.model`; the model manager loads it from there. Downloads
- * show a cancellable progress notification.
+ * Every model shows the engine's estimated peak memory for the configured window, with a warning where it will not
+ * fit the memory budget (pickerItems.ts): the picker opens at once and the folders' estimates fill in as their
+ * headers are read. The choice is written to the user setting `headlight.model`; the model manager loads it from
+ * there. Downloads show a cancellable progress notification.
  */
 import * as vscode from 'vscode';
+import { readConfig } from './config';
 import { downloadWithProgress } from './modelManager';
 
 interface PickerContext {
@@ -13,50 +16,66 @@ interface PickerContext {
   current: string;
 }
 
-type Item = vscode.QuickPickItem & { action?: () => Promise<string | undefined> };
+type Item = vscode.QuickPickItem & { entry?: import('./pickerItems').PickerEntry };
 
 export async function pickModel(ctx: PickerContext): Promise<string | undefined> {
-  const store = await import('../hub/modelStore');
+  const [store, picker, { availableMemoryNow }] = await Promise.all([import('../hub/modelStore'), import('./pickerItems'), import('../hub/modelMemory')]);
   const cached = await store.listCachedModels().catch(() => []);
-  const mark = (ref: string) => (ref === ctx.current ? '$(check) ' : '');
-  const items: Item[] = [{ label: `${mark('bundled')}headlight-tiny`, description: 'bundled, works offline', action: async () => 'bundled' }];
-  const loadable = cached.filter((c) => c.loadableDir);
-  if (loadable.length) items.push({ label: 'Downloaded (Hugging Face cache)', kind: vscode.QuickPickItemKind.Separator });
-  for (const c of loadable) {
-    const family = c.known ? `${c.known.family} · ` : '';
-    items.push({ label: `${mark(c.repoId)}${c.repoId}`, description: `${family}${store.formatBytes(c.sizeBytes)}`, detail: c.loadableDir, action: async () => c.repoId });
-  }
-  const cachedIds = new Set(loadable.flatMap((c) => [c.repoId, c.known?.id, c.known?.repoId]));
-  const downloadable = store.KNOWN_MODELS.filter((k) => !cachedIds.has(k.repoId) && !cachedIds.has(k.id));
-  if (downloadable.length) items.push({ label: 'Download from Hugging Face', kind: vscode.QuickPickItemKind.Separator });
-  for (const k of downloadable) {
-    const gqa = k.kvHeads !== k.heads ? ` (${k.kvHeads} KV)` : '';
-    items.push({
-      label: `$(cloud-download) ${k.repoId}${k.gated ? '  $(lock) gated' : ''}`,
-      description: `${k.family} · ${k.exactSize ? '' : '≈'}${store.formatBytes(k.weightsBytes)} · ${k.layers} layers × ${k.heads} heads${gqa}`,
-      detail: k.gated
-        ? `Gated: accept the licence at ${hubPage(k.repoId)} and set HF_TOKEN (or run \`hf auth login\`) before downloading.`
-        : undefined,
-      action: async () => {
-        await downloadWithProgress(k.repoId, ctx.bundledDir);
-        return k.repoId;
-      },
-    });
-  }
-  items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator });
-  items.push({ label: '$(folder-opened) Open a local folder…', description: 'config.json + safetensors (one file or shards) + tokenizer', action: () => pickFolder() });
-  items.push({ label: '$(edit) Enter a Hugging Face repo id…', action: () => enterRepoId(ctx, store.isValidRepoId) });
+  const { windowTokens, memoryBudgetMB } = readConfig();
+  const memory = picker.memoryContext(windowTokens, memoryBudgetMB, availableMemoryNow());
+  const entries = picker.pickerEntries({ current: ctx.current, bundledDir: ctx.bundledDir, cached, known: store.KNOWN_MODELS, memory, formatBytes: store.formatBytes });
+  const toItem = (entry: (typeof entries)[number]): Item =>
+    entry.separator ? { label: entry.label, kind: vscode.QuickPickItemKind.Separator } : { label: entry.label, description: entry.description, detail: entry.detail, entry };
 
-  const picked = await vscode.window.showQuickPick(items, { title: 'Headlight: model', placeHolder: `Now: ${ctx.current}` });
-  const ref = await picked?.action?.();
+  const qp = vscode.window.createQuickPick<Item>();
+  qp.title = 'Headlight: model';
+  qp.placeholder = `Now: ${ctx.current} · memory estimates at ${windowTokens.toLocaleString('en-US')} tokens (headlight.window.tokens)`;
+  qp.matchOnDescription = true;
+  qp.items = entries.map(toItem);
+  qp.busy = entries.some((e) => e.estimateOf);
+  // Estimates fill in: re-set the items (VS Code redraws on assignment), keeping the entry the user is on active.
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const refresh = () => {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      const active = qp.activeItems[0]?.entry;
+      qp.items = entries.map(toItem);
+      const again = qp.items.find((i) => i.entry && i.entry === active);
+      if (again) qp.activeItems = [again];
+    }, 50);
+  };
+  void picker.fillEstimates(entries, memory, refresh).finally(() => {
+    qp.busy = false;
+  });
+
+  const picked = await new Promise<Item | undefined>((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+    qp.onDidHide(() => resolve(undefined));
+    qp.show();
+  });
+  clearTimeout(pending);
+  qp.dispose();
+  const action = picked?.entry?.action;
+  if (!action) return undefined;
+  let ref: string | undefined;
+  switch (action.kind) {
+    case 'use':
+      ref = action.ref;
+      break;
+    case 'download':
+      await downloadWithProgress(action.repoId, ctx.bundledDir);
+      ref = action.repoId;
+      break;
+    case 'pickFolder':
+      ref = await pickFolder();
+      break;
+    case 'enterRepoId':
+      ref = await enterRepoId(ctx, store.isValidRepoId);
+      break;
+  }
   if (!ref) return undefined;
   await vscode.workspace.getConfiguration('headlight').update('model', ref, vscode.ConfigurationTarget.Global);
   return ref;
-}
-
-/** The repo's page on the Hub (HF_ENDPOINT honoured), where a gated model's licence is accepted. */
-function hubPage(repoId: string): string {
-  return `${(process.env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '')}/${repoId}`;
 }
 
 async function pickFolder(): Promise<string | undefined> {
