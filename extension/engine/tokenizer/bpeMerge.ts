@@ -97,10 +97,14 @@ export function mergeSymbols(ids: Int32Array, lens: Int32Array, n: number, ranks
 
 const SCAN_LIMIT = 48;
 
+/** mergeByScan's pair ranks, kept between words (the tokenizer is synchronous, so one buffer serves all). */
+let scanRanks = new Int32Array(2 * SCAN_LIMIT);
+
 /** Quadratic in the word length, but with no allocation: the fastest choice for ordinary words. */
 export function mergeByScan(ids: Int32Array, lens: Int32Array, n: number, ranks: MergeRanks): number {
   if (n < 2) return n;
-  const pairRanks = new Int32Array(n - 1); // [n-1] rank of (ids[i], ids[i+1]) or -1
+  if (scanRanks.length < n) scanRanks = new Int32Array(2 * n);
+  const pairRanks = scanRanks; // [n-1] rank of (ids[i], ids[i+1]) or -1; reused from word to word
   for (let i = 0; i < n - 1; i++) pairRanks[i] = ranks.rank(ids[i]!, ids[i + 1]!);
   while (n > 1) {
     let best = -1;

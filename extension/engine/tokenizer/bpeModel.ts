@@ -106,15 +106,37 @@ export class BpeModel {
 
   /** The word as the vocabulary spells it: byte-level characters when the words are byte-level. */
   private modelText(text: string, from: number, to: number): string {
-    const word = text.slice(from, to);
-    if (!this.byteLevel) return word;
+    if (!this.byteLevel) return text.slice(from, to);
+    // Printable ASCII ('!'..'~') is its own byte-level character: most words of code need no mapping at all.
+    let plain = true;
+    for (let i = from; i < to && plain; i++) {
+      const c = text.charCodeAt(i);
+      plain = c >= 0x21 && c <= 0x7e;
+    }
+    if (plain) return text.slice(from, to);
     let out = '';
-    for (const b of new TextEncoder().encode(word)) out += BYTE_CHARS[b];
+    forEachUtf8Byte(text, from, to, (b) => {
+      out += BYTE_CHARS[b];
+    });
     return out;
   }
 
   /** One symbol per UTF-8 byte (the byte-level alphabet). Returns the number of symbols. */
   private byteSymbols(text: string, from: number, to: number): number {
+    // ASCII words (most of code) are one byte per unit: no UTF-8 encoding, no callback.
+    const { ids, lens, unitStart, unitEnd, byteIds } = this;
+    let ascii = 0;
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      const id = c < 0x80 ? byteIds[c]! : -1;
+      if (id < 0) break;
+      ids[ascii] = id;
+      lens[ascii] = 1;
+      unitStart[ascii] = i - from;
+      unitEnd[ascii] = i - from + 1;
+      ascii++;
+    }
+    if (ascii === to - from) return ascii;
     let n = 0;
     const push = (byte: number, s: number, e: number): void => {
       const id = this.byteIds[byte]!;

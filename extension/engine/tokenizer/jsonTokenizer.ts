@@ -14,7 +14,7 @@ import { AddedTokenMatcher, type AddedToken } from './addedTokens.js';
 import { BpeModel } from './bpeModel.js';
 import { buildDecoder, displayStepsOf, runDecoder, type DecodeStep } from './decoders.js';
 import { buildNormalizer, normalizeString, originalPiece, type Normalizer, type Piece } from './normalizers.js';
-import { buildPreTokenizer, type PreTokenizer, type Word } from './preTokenizers.js';
+import { buildPreTokenizer, type PreTokenizer } from './preTokenizers.js';
 import { shown } from './shown.js';
 import { vocabPiece } from './vocabPiece.js';
 
@@ -32,7 +32,7 @@ interface PostProcessing {
 
 /** Words up to this many code units are cached when the pre-tokenizer splits text into words. */
 const CACHE_WORD_UNITS = 64;
-const CACHE_ENTRIES = 20_000;
+const CACHE_ENTRIES = 100_000;
 
 export class JsonTokenizer {
   /** Number of ids (largest id + 1), added tokens included. */
@@ -155,14 +155,27 @@ export class JsonTokenizer {
 
   private run(input: string, emit: (id: number, start: number, end: number) => void): void {
     const text = wellFormed(input);
-    const ids: number[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const push = (id: number, start: number, end: number): void => {
-      ids.push(id);
-      starts.push(start);
-      ends.push(end);
-    };
+    const { template, trim } = this.post;
+    for (const id of template.before) emit(id, 0, 0);
+    let push = emit;
+    if (trim) {
+      // Hugging Face's ByteLevel `process_offsets`: leading/trailing "Ġ" or whitespace leave the offsets.
+      let first = true;
+      push = (id, start, end) => {
+        const packed = this.spacesOf(id);
+        if (packed !== 0) {
+          let leading = packed >> 16;
+          const trailing = packed & 0xffff;
+          if (leading > 0) {
+            if ((first || start === 0) && trim.addPrefixSpace && leading === 1) leading = 0;
+            start = Math.min(start + leading, end);
+          }
+          if (trailing > 0 && end >= trailing) end = Math.max(end - trailing, start);
+        }
+        first = false;
+        emit(id, start, end);
+      };
+    }
     let from = 0;
     for (const m of this.rawMatcher.find(text)) {
       this.encodeNormalized(text, from, m.start, push);
@@ -170,11 +183,6 @@ export class JsonTokenizer {
       from = m.end;
     }
     this.encodeNormalized(text, from, text.length, push);
-
-    const { template, trim } = this.post;
-    if (trim) trimOffsets(ids, starts, ends, (id) => this.spacesOf(id), trim.addPrefixSpace);
-    for (const id of template.before) emit(id, 0, 0);
-    for (let k = 0; k < ids.length; k++) emit(ids[k]!, starts[k]!, ends[k]!);
     for (const id of template.after) emit(id, 0, 0);
   }
 
@@ -195,13 +203,13 @@ export class JsonTokenizer {
   /** Pre-tokenizes piece[from, to) and runs the model on each word. */
   private encodeWords(piece: Piece, from: number, to: number, push: (id: number, start: number, end: number) => void): void {
     if (to <= from) return;
-    const whole: Word = { piece, from, to };
-    const words = this.preTokenizer ? this.preTokenizer([whole]) : [whole];
-    for (const w of words) {
-      const tokens = this.wordTokens(w.piece.text, w.from, w.to);
-      const { start, end } = w.piece;
-      for (let k = 0; k < tokens.length; k += 3) push(tokens[k]!, start[w.from + tokens[k + 1]!]!, end[w.from + tokens[k + 2]! - 1]!);
-    }
+    const word = (p: Piece, wordFrom: number, wordTo: number): void => {
+      const tokens = this.wordTokens(p.text, wordFrom, wordTo);
+      const { start, end } = p;
+      for (let k = 0; k < tokens.length; k += 3) push(tokens[k]!, start[wordFrom + tokens[k + 1]!]!, end[wordFrom + tokens[k + 2]! - 1]!);
+    };
+    if (this.preTokenizer) this.preTokenizer(piece, from, to, word);
+    else word(piece, from, to);
   }
 
   private wordTokens(text: string, from: number, to: number): Int32Array {
@@ -223,22 +231,6 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 export function wellFormed(text: string): string {
   LONE_SURROGATE.lastIndex = 0;
   return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
-}
-
-/** Hugging Face's ByteLevel `process_offsets`: leading/trailing "Ġ" or whitespace leave the offsets. */
-function trimOffsets(ids: number[], starts: number[], ends: number[], spaces: (id: number) => number, addPrefixSpace: boolean): void {
-  for (let k = 0; k < ids.length; k++) {
-    const packed = spaces(ids[k]!);
-    if (packed === 0) continue;
-    let leading = packed >> 16;
-    const trailing = packed & 0xffff;
-    if (leading > 0) {
-      const isFirst = k === 0 || starts[k] === 0;
-      if (isFirst && addPrefixSpace && leading === 1) leading = 0;
-      starts[k] = Math.min(starts[k]! + leading, ends[k]!);
-    }
-    if (trailing > 0 && ends[k]! >= trailing) ends[k] = Math.max(ends[k]! - trailing, starts[k]!);
-  }
 }
 
 /** Leading and trailing "Ġ"/whitespace characters of a piece, packed as leading << 16 | trailing. */
