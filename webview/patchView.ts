@@ -76,7 +76,7 @@ class PatchHeatmap {
     const x0 = 28;
     const y0 = 16;
     const cellW = Math.max(3, Math.min(28, Math.floor((this.width - x0 - 4) / cols)));
-    const cellH = Math.max(6, Math.min(cellW, 20));
+    const cellH = Math.max(12, Math.min(cellW, 20)); // rows tall enough to see and to label every layer, however many positions
     this.geom = { x0, y0, cellW, cellH };
     const height = y0 + rows * cellH + 2;
     const ctx = fitCanvas(this.canvas, x0 + cols * cellW + 2, height);
