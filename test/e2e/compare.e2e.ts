@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { pollFor } from './frames.js';
-import { ROOT, WORKSPACE, editorTextPoint, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings, explainAttention } from './workbenchSteps.js';
+import { ROOT, WORKSPACE, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
+import { bundledModelSettings, compareWithReplacement, explainAttention, selectWord } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'compare');
 const SAMPLE = 'greet.ts';
@@ -41,26 +41,12 @@ test('Compare With… the selection replaced: the Compare view and the editor ma
 
   await t.test('1. Explain Attention, then select "Ada"', async () => {
     panel = (await explainAttention(page, SAMPLE)).panel;
-    const at = await editorTextPoint(page, 'Ada', 0);
-    assert.ok(at, '"Ada" is not on a rendered line');
-    await page.mouse.dblclick(at.x, at.y);
+    await selectWord(page, 'Ada', 0);
     await wb!.screenshot('compare-01-selected');
   });
 
   await t.test('2. Compare With… → selection replaced by "Grace"', async () => {
-    const input = page.locator('.quick-input-widget input');
-    await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('>Headlight: Compare With');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Compare With…' }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await input.press('Enter');
-    const replace = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'selection replaced by' }).first();
-    await replace.waitFor({ state: 'visible', timeout: 10_000 });
-    await replace.click();
-    await page.locator('.quick-input-widget', { hasText: 'replace the selection by' }).waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('Grace');
-    await input.press('Enter');
-    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+    await compareWithReplacement(page, 'Grace');
   });
 
   await t.test('3. the panel shows the Compare view with one changed region', async () => {

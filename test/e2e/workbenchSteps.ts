@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
-import { editorTextPoint, ROOT, runCommand } from './harness.js';
+import { ARTIFACTS, editorTextPoint, ROOT, runCommand } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
 export async function openFile(page: Page, name: string): Promise<void> {
@@ -31,6 +31,13 @@ export async function clickEditor(page: Page, text: string, occurrence: number):
     `"${text}" is outside the editor's visible area (scrolled away?): ${JSON.stringify(at)} vs ${JSON.stringify(box)}`);
   await page.mouse.click(at.x, at.y);
   return at;
+}
+
+/** Double-clicks the `occurrence`-th visible `text` in the editor: the word under it becomes the selection. */
+export async function selectWord(page: Page, text: string, occurrence: number): Promise<void> {
+  const at = await editorTextPoint(page, text, occurrence);
+  assert.ok(at, `"${text}" is not on a rendered line of the editor`);
+  await page.mouse.dblclick(at.x, at.y);
 }
 
 /** Hovers `text` in the editor and waits for Headlight's part of the hover (other providers may answer first). */
@@ -152,4 +159,47 @@ export async function explainAttention(page: Page, file: string, timeoutMs = 30_
   const panel = await frameWith(page, 'canvas[aria-roledescription="grid of attention heads"]');
   const title = await waitForText(panel.locator('.toolbar .title'), /\d+ tokens/, timeoutMs);
   return { panel, title };
+}
+
+/**
+ * Runs a command from the palette whose own QuickPick or input box follows (so the widget does not close in between,
+ * unlike runCommand): F1, its title, Enter.
+ */
+export async function startCommand(page: Page, title: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press('F1');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 10_000 });
+  await input.press('Enter');
+}
+
+/** Waits for the quick input showing `showing` (its title or a row) and clicks its row with `row` (default the first row). */
+export async function pickQuickItem(page: Page, showing: string, row?: string, timeoutMs = 10_000): Promise<string> {
+  const widget = page.locator('.quick-input-widget', { hasText: showing });
+  await widget.waitFor({ state: 'visible', timeout: timeoutMs });
+  const item = (row === undefined ? widget.locator('.monaco-list-row') : widget.locator('.monaco-list-row', { hasText: row })).first();
+  await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  const label = (await item.innerText()).replace(/\u00a0/g, ' ');
+  await item.click();
+  return label;
+}
+
+/** Headlight: Compare With… → "this text with the selection replaced by…" → `word` (the selection must be made). */
+export async function compareWithReplacement(page: Page, word: string): Promise<void> {
+  await startCommand(page, 'Headlight: Compare With…');
+  await pickQuickItem(page, 'selection replaced by', 'selection replaced by');
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-widget', { hasText: 'replace the selection by' }).waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(word);
+  await input.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+/** Saves a screenshot of one element (a webview's too) to artifacts/e2e/<name>.png and returns its path. */
+export async function screenshotOf(locator: Locator, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = join(ARTIFACTS, `${name}.png`);
+  await locator.screenshot({ path: file });
+  return file;
 }
