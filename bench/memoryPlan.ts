@@ -1,10 +1,10 @@
 /**
  * `node --import tsx bench/memoryPlan.ts [--T 1024] [--only gpt2,smollm2,pythia,qwen2]`: the memory plan's estimate
- * (extension/engine/model/memoryPlan.ts) against the measured peak RSS of an engine process (forked with the
+ * (extension/common/memoryPlan.ts, as the engine's load and the model picker make it) against the measured peak RSS of an engine process (forked with the
  * extension's engine environment, as bench/engine.ts does) that loads a random checkpoint of a real model's shape and
  * runs two full analyses of T tokens. Shapes (bench/shapes.ts): GPT-2 small, SmolLM2-135M, Pythia-160m, Qwen2.5-0.5B by
  * default; Gemma 3 270M, Gemma 2 2B, TinyStories-33M by `--only`. Checkpoints are written once into .bench/ (git-ignored).
- * Not a test: figures only; the plan is meant to stay within 25% of each measurement.
+ * Not a test: figures only; the plan is meant to stay within 25% of each measurement (bench/RESULTS.md, "Memory plan").
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
