@@ -3,10 +3,11 @@
  * model's own final norm, unembedding and final soft-cap; row L is the model's output. Per token and layer: the
  * log-probability of the actual next token and the top guesses; per token, the layer its guess settles at.
  *
- * Computed where it is looked at, never as part of the normal run: the residual rows come from a scratch run of the
- * graph on the live key/value cache (rows a..b−1 with past = a; nothing is committed), fetching resid_{l} and
- * resid_final, then go through the lens head (readoutHead.ts) in blocks. One token (the cursor's) is a one-row run;
- * the visible tokens' grid is one run per CHUNK of positions.
+ * Computed where it is looked at, never as part of the normal run: the normal run keeps every layer's residual rows
+ * (RunState.residuals), and the lens sends the rows looked at through the lens head (readoutHead.ts) in blocks: one
+ * token (the cursor's) is L + 1 rows; the visible tokens' grid goes CHUNK positions at a time. Attribution, which
+ * also needs each head's output, makes a scratch run of the graph on the live key/value cache (`residuals`: rows
+ * a..b−1 with past = a; nothing is committed).
  */
 import type { LensGrid, TokenLens } from '../../common/engineProtocol';
 import { HeadlightError } from '../../common/errors';
@@ -48,13 +49,6 @@ export function settleLayer(top1: ArrayLike<number>, rows: number, n: number, i:
   return l;
 }
 
-/** Stacks [L+1] × [n, E] layer-major into [(L+1)·n, E] (the lens head's rows). */
-function stack(resid: Float32Array[], n: number, E: number): Float32Array {
-  const rows = new Float32Array(resid.length * n * E);
-  resid.forEach((r, l) => rows.set(r.subarray(0, n * E), l * n * E));
-  return rows;
-}
-
 /** The lens and attribution of one loaded model; its readout head is built on first use. */
 export class Lens {
   private head: Promise<ReadoutHead> | undefined;
@@ -74,18 +68,17 @@ export class Lens {
     return this.head;
   }
 
-  /** Token `index` of `run` at every layer: one one-row run on the cache, then L + 1 rows through the lens head. */
+  /** Token `index` of `run` at every layer: its L + 1 kept residual rows through the lens head. */
   async at(run: Run, index: number): Promise<TokenLens> {
     checkIndex(run, index);
     const head = await this.readoutHead();
-    const { nLayer: L, nEmbd: E } = this.engine.dims;
+    const { nLayer: L } = this.engine.dims;
     const K = LENS_TOP_K;
     const ids = run.tokens.map((t) => t.id);
     const target = index + 1 < ids.length ? ids[index + 1] : null;
-    const answer = await this.engine.scratch(async (runner, state) => {
+    const answer = await this.engine.scratch(async (_runner, state) => {
       if (run.stale) throw staleRun();
-      const { resid } = await residuals(runner, state, index, index + 1);
-      return head.lens(stack(resid, 1, E), new Array(L + 1).fill(target ?? 0));
+      return head.lens(state.residualRows(index, index + 1), new Array(L + 1).fill(target ?? 0));
     });
     if (target === null) answer.logprob.fill(NaN);
     const decode = (id: number) => this.engine.tokenizer.decode([id]);
@@ -97,8 +90,8 @@ export class Lens {
   }
 
   /**
-   * Positions start..end−1 of `run` at every layer, one run of up to CHUNK positions at a time (each queued on its
-   * own, so other requests slip in between); `signal` stops between runs.
+   * Positions start..end−1 of `run` at every layer, up to CHUNK positions through the lens head at a time (each queued
+   * on its own, so other requests slip in between); `signal` stops between them.
    */
   async grid(run: Run, span: { start: number; end: number } = { start: 0, end: run.length }, opts: { signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void } = {}): Promise<LensGrid> {
     const { start, end } = span;
@@ -130,12 +123,11 @@ export class Lens {
       const b = Math.min(end, a + CHUNK);
       const m = b - a;
       const targets = Array.from({ length: rows * m }, (_, r) => ids[a + (r % m) + 1] ?? 0);
-      const answer = await this.engine.scratch(async (runner, state) => {
+      const answer = await this.engine.scratch(async (_runner, state) => {
         throwIfAborted(opts.signal);
         if (run.stale) throw staleRun();
-        const { resid } = await residuals(runner, state, a, b);
         const t1 = performance.now();
-        const got = await head.lens(stack(resid, m, E), targets);
+        const got = await head.lens(state.residualRows(a, b), targets);
         lensMs += performance.now() - t1;
         return got;
       });

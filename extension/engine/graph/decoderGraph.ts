@@ -282,7 +282,7 @@ export class DecoderGraph {
       x = family.layer(d, x, l); // [1, T, E]
     }
     if (d.analysis) {
-      // resid_final: the stream entering the final norm (fetched only by the lens and attribution); a copy of [T, E].
+      // resid_final: the stream entering the final norm (kept by every run for the logit lens); a copy of [T, E].
       d.g.named('Identity', [x], ['resid_final']);
       d.outputs.push({ name: 'resid_final', dataType: DataType.FLOAT, dims: [1, d.rowsOf(dims.nLayer - 1), dims.nEmbd] });
     }

@@ -348,7 +348,7 @@ export async function buildGpt2Graph(config: Gpt2Config, weights: Gpt2Weights<We
     x = g.op('Add', [x, attention(layerNorm(x, weights.layers[l].ln1, `h.${l}.ln_1`), l, mask)]); // [1, T, E]
     const mlpTerms = [x, mlp(layerNorm(x, weights.layers[l].ln2, `h.${l}.ln_2`), l)];
     if (analysis && l === L - 1) {
-      // resid_final: the stream entering ln_f (fetched only by the lens and attribution).
+      // resid_final: the stream entering ln_f (kept by every run for the logit lens).
       g.named('Add', mlpTerms, [(x = 'resid_final')]);
       outputs.push({ name: 'resid_final', dataType: DataType.FLOAT, dims: [1, rowsOf(l), E] });
     } else x = g.op('Add', mlpTerms); // [1, T, E]
