@@ -71,7 +71,7 @@ export interface PatchToken {
  * Activation patching between the two versions of a comparison (`Headlight: Patch Activations…`): the corrupted
  * version run with the clean one's activations, one cell per patched run. Cells stream in (`patchCell`); NaN =
  * not computed yet. The metric is logit(answer) − logit(wrong) at `position`; normalized (patched − corrupted) /
- * (clean − corrupted) once both ends are known (`metricClean`, `metricCorrupt` come with the result).
+ * (clean − corrupted): `metricClean` and `metricCorrupt` arrive with the first progress event, before any cell.
  */
 export interface PatchView {
   /** One patching request (cells of another id are dropped). */
