@@ -118,3 +118,30 @@ describe('the window of rotary families', () => {
     await wide.dispose();
   });
 });
+
+describe('token ids the checkpoint has no embedding for', () => {
+  test('a tokenizer id ≥ vocab_size is refused by name before the graph runs; the engine keeps working', async () => {
+    const ck = await fresh();
+    const { engine } = await loadEngine(ck.dir, { threads: 1, tokenizer: idTokenizer });
+    try {
+      const good = randomIds(7, 10, 64);
+      const before = await engine.analyze(idText(good));
+      const expected = Array.from({ length: before.length }, (_, i) => before.logprob(i));
+      let caught: unknown;
+      try {
+        await engine.analyze(idText([...good.slice(0, 4), 64, ...good.slice(4)]));
+      } catch (err) {
+        caught = err;
+      }
+      assert.ok(caught instanceof HeadlightError, `expected a HeadlightError, got ${String(caught)}`);
+      assert.equal(caught.code, 'token-out-of-vocabulary');
+      assert.match(caught.message, /the id 64, but the model's embedding has only 64 rows/);
+      assert.ok(caught.hint);
+      const again = await engine.analyze(idText(good));
+      const logprobs = (run: typeof before) => Array.from({ length: run.length }, (_, i) => run.logprob(i));
+      assert.deepEqual(logprobs(again), expected, 'the next request gives the same answer');
+    } finally {
+      await engine.dispose();
+    }
+  });
+});

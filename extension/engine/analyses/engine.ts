@@ -180,6 +180,7 @@ export class Gpt2Engine {
     const window = this.chooseWindow(all.length, opts.window);
     const tokens = all.slice(window.start, window.end);
     const ids = tokens.map((t) => t.id);
+    checkVocabulary(tokens, this.dims.vocabSize);
     const T = ids.length;
     const logits = opts.logits ?? false;
     const state = this.state; // its buffers are reused: rows are only written once a run succeeds
@@ -301,4 +302,18 @@ export class Gpt2Engine {
     const tokens = all.slice(w.start, w.end);
     return { tokens, window: w, total: all.length, ids: tokens.map((t) => t.id) };
   }
+}
+
+/**
+ * A token id the embedding has no row for (a tokenizer.json with more tokens than the checkpoint's vocab_size) is
+ * refused by name, before onnxruntime's Gather would fail on it with an index error.
+ */
+function checkVocabulary(tokens: readonly Token[], vocabSize: number): void {
+  const bad = tokens.find((t) => !(t.id >= 0 && t.id < vocabSize));
+  if (!bad) return;
+  throw new HeadlightError(
+    'token-out-of-vocabulary',
+    `The tokenizer gave ${JSON.stringify(bad.text)} (characters ${bad.start}–${bad.end}) the id ${bad.id}, but the model's embedding has only ${vocabSize} rows.`,
+    "The tokenizer files and the checkpoint do not belong together: use the tokenizer that came with the model (its vocab_size in config.json must cover every token id).",
+  );
 }
