@@ -1,6 +1,6 @@
 /**
- * The model picker's entries without `vscode` (modelPicker.ts shows them): per model its label, a description with the
- * engine's estimated peak memory for the configured window (common/memoryPlan.ts over hub/modelMemory.ts), and a
+ * The model picker's entries without `vscode` (modelPicker.ts shows them): per model its label, a description that
+ * starts (after the family) with the engine's estimated peak memory for the configured window (common/memoryPlan.ts over hub/modelMemory.ts), and a
  * warning where it will not fit the budget. Known models not yet downloaded get their estimate at once from their facts;
  * folders (the bundled model, the Hugging Face cache, a local folder) start as "estimating memory…" and fill in when
  * their headers are read — in parallel, each folder once per picker, under a time limit.
@@ -44,8 +44,8 @@ export interface PickerEntry {
   detail?: string;
   separator?: true;
   action?: PickerAction;
-  /** A folder whose estimate fills in: `description` is `prefix` + the estimate. */
-  estimateOf?: { dir: string; prefix: string };
+  /** A folder whose estimate fills in: `description` is `prefix` + the estimate + `suffix`. */
+  estimateOf?: { dir: string; prefix: string; suffix?: string };
 }
 
 export interface PickerInput {
@@ -64,12 +64,12 @@ export const ESTIMATING = 'estimating memory…';
 /** The entries in the picker's order: bundled, the current local folder, downloaded, downloadable, other. */
 export function pickerEntries(p: PickerInput): PickerEntry[] {
   const mark = (ref: string) => (ref === p.current ? '$(check) ' : '');
-  const folderEntry = (label: string, prefix: string, dir: string, action: PickerAction, detail?: string): PickerEntry => ({
+  const folderEntry = (label: string, prefix: string, dir: string, action: PickerAction, detail?: string, suffix = ''): PickerEntry => ({
     label,
-    description: `${prefix}${ESTIMATING}`,
+    description: `${prefix}${ESTIMATING}${suffix}`,
     detail,
     action,
-    estimateOf: { dir, prefix },
+    estimateOf: { dir, prefix, suffix },
   });
   const entries: PickerEntry[] = [folderEntry(`${mark('bundled')}headlight-tiny`, 'bundled, works offline · ', p.bundledDir, { kind: 'use', ref: 'bundled' })];
   if (isFolderRef(p.current)) entries.push(folderEntry(`$(check) ${basename(p.current)}`, 'local folder · ', p.current, { kind: 'use', ref: p.current }, p.current));
@@ -77,7 +77,7 @@ export function pickerEntries(p: PickerInput): PickerEntry[] {
   if (loadable.length) entries.push({ label: 'Downloaded (Hugging Face cache)', separator: true });
   for (const c of loadable) {
     const family = c.known ? `${c.known.family} · ` : '';
-    entries.push(folderEntry(`${mark(c.repoId)}${c.repoId}`, `${family}${p.formatBytes(c.sizeBytes)} · `, c.loadableDir!, { kind: 'use', ref: c.repoId }, c.loadableDir));
+    entries.push(folderEntry(`${mark(c.repoId)}${c.repoId}`, family, c.loadableDir!, { kind: 'use', ref: c.repoId }, c.loadableDir, ` · ${p.formatBytes(c.sizeBytes)} on disk`));
   }
   const cachedIds = new Set(loadable.flatMap((c) => [c.repoId, c.known?.id, c.known?.repoId]));
   const downloadable = p.known.filter((k) => !cachedIds.has(k.repoId) && !cachedIds.has(k.id));
@@ -86,7 +86,7 @@ export function pickerEntries(p: PickerInput): PickerEntry[] {
     const gqa = k.kvHeads !== k.heads ? ` (${k.kvHeads} KV)` : '';
     entries.push({
       label: `$(cloud-download) ${k.repoId}${k.gated ? '  $(lock) gated' : ''}`,
-      description: `${k.family} · ${k.exactSize ? '' : '≈'}${p.formatBytes(k.weightsBytes)} · ${k.layers} layers × ${k.heads} heads${gqa} · ${estimateText(knownShape(k), p.memory)}`,
+      description: `${k.family} · ${estimateText(knownShape(k), p.memory)} · download ${k.exactSize ? '' : '≈'}${p.formatBytes(k.weightsBytes)} · ${k.layers} layers × ${k.heads} heads${gqa}`,
       detail: k.gated ? `Gated: accept the licence at ${hubPage(k.repoId)} and set HF_TOKEN (or run \`hf auth login\`) before downloading.` : undefined,
       action: { kind: 'download', repoId: k.repoId },
     });
@@ -149,7 +149,7 @@ export async function fillEstimates(
       } catch (err) {
         text = unavailableText(err);
       }
-      entry.description = `${of.prefix}${text}`;
+      entry.description = `${of.prefix}${text}${of.suffix ?? ''}`;
       onUpdate(entry);
     }),
   );

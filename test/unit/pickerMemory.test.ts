@@ -209,14 +209,13 @@ describe('the picker items', () => {
     for (const windowTokens of [1024, 4096]) {
       const entry = entriesFor('bundled', { ...roomy, windowTokens }).find((e) => e.label.includes('HuggingFaceTB/SmolLM2-135M'))!;
       const expected = `≈ ${formatMemory(planOf(engine, windowTokens).total)} at ${windowTokens.toLocaleString('en-US')} tokens`;
-      assert.match(entry.description!, /^Llama \(SmolLM2\) · ≈[\d.]+ MB · 30 layers × 9 heads \(3 KV\) · /);
-      assert.ok(entry.description!.endsWith(` · ${expected}`), entry.description);
+      assert.equal(entry.description, `Llama (SmolLM2) · ${expected} · download ≈${formatBytes(knownModel('HuggingFaceTB/SmolLM2-135M')!.weightsBytes)} · 30 layers × 9 heads (3 KV)`);
     }
     // GPT-2's window is its context whatever the setting; a window longer than a model's context is cut to it.
     const gpt2 = entriesFor('bundled', { ...roomy, windowTokens: 256 }).find((e) => e.label.endsWith(' openai-community/gpt2'))!;
-    assert.match(gpt2.description!, / · ≈ [\d.]+ (GB|MB) at 1,024 tokens$/);
+    assert.match(gpt2.description!, /^GPT-2 · ≈ [\d.,]+ (GB|MB) at 1,024 tokens · download /);
     const pythia = entriesFor('bundled', { ...roomy, windowTokens: 8192 }).find((e) => e.label.endsWith(' EleutherAI/pythia-160m'))!;
-    assert.match(pythia.description!, /at 2,048 tokens$/);
+    assert.match(pythia.description!, /^GPT-NeoX \(Pythia\) · ≈ [\d.,]+ (GB|MB) at 2,048 tokens · /);
   });
 
   it('a local folder: estimating at once, then its estimate from its headers', async () => {
@@ -232,6 +231,17 @@ describe('the picker items', () => {
     assert.ok(updated.includes(local));
     const engine = await engineShape(dir);
     assert.equal(local.description, `local folder · ≈ ${formatMemory(planOf(engine, 512).total)} at 512 tokens`, 'the window is the folder context (512), under the setting');
+
+    // The same folder as a Hugging Face cache snapshot: listed under Downloaded, its size on disk after the estimate.
+    const gpt2 = knownModel('gpt2')!;
+    const cached = [{ repoId: 'gpt2', folder: root, sizeBytes: 123_456_789, refs: {}, snapshots: [], lastModifiedMs: 0, loadableDir: dir, known: gpt2 }];
+    const withCache = pickerEntries({ current: 'gpt2', bundledDir: join(root, 'no-bundled-model'), cached, known: KNOWN_MODELS, memory, formatBytes });
+    const row = withCache.find((e) => e.detail === dir)!;
+    assert.equal(row.label, '$(check) gpt2');
+    assert.equal(row.description, `GPT-2 · ${ESTIMATING} · 123.5 MB on disk`);
+    assert.ok(!withCache.some((e) => e.action?.kind === 'download' && e.action.repoId === gpt2.repoId), 'not offered for download again');
+    await filled(withCache, memory);
+    assert.equal(row.description, `GPT-2 · ≈ ${formatMemory(planOf(engine, 512).total)} at 512 tokens · 123.5 MB on disk`);
   });
 
   it('an unreadable folder: "estimate unavailable" with the reason, no crash', async () => {
@@ -264,7 +274,7 @@ describe('the picker items', () => {
     const auto = memoryContext(1024, 0, available);
     assert.equal(auto.budgetBytes, Math.floor(0.8 * available.bytes));
     const entry = entriesFor('bundled', auto).find((e) => e.label.includes('google/gemma-2-2b'))!;
-    assert.ok(entry.description!.endsWith(` · $(warning) needs ${formatMemory(needs)} at 1,024 tokens, 3.2 GB free, 80% of it planned: too big to load`), entry.description);
+    assert.ok(entry.description!.startsWith(`Gemma 2 · $(warning) needs ${formatMemory(needs)} at 1,024 tokens, 3.2 GB free, 80% of it planned: too big to load · download `), entry.description);
 
     // A rotary model over a budget set between its 64- and 1,024-token plans runs a shorter window; GPT-2 cannot.
     const smol = knownShape(knownModel('HuggingFaceTB/SmolLM2-135M')!);
@@ -288,7 +298,7 @@ describe('the picker items', () => {
     const calls: string[] = [];
     let inFlight = 0;
     let most = 0;
-    const entries: PickerEntry[] = ['a', 'b', 'a', 'c'].map((dir) => ({ label: dir, description: ESTIMATING, estimateOf: { dir, prefix: `${dir} · ` } }));
+    const entries: PickerEntry[] = ['a', 'b', 'a', 'c'].map((dir) => ({ label: dir, description: ESTIMATING, estimateOf: { dir, prefix: `${dir} · `, suffix: ' · on disk' } }));
     const read = async (dir: string): Promise<ModelShape> => {
       calls.push(dir);
       most = Math.max(most, ++inFlight);
@@ -304,8 +314,8 @@ describe('the picker items', () => {
     assert.equal(most, 3, 'all at once');
     assert.equal(updated.length, 4);
     assert.ok(ms < 2000, `${ms} ms`);
-    assert.match(entries[0].description!, /^a · ≈ [\d.,]+ (MB|GB) at 1,024 tokens$/);
+    assert.match(entries[0].description!, /^a · ≈ [\d.,]+ (MB|GB) at 1,024 tokens · on disk$/);
     assert.equal(entries[2].description, entries[0].description);
-    assert.equal(entries[3].description, 'c · estimate unavailable: reading the headers took over 0.2 s');
+    assert.equal(entries[3].description, 'c · estimate unavailable: reading the headers took over 0.2 s · on disk');
   });
 });
