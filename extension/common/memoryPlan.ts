@@ -53,7 +53,7 @@ export interface MemoryPlan {
   kvCache: number;
   /** The attention store: the causal half of [L, H, T, T] in the chosen precision. */
   attention: number;
-  /** Per-position answers kept: value norms [L, H, T], log-probs and top-k. */
+  /** Per-position answers kept: value norms [L, H, T], log-probs and top-k, every layer's residual rows [L+1, T, E]. */
   answers: number;
   /** One chunk's graph run: attention outputs copied out, score and softmax intermediates, LM-head rows, cache feeds. */
   scratch: number;
@@ -107,14 +107,15 @@ export function planMemory(input: PlanInput): MemoryPlan {
     CHUNK_COPIES * L * H * rows * T * attnBytes + // one chunk's attention probabilities, every layer, as they are copied out
     3 * Math.min(LM_ROWS, rows) * V * 4 + // one LM-head block: logits, log-softmax, top-k
     2 * 2 * L * KVH * T * D * 4 + // the cache fed as past (a copy for long runs) and returned as present
-    12 * rows * Math.max(E, H * D) * 4; // the residual stream and projections of one chunk
+    12 * rows * Math.max(E, H * D) * 4 + // the residual stream and projections of one chunk
+    (L + 1) * rows * E * 4; // the chunk's residual rows of every layer, as they are copied out
   const plan = {
     runtime: RUNTIME,
     weights,
     packed: PACKED * matrices,
     kvCache: 2 * L * KVH * T * D * 4,
     attention: L * H * tri(T) * attnBytes,
-    answers: L * H * T * 4 + T * (1 + 2 * TOP_K) * 4,
+    answers: L * H * T * 4 + T * (1 + 2 * TOP_K) * 4 + (L + 1) * T * E * 4, // + every layer's residual rows (the lens)
     scratch,
   };
   return { ...plan, total: Object.values(plan).reduce((a, b) => a + b, 0) };
