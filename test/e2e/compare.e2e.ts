@@ -6,43 +6,28 @@
 //   5. Stop Comparing removes the editor marks; nothing was written to disk
 // The model is the bundled one when its weights exist, else a random GPT-2-vocabulary checkpoint (as ui.e2e.ts).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { pollFor } from './frames.js';
-import { ROOT, WORKSPACE, openWorkbench, runCommand, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings, compareWithReplacement, explainAttention, selectWord } from './workbenchSteps.js';
+import { ROOT, WORKSPACE, runCommand } from './harness.js';
+import { bundledJourney, compareWithReplacement, explainAttention, selectWord } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'compare');
 const SAMPLE = 'greet.ts';
 
-let server: Server | undefined;
-let wb: Workbench | undefined;
-let original: Buffer;
-
-before(async () => {
-  original = readFileSync(join(WORKSPACE, SAMPLE));
-  server = await startServer({ settings: await bundledModelSettings(WORK) });
-});
-
-after(async () => {
-  await wb?.close();
-  await server?.stop();
-  const path = join(WORKSPACE, SAMPLE);
-  if (!readFileSync(path).equals(original)) writeFileSync(path, original);
-});
+const journey = bundledJourney(WORK, SAMPLE);
 
 test('Compare With… the selection replaced: the Compare view and the editor mark the change', { timeout: 240_000 }, async (t) => {
-  wb = await openWorkbench(server!);
+  const wb = await journey.open();
   const page = wb.page;
-  await wb.statusItem('headlight.status').waitFor({ state: 'visible', timeout: 30_000 });
   let panel: FrameLocator | undefined;
 
   await t.test('1. Explain Attention, then select "Ada"', async () => {
     panel = (await explainAttention(page, SAMPLE)).panel;
     await selectWord(page, 'Ada', 0);
-    await wb!.screenshot('compare-01-selected');
+    await wb.screenshot('compare-01-selected');
   });
 
   await t.test('2. Compare With… → selection replaced by "Grace"', async () => {
@@ -59,7 +44,7 @@ test('Compare With… the selection replaced: the Compare view and the editor ma
     const moves = await panel.locator('.compare-move').count();
     assert.ok(moves > 0, 'no moved token is listed');
     console.log(`  compare: ${text.replace(/\n/g, ' ')}; ${moves} moves listed`);
-    await wb!.screenshot('compare-02-view');
+    await wb.screenshot('compare-02-view');
   });
 
   await t.test('4. the editor marks the changed token with headlight.compareChanged', async () => {
@@ -75,7 +60,7 @@ test('Compare With… the selection replaced: the Compare view and the editor ma
     assert.notEqual(colour, 'rgba(0, 0, 0, 0)', 'the theme colour headlight.compareChanged is not contributed');
     const marked = await pollFor(() => markedWith(page, colour), (n) => n > 0, 10_000);
     assert.ok(marked > 0, `no editor range has the background ${colour}`);
-    await wb!.screenshot('compare-03-editor');
+    await wb.screenshot('compare-03-editor');
   });
 
   await t.test('5. Stop Comparing removes the marks; the file on disk is unchanged', async () => {
@@ -90,7 +75,7 @@ test('Compare With… the selection replaced: the Compare view and the editor ma
       return Array.from(document.querySelectorAll('.monaco-editor .view-overlays div div')).filter((d) => getComputedStyle(d).backgroundColor === want).length;
     }, colour), (n) => n === 0, 10_000);
     assert.equal(left, 0);
-    assert.ok(readFileSync(join(WORKSPACE, SAMPLE)).equals(original), 'greet.ts changed on disk');
+    assert.ok(readFileSync(join(WORKSPACE, SAMPLE)).equals(journey.original()), 'greet.ts changed on disk');
   });
 });
 

@@ -7,31 +7,20 @@
 // The model is the bundled one when its weights exist, else a random GPT-2-vocabulary checkpoint (as ui.e2e.ts).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
-import { ROOT, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings, canvasStats, clickEditor, explainAttention, hoverEditor } from './workbenchSteps.js';
+import { ROOT } from './harness.js';
+import { bundledJourney, canvasStats, clickEditor, explainAttention, hoverEditor } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'lens');
 const SAMPLE = 'greet.ts';
 
-let server: Server | undefined;
-let wb: Workbench | undefined;
-
-before(async () => {
-  server = await startServer({ settings: await bundledModelSettings(WORK) });
-});
-
-after(async () => {
-  await wb?.close();
-  await server?.stop();
-});
+const journey = bundledJourney(WORK);
 
 test('the logit lens tab, the attribution at the cursor, the hover line and the sidebar mode', { timeout: 240_000 }, async (t) => {
-  wb = await openWorkbench(server!);
+  const wb = await journey.open();
   const page = wb.page;
-  await wb.statusItem('headlight.status').waitFor({ state: 'visible', timeout: 30_000 });
   let panel: FrameLocator | undefined;
 
   await t.test('1. the Logit lens tab computes the tokens in view', async () => {
@@ -43,7 +32,7 @@ test('the logit lens tab, the attribution at the cursor, the hover line and the 
     const painted = await canvasStats(panel.locator('.lens-canvas'));
     assert.ok(painted.painted > 0, 'the lens grid is blank');
     console.log(`  lens: ${progress}; rows ${view.rows}, tokens ${view.start}–${view.end} in view`);
-    await wb!.screenshot('lens-01-grid');
+    await wb.screenshot('lens-01-grid');
   });
 
   await t.test('2. the attribution follows the cursor; a click on a head selects it everywhere', async () => {
@@ -54,13 +43,13 @@ test('the logit lens tab, the attribution at the cursor, the hover line and the 
     await heat.click({ position: { x: g.x0 + 1.5 * g.cellW, y: g.y0 + 0.5 * g.cellH } });
     const shown = await pollFor(() => panel!.locator('.status .shown').innerText().catch(() => ''), (s) => /L0 H1/.test(s), 10_000);
     console.log(`  attribution: ${title}; ${shown}`);
-    await wb!.screenshot('lens-02-attribution');
+    await wb.screenshot('lens-02-attribution');
   });
 
   await t.test('3. the editor hover has the logit lens line', async () => {
     const text = await hoverEditor(page, 'name', 1);
     assert.match(text, /Logit lens: (settles (at|only at the output) \(?L\d+ of \d+|.+ from the embeddings on)/);
-    await wb!.screenshot('lens-03-hover');
+    await wb.screenshot('lens-03-hover');
   });
 
   await t.test("4. the sidebar's attribution mode", async () => {
@@ -75,6 +64,6 @@ test('the logit lens tab, the attribution at the cursor, the hover line and the 
     const heat = await pollFor(() => canvasStats(sidebar.locator('canvas.attribution-heat')), (s) => s.painted > 0, 5_000);
     assert.ok(heat.painted > 0, 'the attribution heatmap is blank');
     console.log(`  sidebar attribution: ${note}`);
-    await wb!.screenshot('lens-04-sidebar');
+    await wb.screenshot('lens-04-sidebar');
   });
 });

@@ -8,13 +8,13 @@
 //   3. a click on a head cell selects that head in the panel
 // The model is the bundled one when its weights exist, else a random GPT-2-vocabulary checkpoint (as ui.e2e.ts).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { pollFor } from './frames.js';
-import { ROOT, WORKSPACE, openWorkbench, startServer, type Server, type Workbench } from './harness.js';
-import { bundledModelSettings, canvasStats, clickEditor, compareWithReplacement, explainAttention, pickQuickItem, screenshotOf, selectWord, startCommand, waitForText } from './workbenchSteps.js';
+import { ROOT, WORKSPACE } from './harness.js';
+import { bundledJourney, canvasStats, clickEditor, compareWithReplacement, explainAttention, pickQuickItem, screenshotOf, selectWord, startCommand, waitForText } from './workbenchSteps.js';
 
 const WORK = join(ROOT, '.e2e', 'tmp', 'patch');
 const SAMPLE = 'greet.ts';
@@ -24,26 +24,10 @@ type Heard =
   | { name: 'patch'; state?: string; metricClean?: number; metricCorrupt?: number; filled: number; total: number }
   | { name: 'patchCell'; target: string; layer: number; index: number; done: number; total: number };
 
-let server: Server | undefined;
-let wb: Workbench | undefined;
-let original: Buffer;
-
-before(async () => {
-  original = readFileSync(join(WORKSPACE, SAMPLE));
-  server = await startServer({ settings: await bundledModelSettings(WORK) });
-});
-
-after(async () => {
-  await wb?.close();
-  await server?.stop();
-  const path = join(WORKSPACE, SAMPLE);
-  if (!readFileSync(path).equals(original)) writeFileSync(path, original);
-});
+const journey = bundledJourney(WORK, SAMPLE);
 
 test('Patch Activations on a one-word change: both heatmaps stream in normalized, a head click selects it', { timeout: 300_000 }, async (t) => {
-  wb = await openWorkbench(server!);
-  const page = wb.page;
-  await wb.statusItem('headlight.status').waitFor({ state: 'visible', timeout: 30_000 });
+  const { page } = await journey.open();
   let panel: FrameLocator | undefined;
   let tokens = 0;
 
@@ -145,6 +129,6 @@ test('Patch Activations on a one-word change: both heatmaps stream in normalized
     assert.match(shown, new RegExp(`L${layer} H${head}\\b`));
     console.log(`  head click: ${shown}`);
     await screenshotOf(panel!.locator('figure.patch-figure').nth(1), 'patch-04-heads');
-    assert.ok(readFileSync(join(WORKSPACE, SAMPLE)).equals(original), 'greet.ts changed on disk');
+    assert.ok(readFileSync(join(WORKSPACE, SAMPLE)).equals(journey.original()), 'greet.ts changed on disk');
   });
 });

@@ -3,11 +3,12 @@
  * wait for a text, and read what a canvas (a heatmap, the model view's grid) drew.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { frameWith, pollFor } from './frames.js';
-import { ARTIFACTS, editorTextPoint, ROOT, runCommand } from './harness.js';
+import { ARTIFACTS, editorTextPoint, openWorkbench, ROOT, runCommand, startServer, WORKSPACE, type Server, type Workbench } from './harness.js';
 import { writeRandomCheckpoint } from '../fixtures/randomCheckpoint.js';
 
 export async function openFile(page: Page, name: string): Promise<void> {
@@ -202,4 +203,34 @@ export async function screenshotOf(locator: Locator, name: string): Promise<stri
   const file = join(ARTIFACTS, `${name}.png`);
   await locator.screenshot({ path: file });
   return file;
+}
+
+/**
+ * A journey on the bundled model (bundledModelSettings): its code-server starts before the file's tests and stops
+ * after them, and the workspace file it may edit (`sample`) is put back as it was. `open()` opens the workbench and
+ * waits for Headlight's status item; `original` is the sample's bytes before the journey.
+ */
+export function bundledJourney(work: string, sample?: string): { open(): Promise<Workbench>; original(): Buffer } {
+  let server: Server | undefined;
+  let wb: Workbench | undefined;
+  let original = Buffer.alloc(0);
+  before(async () => {
+    if (sample) original = readFileSync(join(WORKSPACE, sample));
+    server = await startServer({ settings: await bundledModelSettings(work) });
+  });
+  after(async () => {
+    await wb?.close();
+    await server?.stop();
+    if (!sample) return;
+    const path = join(WORKSPACE, sample);
+    if (!readFileSync(path).equals(original)) writeFileSync(path, original);
+  });
+  return {
+    async open() {
+      wb = await openWorkbench(server!);
+      await wb.statusItem('headlight.status').waitFor({ state: 'visible', timeout: 30_000 });
+      return wb;
+    },
+    original: () => original,
+  };
 }
