@@ -46,7 +46,6 @@ import { join } from 'node:path';
 import { attentionScale, type ModelDims } from '../model/dims';
 import { headReplacement, sdpa } from './blocks';
 import { GraphBuilder } from './graphBuilder';
-import { collectNow } from '../memory';
 import { DataType, encodeModel, type TensorSpec, type ValueSpec } from './onnxProto';
 
 export const TOP_K = 10;
@@ -148,35 +147,43 @@ const EXTERNAL_ALIGN = 65536;
 /** Tensors smaller than this stay inside the model. */
 const EXTERNAL_MIN_BYTES = 4096;
 
-/** Bytes of weights written between garbage collections while loading. */
-const COLLECT_EVERY_BYTES = 256 * 2 ** 20;
+/** The buffer a checkpoint tensor streams through on its way into the external-data file. */
+const STREAM_BYTES = 16 * 2 ** 20;
 
-/** Moves large initializers into `dir/weights.bin`, one tensor at a time (only one is in memory at once). */
+/**
+ * Moves large initializers into `dir/weights.bin`. A tensor still in its checkpoint streams through one buffer of
+ * STREAM_BYTES, so no weight is ever whole in JavaScript. (Each was read whole into a fresh buffer and copied into
+ * another, garbage once written: Gemma 3 270M's 671 MB embedding made 1.3 GB of them at once, and under the engine's
+ * glibc settings a freed heap is never given back, so TinyStories-33M kept 300 MB of them or not, from run to run.)
+ */
 export async function writeExternalData(initializers: TensorSpec[], dir: string): Promise<void> {
   const file = await fsp.open(join(dir, 'weights.bin'), 'w');
+  const writeAt = async (bytes: Uint8Array, position: number) => {
+    for (let at = 0; at < bytes.length; ) at += (await file.write(bytes, at, Math.min(bytes.length - at, 1 << 30), position + at)).bytesWritten;
+  };
   try {
     let offset = 0;
-    let sinceCollect = 0;
+    let stream: Uint8Array | undefined;
     for (const t of initializers) {
-      if (!t.raw || t.raw.byteLength < EXTERNAL_MIN_BYTES) continue;
-      // Each weight is read into a fresh buffer that is garbage once written; V8 frees ArrayBuffers only at a major
-      // collection, so without one they piled up during loading (Gemma 3 270M: ~1 GB over the plan right after load).
-      if (sinceCollect >= COLLECT_EVERY_BYTES) {
-        collectNow();
-        sinceCollect = 0;
-      }
-      sinceCollect += t.raw.byteLength;
+      const raw = t.raw;
+      if (!raw || raw.byteLength < EXTERNAL_MIN_BYTES) continue;
       offset = Math.ceil(offset / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-      let bytes: Uint8Array;
-      if (t.raw instanceof Uint8Array) bytes = t.raw;
-      else {
-        bytes = new Uint8Array(t.raw.byteLength);
-        await t.raw.write(bytes);
+      if (raw instanceof Uint8Array) await writeAt(raw, offset);
+      else if (raw.read) {
+        stream ??= new Uint8Array(STREAM_BYTES);
+        for (let at = 0; at < raw.byteLength; at += STREAM_BYTES) {
+          const part = stream.subarray(0, Math.min(STREAM_BYTES, raw.byteLength - at));
+          await raw.read(part, at);
+          await writeAt(part, offset + at);
+        }
+      } else {
+        const bytes = new Uint8Array(raw.byteLength);
+        await raw.write(bytes);
+        await writeAt(bytes, offset);
       }
-      for (let at = 0; at < bytes.length; ) at += (await file.write(bytes, at, Math.min(bytes.length - at, 1 << 30), offset + at)).bytesWritten;
-      t.external = { location: 'weights.bin', offset, length: bytes.length };
+      t.external = { location: 'weights.bin', offset, length: raw.byteLength };
       t.raw = undefined;
-      offset += bytes.length;
+      offset += raw.byteLength;
     }
   } finally {
     await file.close();

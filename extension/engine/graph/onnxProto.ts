@@ -11,6 +11,8 @@
 export interface DeferredBytes {
   byteLength: number;
   write(into: Uint8Array): Promise<void>;
+  /** Bytes [from, from + into.length), when the source can give a part (a file writer then streams them). */
+  read?(into: Uint8Array, from: number): Promise<void>;
 }
 
 type Part = Uint8Array | DeferredBytes;

@@ -337,17 +337,23 @@ export class TensorStore {
     return file.readF32(info.name);
   }
 
-  /** Checks `name` like `read`, and returns a source that reads it as fp32 bytes only when asked. */
+  /**
+   * Checks `name` like `read`, and returns a source that reads it as fp32 bytes only when asked, straight into the
+   * caller's buffer (no whole-tensor copy in between).
+   */
   lazy(name: string, shape: number[], fields?: string): LazyTensor {
     const { file, info } = this.check(name, shape, fields);
-    return {
-      byteLength: shape.reduce((a, b) => a * b, 1) * 4,
-      write: async (into) => {
-        this.signal?.throwIfAborted();
-        const data = await file.readF32(info.name);
-        into.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      },
+    const byteLength = shape.reduce((a, b) => a * b, 1) * 4;
+    const read = async (into: Uint8Array, from: number): Promise<void> => {
+      this.signal?.throwIfAborted();
+      if (from % 4 !== 0 || into.byteLength % 4 !== 0) throw new RangeError(`${name}: fp32 bytes are read in whole values, not ${into.byteLength} from byte ${from}`);
+      // A Float32Array over `into` when it is aligned (always, for the buffers the graph writer makes); else a copy.
+      const aligned = into.byteOffset % 4 === 0;
+      const values = aligned ? new Float32Array(into.buffer, into.byteOffset, into.byteLength / 4) : new Float32Array(into.byteLength / 4);
+      await file.readF32Range(info.name, from / 4, values);
+      if (!aligned) into.set(new Uint8Array(values.buffer));
     };
+    return { byteLength, read, write: (into) => read(into.subarray(0, byteLength), 0) };
   }
 
   /** The tensor's file and header entry, after checking its dtype and shape (`fields`: the config fields that set it). */

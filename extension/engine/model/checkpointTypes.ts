@@ -23,12 +23,16 @@ export interface Gpt2Config {
 
 /**
  * Where a tensor's fp32 bytes come from without holding them in JavaScript: it writes them into the buffer the
- * graph is serialized into (so a checkpoint is read once, straight into the ONNX model bytes).
+ * graph is serialized into (so a checkpoint is read once, straight into the ONNX model bytes), or a part of them at a
+ * time into a small buffer (the external-data file is written that way).
  */
 export interface LazyTensor {
   /** fp32 size in bytes. */
   byteLength: number;
+  /** All `byteLength` bytes into `into`. */
   write(into: Uint8Array): Promise<void>;
+  /** Bytes [from, from + into.length) into `into` (whole fp32 values: both multiples of 4). */
+  read(into: Uint8Array, from: number): Promise<void>;
 }
 
 export interface LayerNormWeights<T = Float32Array> {

@@ -54,6 +54,11 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
   /** The tensor as fp32, converted from F32, F16 or BF16. */
   readF32(name: string): Promise<Float32Array>;
+  /**
+   * Elements [from, from + into.length) of the tensor as fp32, read straight into `into` (F16 and BF16 through a
+   * buffer of at most READ_CHUNK bytes): a tensor can be streamed without ever being whole in memory.
+   */
+  readF32Range(name: string, from: number, into: Float32Array): Promise<void>;
   /** The tensor's bytes as stored (little-endian). */
   readRaw(name: string): Promise<Uint8Array>;
   close(): Promise<void>;
@@ -260,6 +265,12 @@ function makeFile(
   const readInto = async (t: TensorInfo, target: Uint8Array) => {
     await readFully(handle, dataStart + t.offsets[0], target, file);
   };
+  const notFloat = (name: string, dtype: string) =>
+    new HeadlightError(
+      'safetensors-unsupported-dtype',
+      `${file}: tensor ${name} is ${dtype}; only F32, F16 and BF16 tensors can be read as floats.`,
+      'Convert the checkpoint to F32, F16 or BF16.',
+    );
   return {
     path,
     size,
@@ -292,11 +303,25 @@ function makeFile(
           return bf16ToF32(half);
         }
         default:
-          throw new HeadlightError(
-            'safetensors-unsupported-dtype',
-            `${file}: tensor ${name} is ${t.dtype}; only F32, F16 and BF16 tensors can be read as floats.`,
-            'Convert the checkpoint to F32, F16 or BF16.',
-          );
+          throw notFloat(name, t.dtype);
+      }
+    },
+    async readF32Range(name, from, into) {
+      const t = info(name);
+      const size = DTYPE_BYTES[t.dtype];
+      const n = (t.offsets[1] - t.offsets[0]) / size;
+      if (!(Number.isSafeInteger(from) && from >= 0 && from + into.length <= n)) {
+        throw new RangeError(`${file}: elements ${from}..${from + into.length} of tensor ${name}, which has ${n}`);
+      }
+      const at = dataStart + t.offsets[0] + from * size;
+      if (t.dtype === 'F32') return readFully(handle, at, new Uint8Array(into.buffer, into.byteOffset, into.byteLength), file);
+      if (t.dtype !== 'F16' && t.dtype !== 'BF16') throw notFloat(name, t.dtype);
+      const step = READ_CHUNK / 2; // halves per read
+      const half = new Uint16Array(Math.min(step, into.length));
+      for (let done = 0; done < into.length; done += step) {
+        const part = half.subarray(0, Math.min(step, into.length - done));
+        await readFully(handle, at + done * 2, new Uint8Array(part.buffer, 0, part.byteLength), file);
+        (t.dtype === 'BF16' ? bf16Into : f16Into)(part, into.subarray(done, done + part.length));
       }
     },
     close: () => handle.close(),
@@ -329,16 +354,23 @@ async function readFully(handle: FileHandle, position: number, target: Uint8Arra
 // ---- Float conversions. The platform is little-endian (x64, arm64), as is the file format. ----
 
 export function f16ToF32(half: Uint16Array): Float32Array {
-  const table = halfTable();
-  const out = new Float32Array(half.length);
-  for (let i = 0; i < half.length; i++) out[i] = table[half[i]];
-  return out;
+  return f16Into(half, new Float32Array(half.length));
 }
 
 /** bfloat16 is the top half of an fp32: shift it back into place. */
 export function bf16ToF32(half: Uint16Array): Float32Array {
-  const out = new Float32Array(half.length);
-  const bits = new Uint32Array(out.buffer);
+  return bf16Into(half, new Float32Array(half.length));
+}
+
+/** half[i] as fp32 into out[i] (out as long as half); returns out. */
+function f16Into(half: Uint16Array, out: Float32Array): Float32Array {
+  const table = halfTable();
+  for (let i = 0; i < half.length; i++) out[i] = table[half[i]];
+  return out;
+}
+
+function bf16Into(half: Uint16Array, out: Float32Array): Float32Array {
+  const bits = new Uint32Array(out.buffer, out.byteOffset, half.length);
   for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
   return out;
 }
