@@ -1,10 +1,12 @@
 /**
  * `node --import tsx bench/memoryPlan.ts [--T 1024] [--only gpt2,smollm2,pythia,qwen2]`: the memory plan's estimate
- * (extension/common/memoryPlan.ts, as the engine's load and the model picker make it) against the measured peak RSS of an engine process (forked with the
- * extension's engine environment, as bench/engine.ts does) that loads a random checkpoint of a real model's shape and
- * runs two full analyses of T tokens. Shapes (bench/shapes.ts): GPT-2 small, SmolLM2-135M, Pythia-160m, Qwen2.5-0.5B by
- * default; Gemma 3 270M, Gemma 2 2B, TinyStories-33M by `--only`. Checkpoints are written once into .bench/ (git-ignored).
- * Not a test: figures only; the plan is meant to stay within 25% of each measurement (bench/RESULTS.md, "Memory plan").
+ * (extension/common/memoryPlan.ts, as the engine's load and the model picker make it) against the measured peak RSS
+ * of an engine process (forked with the extension's engine environment, as bench/engine.ts does) that loads a random
+ * checkpoint of a real model's shape and runs two full analyses of its window: T tokens, or the model's fixed window
+ * (GPT-2's n_positions) when it has one. Shapes (bench/shapes.ts): GPT-2 small, SmolLM2-135M, Pythia-160m,
+ * Qwen2.5-0.5B, Gemma 3 270M and TinyStories-33M by default; Gemma 2 2B by `--only gemma2`. Checkpoints are written
+ * once into .bench/ (git-ignored). Not a test: figures only; the plan is meant to stay within 25% of each measurement
+ * (bench/RESULTS.md, "Memory plan").
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -13,19 +15,19 @@ import { parseArgs } from 'node:util';
 import { engineEnv } from '../extension/host/engineClient';
 import { ensureCheckpoint, realShapes } from './shapes';
 
-/** The shapes the plan was calibrated on (bench/shapes.ts has the others too: `--only gemma3,gemma2,neo`). */
-const CALIBRATED = ['gpt2', 'smollm2', 'pythia', 'qwen2'];
+/** The shapes the plan was calibrated on (bench/shapes.ts has Gemma 2 2B too: `--only gemma2`, 10.5 GB). */
+const CALIBRATED = ['gpt2', 'smollm2', 'pythia', 'qwen2', 'gemma3', 'neo'];
 
-/** The worker: load (the plan at window T, no budget limit), two full analyses of T random ids, then peak RSS. */
+/** The worker: load (the plan at window T, no budget limit), two full analyses of the window's random ids, then peak RSS. */
 async function worker(dir: string, T: number): Promise<void> {
   const { loadEngine } = await import('../extension/engine/load');
   const { idText, idTokenizer } = await import('../test/engine/idTokens');
   const loaded = await loadEngine(dir, { threads: 2, tokenizer: idTokenizer, maxWindow: T, budget: { bytes: 2 ** 50, source: 'bench' } });
   const afterLoad = process.resourceUsage().maxRSS * 1024;
-  const V = loaded.engine.dims.vocabSize;
+  const { vocabSize: V, nPositions: window } = loaded.engine.dims; // the window the plan was made for
   let seed = 11;
   for (let rep = 0; rep < 2; rep++) {
-    const ids = Array.from({ length: T }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), 3 + (seed % (V - 3))));
+    const ids = Array.from({ length: window }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), 3 + (seed % (V - 3))));
     await loaded.engine.analyze(idText(ids));
   }
   const peak = process.resourceUsage().maxRSS * 1024;

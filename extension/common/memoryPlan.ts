@@ -5,8 +5,9 @@
  * the machine's free memory) and by the model picker for each model it lists: `planMemory` the estimate, `fitWindow`
  * the longest window under a budget, `checkPlan` the refusal of a model that does not fit.
  *
- * Calibrated against measured peak RSS of a full T=1024 analysis (bench/memoryPlan.ts): GPT-2 small, SmolLM2-135M,
- * Pythia-160m and Qwen2.5-0.5B shapes; Gemma 3 270M and TinyStories-33M checked; each within 25% (bench/RESULTS.md).
+ * Calibrated against the measured peak RSS of full analyses (bench/memoryPlan.ts) of six families' shapes — GPT-2
+ * small, SmolLM2-135M, Pythia-160m, Qwen2.5-0.5B, Gemma 3 270M, TinyStories-33M — at windows of 1,024 and 256 tokens:
+ * 0.93–1.02× of each (bench/RESULTS.md).
  */
 import { HeadlightError } from './errors';
 
@@ -47,7 +48,11 @@ export interface MemoryPlan {
    * of a table that is only gathered (an untied embedding) only the rows read.
    */
   weights: number;
-  /** onnxruntime's pre-packed copies of the matrices MatMul reads (its GEMM kernels pack B once at load). */
+  /**
+   * The LM head [V, E] a second time: onnxruntime's pre-packed copies. Its GEMM kernels pack every weight matrix at
+   * load; a layer's matrix then stands in for its mapped original, which is released (counted once, in `weights`),
+   * but the LM head, read by one Gemm per block of rows and, tied, by the embedding's Gather, is resident about twice.
+   */
   packed: number;
   /** The key/value cache: 2 × [L, KVH, T, D] fp32. */
   kvCache: number;
@@ -61,17 +66,15 @@ export interface MemoryPlan {
 }
 
 /**
- * Constants measured, not guessed: bench/memoryPlan.ts, a full T=1024 analysis (twice) in an engine process, peak RSS
- * of GPT-2 small 1,558 MB, SmolLM2-135M 1,895, Pythia-160m 1,542, Qwen2.5-0.5B 4,074; this plan gives 1.02–1.04× of
- * each. RUNTIME: Node, V8 and onnxruntime before a model. PACKED: the share of the Gemm/MatMul weights' bytes that
- * onnxruntime holds again (its pre-packed copies; fitted 0.27–0.35, 0.35 taken). CHUNK_COPIES: one chunk's attention
- * probabilities of every layer are alive about four times over (fp32 softmax, the cast, onnxruntime's output and the
- * JavaScript copy). Checked, not fitted, on 2026-12-03: Gemma 3 270M 3,069–3,091 MB (0.85–0.86×), TinyStories-33M
- * 973–1,195 MB (0.77–0.94×). Not in the plan: the load's passing copies of each tensor while the graph's weights are
- * written (for Gemma 3 its 262k × 640 embedding), alive until the garbage collector runs (bench/RESULTS.md).
+ * Constants measured, not guessed (bench/memoryPlan.ts; bench/RESULTS.md, "Memory plan", 2026-12-03). RUNTIME: Node,
+ * V8 and onnxruntime before a model. `packed`, one LM head: onnxruntime packs each Gemm/MatMul weight when the session
+ * is created and releases a layer matrix's mapped original, so a layer's matrix is resident about once (in
+ * `weights`); the LM head, read by one Gemm per block of rows and, tied, by the embedding's Gather, is resident about
+ * twice at the peak. (The earlier fit, 0.35 of every matrix, fell 15–30% short where the embedding is most of the
+ * weights: Gemma 3 270M, TinyStories-33M.) CHUNK_COPIES: one chunk's attention probabilities of every layer are
+ * alive about four times over (fp32 softmax, the cast, onnxruntime's output and the JavaScript copy).
  */
 const RUNTIME = 150 * 2 ** 20;
-const PACKED = 0.35;
 const CHUNK_COPIES = 4;
 /** Rows per graph run of a long window (analyses/graphRunner.ts CHUNK) and per LM-head block (graph LM_ROW_BLOCK). */
 const CHUNK = 256;
@@ -91,16 +94,15 @@ export function planMemory(input: PlanInput): MemoryPlan {
   const { nLayer: L, nHead: H, nKvHead: KVH, headDim: D, nEmbd: E, vocabSize: V } = dims;
   const attnBytes = input.precision === 'fp32' ? 4 : 2;
   let weights = 0;
-  let matrices = 0;
   const untied = tensors.some((t) => HEAD.test(t.name));
+  // The LM head [V, E]: the separate head, or (tied) the embedding.
+  const head = tensors.find((t) => (untied ? HEAD : EMBEDDING).test(t.name));
   for (const t of tensors) {
     const bytes = elements(t.shape) * 4; // fp32 in the engine, whatever the file holds
     // What is only gathered — position embeddings, and the token embedding when the LM head is a separate matrix —
     // stays in the mapped file: only the rows a window reads become resident (measured: Pythia's untied embed_in).
     const gathered = POSITIONS.test(t.name) || (untied && EMBEDDING.test(t.name));
     weights += gathered ? Math.min(bytes, T * (bytes / t.shape[0])) : bytes;
-    // The other 2-D weights are Gemm/MatMul operands (tied, the embedding is the LM head's operand too).
-    if (t.shape.length === 2 && !gathered) matrices += bytes;
   }
   const rows = Math.min(CHUNK, T);
   const scratch =
@@ -112,7 +114,7 @@ export function planMemory(input: PlanInput): MemoryPlan {
   const plan = {
     runtime: RUNTIME,
     weights,
-    packed: PACKED * matrices,
+    packed: head ? elements(head.shape) * 4 : 0, // the LM head once more
     kvCache: 2 * L * KVH * T * D * 4,
     attention: L * H * tri(T) * attnBytes,
     answers: L * H * T * 4 + T * (1 + 2 * TOP_K) * 4 + (L + 1) * T * E * 4, // + every layer's residual rows (the lens)
