@@ -9,20 +9,11 @@ import { runInNewContext } from 'node:vm';
 
 let gc: (() => void) | undefined;
 
-function collector(): () => void {
+/** Runs a full garbage collection on the next turn of the event loop (after the caller's reply is sent). */
+export function collectSoon(): void {
   if (!gc) {
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;
   }
-  return gc;
-}
-
-/** Runs a full garbage collection on the next turn of the event loop (after the caller's reply is sent). */
-export function collectSoon(): void {
-  setImmediate(collector());
-}
-
-/** Runs a full garbage collection now (between steps of a long job whose freed buffers would otherwise pile up). */
-export function collectNow(): void {
-  collector()();
+  setImmediate(gc);
 }
