@@ -260,8 +260,8 @@ export class PatchView {
     this.cancelButton.hidden = !running;
     this.swapButton.hidden = running;
     this.progress.textContent =
-      d.state === 'running' ? `Patching: ${d.done} of ${d.total || '…'} runs` :
-      d.state === 'done' ? `Done: ${d.runs} runs in ${((d.ms ?? 0) / 1000).toFixed(1)} s` :
+      d.state === 'running' ? `Patching: ${d.done} of ${d.total || '…'} cells` :
+      d.state === 'done' ? `Done: ${d.total} cells, ${d.runs} runs in ${((d.ms ?? 0) / 1000).toFixed(1)} s` :
       d.state === 'cancelled' ? (d.message ?? 'Cancelled.') : `Failed: ${d.message ?? ''}`;
     this.element.dataset.state = d.state;
   }

@@ -46,5 +46,5 @@ export async function writePatch(r: PatchResult, out: string): Promise<void> {
 
 /** One line for stderr. */
 export function patchSummary(r: PatchResult, out: string): string {
-  return `headlight: patched ${r.runs} runs (${r.nLayer}×${r.tokens} residual, ${r.heads.length} heads) at token ${r.position} in ${r.ms.toFixed(0)} ms; metric clean ${r.metricClean.toFixed(4)}, corrupted ${r.metricCorrupt.toFixed(4)} -> ${out}\n`;
+  return `headlight: patched ${r.cells} cells in ${r.runs} runs (${r.nLayer}×${r.tokens} residual, ${r.heads.length} heads) at token ${r.position} in ${r.ms.toFixed(0)} ms; metric clean ${r.metricClean.toFixed(4)}, corrupted ${r.metricCorrupt.toFixed(4)} -> ${out}\n`;
 }

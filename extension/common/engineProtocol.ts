@@ -387,7 +387,9 @@ export interface PatchResult {
   resid: Float32Array;
   /** Raw metric with head h of layer l patched at every position, [L, H]; empty if not asked. */
   heads: Float32Array;
-  /** Patched runs made and the time taken. */
+  /** Cells computed (the heatmaps' cells up to `position`), the patched runs they took (a cell before the first
+   * token where the texts differ needs none: both runs are the same computation there) and the time taken. */
+  cells: number;
   runs: number;
   ms: number;
 }

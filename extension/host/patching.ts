@@ -187,12 +187,12 @@ export class Patching implements Disposable {
     try {
       const r = await this.deps.source.query('patch', { clean: clean.text, corrupt: corrupt.text, answer: req.answer.id, wrong: req.wrong.id, at, window: { start: 0, end: T }, progressId }, controller.signal);
       checkShape(r, L, H, T);
-      Object.assign(view, { resid: r.resid.slice(), heads: r.heads.slice(), metricClean: r.metricClean, metricCorrupt: r.metricCorrupt, runs: r.runs, ms: r.ms, done: r.runs, total: r.runs, state: 'done' });
+      Object.assign(view, { resid: r.resid.slice(), heads: r.heads.slice(), metricClean: r.metricClean, metricCorrupt: r.metricCorrupt, runs: r.runs, ms: r.ms, done: r.cells, total: r.cells, state: 'done' });
       return view;
     } catch (err) {
       const e = err as { code?: string; message?: string };
       view.state = controller.signal.aborted || e.code === 'cancelled' ? 'cancelled' : 'failed';
-      view.message = view.state === 'cancelled' ? `Cancelled after ${view.done} of ${view.total} runs.` : (e.message ?? String(err));
+      view.message = view.state === 'cancelled' ? `Cancelled after ${view.done} of ${view.total} cells.` : (e.message ?? String(err));
       throw err;
     } finally {
       sub.dispose();

@@ -101,7 +101,10 @@ test('Patch Activations on a one-word change: both heatmaps stream in normalized
 
     // what the user reads: the progress at the total, the metric header with both ends, two painted heatmaps
     const progress = await panel.locator('.patch-progress').innerText();
-    assert.match(progress, new RegExp(`^Done: ${total} runs in \\d+\\.\\d s$`));
+    const done = new RegExp(`^Done: ${total} cells, (\\d+) runs in \\d+\\.\\d s$`).exec(progress);
+    assert.ok(done, `the progress line: ${progress}`);
+    // cells before the first changed token are the corrupted metric without a run (causality): fewer runs than cells
+    assert.ok(Number(done[1]) > 0 && Number(done[1]) < total, `runs ${done[1]} of ${total} cells`);
     const header = await panel.locator('.patch-metric').innerText();
     const m = /Clean ([+−]\d+\.\d{3}), corrupted ([+−]\d+\.\d{3})\./.exec(header);
     assert.ok(m, `the metric header names both ends: ${header}`);
@@ -114,7 +117,7 @@ test('Patch Activations on a one-word change: both heatmaps stream in normalized
       const stats = await canvasStats(canvas);
       assert.ok(stats.painted > 0 && stats.colours > 3, `the ${kind} heatmap is painted: ${JSON.stringify(stats)}`);
     }
-    console.log(`  patching: ${total} runs (${residCells.length} residual, ${L * H} heads) at token ${at} of ${tokens}; metric clean ${m[1]}, corrupted ${m[2]}; ${progress}`);
+    console.log(`  patching: ${total} cells (${residCells.length} residual, ${L * H} heads) at token ${at} of ${tokens}; metric clean ${m[1]}, corrupted ${m[2]}; ${progress}`);
     await screenshotOf(panel.locator('section.patch'), 'patch-02-heatmaps');
     await screenshotOf(page.locator('.part.editor'), 'patch-03-workbench');
   });

@@ -23,6 +23,7 @@ import { randomIds, writeFamilyCheckpoint } from './familyCheckpoint';
 import { loadEngine } from '../../extension/engine/load';
 import type { Gpt2Engine } from '../../extension/engine/analyses/engine';
 import { Lens } from '../../extension/engine/analyses/lens';
+import type { PatchResult } from '../../extension/common/engineProtocol';
 import { patchActivations, patchResidRows, type PatchProgress } from '../../extension/engine/analyses/patching';
 import { HeadlightError } from '../../extension/common/errors';
 import { idText, idTokenizer } from './idTokens';
@@ -112,6 +113,39 @@ for (const c of CASES) {
       return logits[at * ref.vocab + answer] - logits[at * ref.vocab + wrong];
     };
 
+    /** Every cell of `r` (patching `cleanIds` into `corruptIds`, metric at `at`) against the reference's own patching. */
+    const expectReference = (r: PatchResult, cleanIds: number[], corruptIds: number[], at: number) => {
+      const { nLayer: L, nHead: H } = engine.dims;
+      const T = cleanIds.length;
+      // The clean run's streams and head outputs, from the reference itself.
+      const cleanTrace = ref.forward(cleanIds, {});
+      const z: Float64Array[][][] = Array.from({ length: L }, () => Array.from({ length: H }, () => []));
+      ref.forward(cleanIds, { patchHeadOut: (l, h, t, v) => (z[l][h][t] = Float64Array.from(v)) });
+      const clean0 = cleanTrace.logits[at * ref.vocab + answer] - cleanTrace.logits[at * ref.vocab + wrong];
+      const corrupt0 = refMetric(corruptIds, {}, at);
+      assert.ok(Math.abs(r.metricClean - clean0) <= TOL, `clean metric ${r.metricClean} vs ${clean0}`);
+      assert.ok(Math.abs(r.metricCorrupt - corrupt0) <= TOL, `corrupt metric ${r.metricCorrupt} vs ${corrupt0}`);
+      assert.ok(Math.abs(clean0 - corrupt0) > 1e-3, 'the pair should differ in its metric for this test to mean something');
+      let worst = 0;
+      for (let l = 0; l < L; l++) {
+        for (let t = 0; t < T; t++) {
+          const want = refMetric(corruptIds, { patchResidPre: (ll, tt, row) => ll === l && tt === t && row.set(cleanTrace.residPre[l].subarray(t * row.length, (t + 1) * row.length)) }, at);
+          const d = Math.abs(r.resid[l * T + t] - want);
+          worst = Math.max(worst, d);
+          assert.ok(d <= TOL, `resid L${l} t${t}: ${r.resid[l * T + t]} vs reference ${want}`);
+        }
+        for (let h = 0; h < H; h++) {
+          const want = refMetric(corruptIds, { patchHeadOut: (ll, hh, t, v) => ll === l && hh === h && v.set(z[l][h][t]) }, at);
+          const d = Math.abs(r.heads[l * H + h] - want);
+          worst = Math.max(worst, d);
+          assert.ok(d <= TOL, `head L${l}H${h}: ${r.heads[l * H + h]} vs reference ${want}`);
+        }
+      }
+      // Positions where the texts agree enter layer 0 the same: patching them changes nothing.
+      for (let t = 0; t < T; t++) if (cleanIds[t] === corruptIds[t]) assert.ok(Math.abs(r.resid[t] - r.metricCorrupt) <= 1e-5, `layer 0, equal token at ${t}`);
+      assert.ok(worst <= TOL);
+    };
+
     test('every resid and head cell ≤ 1e-3 of the reference with its own patching', async () => {
       const { nLayer: L, nHead: H } = engine.dims;
       const T = c.T;
@@ -121,7 +155,9 @@ for (const c of CASES) {
       const cells = events.filter((p) => p.cell).length;
       assert.equal(r.position, at);
       assert.equal(cells, L * T + L * H);
-      assert.equal(r.runs, cells);
+      assert.equal(r.cells, cells);
+      const firstDiff = clean.findIndex((id, i) => id !== corrupt[i]);
+      assert.equal(r.runs, cells - L * firstDiff, 'resid cells before the first changed token take no run');
       // the first event comes before any run and carries both ends (a view normalizes streamed cells with them); so does every later one
       assert.equal(events[0].done, 0);
       assert.equal(events[0].cell, undefined);
@@ -133,33 +169,18 @@ for (const c of CASES) {
         assert.equal(p.metricClean, events[0].metricClean);
         assert.equal(p.metricCorrupt, events[0].metricCorrupt);
       });
-      // The clean run's streams and head outputs, from the reference itself.
-      const cleanTrace = ref.forward(clean, {});
-      const z: Float64Array[][][] = Array.from({ length: L }, () => Array.from({ length: H }, () => []));
-      ref.forward(clean, { patchHeadOut: (l, h, t, v) => (z[l][h][t] = Float64Array.from(v)) });
-      const clean0 = cleanTrace.logits[at * ref.vocab + answer] - cleanTrace.logits[at * ref.vocab + wrong];
-      const corrupt0 = refMetric(corrupt, {}, at);
-      assert.ok(Math.abs(r.metricClean - clean0) <= TOL, `clean metric ${r.metricClean} vs ${clean0}`);
-      assert.ok(Math.abs(r.metricCorrupt - corrupt0) <= TOL, `corrupt metric ${r.metricCorrupt} vs ${corrupt0}`);
-      assert.ok(Math.abs(clean0 - corrupt0) > 1e-3, 'the pair should differ in its metric for this test to mean something');
-      let worst = 0;
-      for (let l = 0; l < L; l++) {
-        for (let t = 0; t < T; t++) {
-          const want = refMetric(corrupt, { patchResidPre: (ll, tt, row) => ll === l && tt === t && row.set(cleanTrace.residPre[l].subarray(t * row.length, (t + 1) * row.length)) }, at);
-          const d = Math.abs(r.resid[l * T + t] - want);
-          worst = Math.max(worst, d);
-          assert.ok(d <= TOL, `resid L${l} t${t}: ${r.resid[l * T + t]} vs reference ${want}`);
-        }
-        for (let h = 0; h < H; h++) {
-          const want = refMetric(corrupt, { patchHeadOut: (ll, hh, t, v) => ll === l && hh === h && v.set(z[l][h][t]) }, at);
-          const d = Math.abs(r.heads[l * H + h] - want);
-          worst = Math.max(worst, d);
-          assert.ok(d <= TOL, `head L${l}H${h}: ${r.heads[l * H + h]} vs reference ${want}`);
-        }
-      }
-      // Positions where the texts agree enter layer 0 the same: patching them changes nothing.
-      for (let t = 0; t < T; t++) if (clean[t] === corrupt[t]) assert.ok(Math.abs(r.resid[t] - r.metricCorrupt) <= 1e-5, `layer 0, equal token at ${t}`);
-      assert.ok(worst <= TOL);
+      expectReference(r, clean, corrupt, at);
+    });
+
+    test('a one-token change near the end: cells before it take no run, heads run from it, all match the reference', async () => {
+      const { nLayer: L, nHead: H } = engine.dims;
+      const T = c.T;
+      const late = clean.slice();
+      late[T - 3] = (clean[T - 3] + 1 + (corrupt[T - 2] % (ref.vocab - 1))) % ref.vocab; // any other id
+      const r = await patchActivations(engine, () => lens.readoutHead(), { clean: idText(clean), corrupt: idText(late), answer, wrong });
+      assert.equal(r.cells, L * T + L * H);
+      assert.equal(r.runs, L * 3 + L * H, 'resid runs at the last three positions only');
+      expectReference(r, clean, late, T - 1);
     });
 
     test('a metric position before the end: cells after it are the corrupted metric; the rest match the reference', async () => {

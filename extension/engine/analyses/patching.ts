@@ -15,7 +15,10 @@
  *   - a patch at layer l leaves the layers before it as in the corrupted run: each run starts at layer l on the
  *     corrupted run's stored residual stream (graph inputs layer_rows/resid_rows/resid_in, as ranking heads does);
  *   - a resid patch at position t leaves positions before t as in the corrupted run: the run covers t..at on the
- *     corrupted run's keys and values of 0..t−1 (about half the rows of a full run on average).
+ *     corrupted run's keys and values of 0..t−1 (about half the rows of a full run on average);
+ *   - before the first token where the texts differ, both runs are the same computation: resid cells there are the
+ *     corrupted metric without a run, and a head's run covers only the first differing position..at (a one-word
+ *     change near the end of a file: a few rows per run instead of all of them).
  * Head patching feeds the clean head's [T, D] rows through the graph's head_rows input (gpt2Graph.ts): the head is
  * gated off (head_mask 0, head_mean 0) and head_rows carries its clean output per position. Patching the head
  * through the residual stream would not be exact: the MLP of the same layer (GPT-2, Llama) and Gemma's
@@ -135,14 +138,24 @@ export async function patchActivations(engine: Gpt2Engine, readout: () => Promis
   const report = (cell: PatchCell) => opts.onProgress?.({ done: ++done, total, cell, metricClean, metricCorrupt });
   opts.onProgress?.({ done, total, metricClean, metricCorrupt }); // before the first run: a view can normalize from the first cell
   const ids = corrupt.slice(0, n);
+  // Before the first token that differs, the two runs are the same computation (causal attention): patching there
+  // changes nothing, so those cells are the corrupted metric with no run, and a head's patched run starts there.
+  let first = 0;
+  while (first < n && clean[first] === corrupt[first]) first++;
+  let runs = 0;
 
   const resid = new Float32Array(targets.has('resid') ? L * T : 0).fill(metricCorrupt); // [L, T]
   for (let l = 0; l < residCells / n; l++) {
     for (let t = 0; t < n; t++) {
+      if (t < first) {
+        report({ target: 'resid', layer: l, index: t, value: metricCorrupt });
+        continue;
+      }
       // Rows t..at of the corrupted stream entering layer l, row t the clean run's.
       const rows = corruptRun.resid[l].slice(t * E, n * E); // [n − t, E]
       rows.set(cleanRun.resid[l].subarray(t * E, (t + 1) * E), 0);
       const final = await scratch((runner) => patchedRun(runner, ids, t, corruptRun.cache, l, (a, b) => ({ resid: rows.subarray((a - t) * E, (b - t) * E) })));
+      runs++;
       resid[l * T + t] = metric(final);
       report({ target: 'resid', layer: l, index: t, value: resid[l * T + t] });
     }
@@ -155,18 +168,24 @@ export async function patchActivations(engine: Gpt2Engine, readout: () => Promis
     const mask = new Float32Array(L * H).fill(1); // [L, H]
     mask[k] = 0;
     const z = cleanRun.headZ![l]; // [H, n, D]
+    if (first >= n) {
+      heads[k] = metricCorrupt;
+      report({ target: 'heads', layer: l, index: h, value: heads[k] });
+      continue;
+    }
     const final = await scratch((runner) =>
-      patchedRun(runner, ids, 0, corruptRun.cache, l, (a, b) => {
+      patchedRun(runner, ids, first, corruptRun.cache, l, (a, b) => {
         const rows = new Float32Array(H * (b - a) * D); // [H, b − a, D]: zeros but head h
         rows.set(z.subarray((h * n + a) * D, (h * n + b) * D), h * (b - a) * D);
         return { resid: corruptRun.resid[l].subarray(a * E, b * E), mask, rows };
       }),
     );
+    runs++;
     heads[k] = metric(final);
     report({ target: 'heads', layer: l, index: h, value: heads[k] });
   }
 
-  return { window, tokens: T, nLayer: L, nHead: H, position: at, answer: p.answer, wrong: p.wrong, metricClean, metricCorrupt, resid, heads, runs: total, ms: performance.now() - t0 };
+  return { window, tokens: T, nLayer: L, nHead: H, position: at, answer: p.answer, wrong: p.wrong, metricClean, metricCorrupt, resid, heads, cells: total, runs, ms: performance.now() - t0 };
 }
 
 /**
