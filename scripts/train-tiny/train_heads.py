@@ -11,11 +11,17 @@ What differs from train.py (whose corpus, windows, config and writer it imports)
 - Sampled softmax: the logits of a step are taken over the step's own targets plus K negatives drawn uniformly from
   the rest of the 50,257 ids, each negative's logit raised by log((V - |targets|) / K) so that its term stands for
   the ids it was drawn from (an importance-sampled partition function). Held-out losses use the full softmax.
-- Data mix: a share of the windows are random token ids (uniform over the whole vocabulary but <|endoftext|>), each
-  segment of n ids followed by one or two copies of itself; the loss is taken only where a copy makes the next token
-  predictable. Copying needs a previous-token head feeding an induction head, so those heads pay on the loss.
+- Data mix, three kinds of window in one step: natural text (loss on every target); "copy" windows of random ids,
+  each segment of n ids followed by one or two more copies of itself, loss only where a copy makes the next id
+  predictable (copying needs a previous-token head feeding an induction head, so those heads pay on the loss); "skip"
+  windows of m random ids followed by the id before last ("a b a"), loss only on that repeat, which only the token
+  exactly one position back predicts (a sharp previous-token head pays, a head spread over t-1..t-3 does not). The
+  random ids come from the N commonest training ids (--syn-pool) or uniformly from a range (--syn-range 1000:30000,
+  the range the head finder's induction probe draws from).
 - Position signal: sin/cos start for wpe (train.py's), its own learning-rate factor and no decay; weight decay on wte
-  so the tied token rows do not drown the positions; a context curriculum (short windows first).
+  so the tied token rows do not drown the positions; a context curriculum (short windows first); windows placed at
+  random offsets in the 512 positions, per step or per window (--pos-offset-per-window), so a pattern learnt on short
+  windows is learnt at every position and has to be relative.
 - Resumable: fp32 weights, AdamW state, RNG states and the log history go to work/heads-NAME.pt every few minutes
   and at the end; the log prints the command that continues the run.
 """
@@ -35,7 +41,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from gpt2 import GPT2  # noqa: E402
-from train import EOT, VOCAB, fixed_windows, load_corpus, restricted_loss, save_hf  # noqa: E402
+from train import EOT, VOCAB, fixed_windows, full_vocab_loss, load_corpus, restricted_loss, save_hf  # noqa: E402
 from evaluate import bigram_nll, head_scores, induction_scores  # noqa: E402
 import safetensors_io  # noqa: E402
 
@@ -51,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument('--log-dir', default=os.path.join(HERE, 'pilots-heads'))
     p.add_argument('--resume', action='store_true', help='continue work/heads-NAME.pt (its args win unless given again)')
     p.add_argument('--minutes', type=float, default=5.0, help='wall time of this invocation (then checkpoint and stop)')
+    p.add_argument('--stop-step', type=int, default=0,
+                   help='also stop (checkpoint and exit) once the run reaches this step: stages of a fixed length, '
+                        'so a lineage replays step for step whatever the machine speed')
     p.add_argument('--seed', type=int, default=1234)
     p.add_argument('--init', choices=['scratch', 'bundled'], default='scratch',
                    help='scratch: GPT-2 init with sin/cos wpe; bundled: the F16 weights of models/headlight-tiny')
@@ -71,12 +80,23 @@ def parse_args(argv=None):
                         'predictable from the token before last, which rewards a head on a fixed offset')
     p.add_argument('--syn-pool', type=int, default=0,
                    help='draw the random ids from the N commonest ids of the training split (0: every id but EOT)')
+    p.add_argument('--syn-range', default='',
+                   help='LO:HI: draw the random ids uniformly from [LO, HI) (the head finder probe draws from 1000:30000); '
+                        'overrides --syn-pool')
+    p.add_argument('--skip-frac', type=float, default=0.0,
+                   help='share of windows made of skip segments: m random ids then the id before last again '
+                        '("a b a", "a b c b"): the repeat is predictable only from exactly one position back, which '
+                        'rewards a sharp previous-token head (no other offset carries the answer)')
+    p.add_argument('--skip-len', default='2:4', help='m, the random ids of a skip segment before its repeat, MIN:MAX')
     p.add_argument('--pos-offset', type=float, default=0.0,
                    help='share of steps whose windows sit at a random position offset (all n_positions rows train)')
+    p.add_argument('--pos-offset-per-window', action='store_true',
+                   help='draw the offset per window (not per step), so every step trains rows all over wpe')
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--warmup', type=int, default=60)
     p.add_argument('--wpe-lr', type=float, default=3.0, help='learning-rate factor of wpe')
     p.add_argument('--wte-lr', type=float, default=1.0, help='learning-rate factor of wte')
+    p.add_argument('--attn-lr', type=float, default=1.0, help='learning-rate factor of the attention c_attn matrices')
     p.add_argument('--wte-decay', type=float, default=0.1, help='AdamW weight decay of wte (tied output rows)')
     p.add_argument('--decay', type=float, default=0.1, help='AdamW weight decay of the layer matrices')
     p.add_argument('--log-every', type=int, default=25)
@@ -122,13 +142,44 @@ def synthetic_window(rng, length, lo, hi, p_third, p_short, pool):
     return ids, known
 
 
+def skip_window(rng, length, m_lo, m_hi, pool):
+    """Skip segments: m random ids, then the id before last again ("a b a", "a b c b"). -> ids [length] and, per
+    position, whether it is such a repeat (predictable from the token one position before the query, and from no
+    other position)."""
+    ids = np.empty(length, dtype=np.int64)
+    known = np.zeros(length, dtype=bool)
+    i = 0
+    while i < length:
+        m = int(rng.integers(m_lo, m_hi + 1))
+        seg = pool[rng.integers(0, len(pool), size=m)]
+        take = min(m, length - i)
+        ids[i:i + take] = seg[:take]
+        i += take
+        if i < length:
+            ids[i] = seg[-2]
+            known[i] = seg[-2] != seg[-1]
+            i += 1
+    return ids, known
+
+
+KINDS = ('natural', 'copy', 'skip')
+
+
 def make_batch(rng, train, ctx, n_windows, a, pool):
-    """x, y: [B, ctx] ids; keep: [B, ctx] bool (targets that count); n_syn: how many windows are synthetic."""
+    """x, y: [B, ctx] ids; keep: [B, ctx] bool (targets that count); kind: [B] index into KINDS."""
     lo, hi = (int(v) for v in a.syn_len.split(':'))
+    m_lo, m_hi = (int(v) for v in a.skip_len.split(':'))
     n_syn = int(round(n_windows * a.syn_frac))
-    rows, keeps = [], []
+    n_skip = int(round(n_windows * getattr(a, 'skip_frac', 0.0)))
+    rows, keeps, kinds = [], [], []
     for b in range(n_windows):
-        if b < n_syn:
+        if b < n_skip:
+            ids, known = skip_window(rng, ctx + 1, m_lo, m_hi, pool)
+            rows.append(ids)
+            keeps.append(known[1:])
+            kinds.append(2)
+        elif b < n_skip + n_syn:
+            kinds.append(1)
             ids, known = synthetic_window(rng, ctx + 1, lo, hi, a.syn_third, a.syn_short, pool)
             rows.append(ids)
             keeps.append(known[1:])
@@ -136,12 +187,17 @@ def make_batch(rng, train, ctx, n_windows, a, pool):
             s = int(rng.integers(0, len(train) - ctx - 1))
             rows.append(train[s:s + ctx + 1].astype(np.int64))
             keeps.append(np.ones(ctx, dtype=bool))
+            kinds.append(0)
     chunk = torch.from_numpy(np.stack(rows))  # [B, ctx+1]
-    return chunk[:, :-1], chunk[:, 1:], torch.from_numpy(np.stack(keeps)), n_syn
+    return chunk[:, :-1], chunk[:, 1:], torch.from_numpy(np.stack(keeps)), torch.tensor(kinds)
 
 
 def synthetic_pool(a, counts):
-    """The ids random segments are drawn from: every id but <|endoftext|>, or the --syn-pool commonest training ids."""
+    """The ids random segments are drawn from: every id but <|endoftext|>, the --syn-range, or the --syn-pool commonest
+    training ids."""
+    if getattr(a, 'syn_range', ''):
+        lo, hi = (int(v) for v in a.syn_range.split(':'))
+        return np.arange(lo, hi, dtype=np.int64)
     if a.syn_pool <= 0:
         return np.arange(EOT, dtype=np.int64)
     order = np.argsort(-counts, kind='stable')
@@ -154,15 +210,19 @@ def hidden(model, x, offset=0):
     """Final hidden states: [B, T] ids at positions offset..offset+T-1 -> [B, T, E] (after ln_f, before the tied
     output layer)."""
     T = x.shape[1]
-    h = model.wte(x) + model.wpe(torch.arange(offset, offset + T))  # [B, T, E]
+    if torch.is_tensor(offset):  # one offset per window: [B]
+        h = model.wte(x) + model.wpe(offset[:, None] + torch.arange(T))  # [B, T, E]
+    else:
+        h = model.wte(x) + model.wpe(torch.arange(offset, offset + T))  # [B, T, E]
     for block in model.h:
         h, _ = block(h)
     return model.ln_f(h)
 
 
-def sampled_softmax_loss(model, x, y, keep, k, gen, offset=0):
+def sampled_softmax_loss(model, x, y, keep, k, gen, offset=0, per_target=False):
     """Cross-entropy over the step's distinct targets plus k uniform negatives from the other ids, each negative's logit
-    corrected by log(rest / k) so the negatives estimate the rest of the partition function. -> (loss, columns)."""
+    corrected by log(rest / k) so the negatives estimate the rest of the partition function. -> (loss, columns); with
+    per_target the loss is [N], one per kept target."""
     h = hidden(model, x, offset)[keep]  # [N, E]
     targets = y[keep]  # [N]
     uniq, inv = torch.unique(targets, return_inverse=True)  # [U], [N]
@@ -174,7 +234,7 @@ def sampled_softmax_loss(model, x, y, keep, k, gen, offset=0):
     corr = torch.zeros(len(cand))
     corr[len(uniq):] = math.log(len(rest) / max(1, len(neg)))
     logits = h @ model.wte.weight[cand].t() + corr  # [N, U+k]
-    return F.cross_entropy(logits, inv), len(cand)
+    return F.cross_entropy(logits, inv, reduction='none' if per_target else 'mean'), len(cand)
 
 
 def full_loss(model, x, y, keep):
@@ -182,7 +242,12 @@ def full_loss(model, x, y, keep):
     return F.cross_entropy(logits, y[keep])
 
 
-def step_loss(model, x, y, keep, a, gen, seen_ids, to_seen, offset=0):
+def step_loss(model, x, y, keep, a, gen, seen_ids, to_seen, offset=0, kind=None):
+    """Mean loss of the kept targets; with kind ([B] window kinds, sampled softmax only) also the mean per kind."""
+    if a.negatives > 0 and kind is not None:
+        per = sampled_softmax_loss(model, x, y, keep, a.negatives, gen, offset, per_target=True)[0]  # [N]
+        kk = kind[:, None].expand_as(keep)[keep]  # [N]
+        return per.mean(), {KINDS[i]: (per[kk == i].sum().item(), int((kk == i).sum())) for i in range(len(KINDS))}
     if a.negatives > 0:
         return sampled_softmax_loss(model, x, y, keep, a.negatives, gen, offset)[0]
     if a.negatives == 0:
@@ -268,15 +333,18 @@ def build(a):
     else:
         raw, _ = safetensors_io.load(os.path.join(BUNDLED, 'model.safetensors'))
         model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in raw.items()})
-    groups = {'wte': [], 'wpe': [], 'decay': [], 'no_decay': []}
+    groups = {'wte': [], 'wpe': [], 'decay': [], 'no_decay': [], 'attn': []}
     for name, p in model.named_parameters():
         key = name.split('.')[0] if name in ('wte.weight', 'wpe.weight') else ('decay' if p.dim() >= 2 else 'no_decay')
+        if name.endswith('attn.c_attn.weight'):
+            key = 'attn'
         groups[key].append(p)
     opt = torch.optim.AdamW([
         {'params': groups['wte'], 'weight_decay': a.wte_decay, 'lr_mult': a.wte_lr},
         {'params': groups['wpe'], 'weight_decay': 0.0, 'lr_mult': a.wpe_lr},
         {'params': groups['decay'], 'weight_decay': a.decay, 'lr_mult': 1.0},
         {'params': groups['no_decay'], 'weight_decay': 0.0, 'lr_mult': 1.0},
+        {'params': groups['attn'], 'weight_decay': a.decay, 'lr_mult': getattr(a, 'attn_lr', 1.0)},
     ], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     return model, opt
 
@@ -343,7 +411,7 @@ def main(argv=None):
         ck = torch.load(path)
         given = given_flags(argv)
         a = argparse.Namespace(**{**vars(a), **ck['args'],
-                                   **{k: v for k, v in vars(a).items() if k in given or k in ('resume', 'export', 'minutes')}})
+                                   **{k: v for k, v in vars(a).items() if k in given or k in ('resume', 'export', 'minutes', 'stop_step')}})
     torch.manual_seed(a.seed)
     model, opt = build(a)
     rng = np.random.default_rng(a.seed)
@@ -352,10 +420,11 @@ def main(argv=None):
     if ck:
         model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['opt'])
-        for g, m in zip(opt.param_groups, (a.wte_lr, a.wpe_lr, 1.0, 1.0)):
+        for g, m in zip(opt.param_groups, (a.wte_lr, a.wpe_lr, 1.0, 1.0, a.attn_lr)):
             g['lr_mult'] = m
         opt.param_groups[0]['weight_decay'] = a.wte_decay
         opt.param_groups[2]['weight_decay'] = a.decay
+        opt.param_groups[4]['weight_decay'] = a.decay
         state = ck['state']
         rng.bit_generator.state = ck['np_rng']
         torch.set_rng_state(ck['torch_rng'])
@@ -364,7 +433,24 @@ def main(argv=None):
         os.makedirs(a.export, exist_ok=True)
         model.eval()
         save_hf(model, a, a.export)
-        print(f'wrote {a.export}/config.json and model.safetensors from {path} (step {state["step"]}, {state["tokens"]} tokens)')
+        # Reference for verify.py (as train.py writes it): the loss of a fixed validation batch with the fp32 weights
+        # and with the weights rounded to fp16, which is what the NumPy forward over the export must reproduce.
+        batch = fixed_windows(val, 2, 128)  # [2, 129]
+        np.save(os.path.join(WORK, 'verify-batch.npy'), batch.numpy())
+        loss32 = full_vocab_loss(model, batch)
+        with torch.no_grad():
+            for p_ in model.parameters():
+                p_.copy_(p_.half().float())
+        loss16 = full_vocab_loss(model, batch)
+        summary = {'run': a.run, 'step': state['step'], 'tokens': state['tokens'], 'elapsed_s': round(state['elapsed'], 1),
+                   'verify_batch_loss_fp32': loss32, 'verify_batch_loss_fp16_weights': loss16,
+                   'torch': torch.__version__, 'threads': 1, 'args': vars(a), 'history': state['history']}
+        os.makedirs(os.path.join(a.export, 'training'), exist_ok=True)
+        with open(os.path.join(a.export, 'training', 'train-heads-summary.json'), 'w') as f:
+            json.dump(summary, f, indent=1)
+            f.write('\n')
+        print(f'wrote {a.export}/config.json, model.safetensors and training/train-heads-summary.json from {path} '
+              f'(step {state["step"]}, {state["tokens"]} tokens); verify batch loss fp32 {loss32:.5f}, fp16 {loss16:.5f}')
         return
 
     os.makedirs(a.log_dir, exist_ok=True)
@@ -407,15 +493,25 @@ def main(argv=None):
     elapsed0 = state['elapsed']
     last_eval = last_ckpt = time.time()
     run_loss, run_n, run_tokens, t_log = 0.0, 0, 0, time.time()
+    kind_sum, kind_n = {}, {}
     while True:
         step = state['step']
         lr = a.lr * min(1.0, (step + 1) / a.warmup)
         for g in opt.param_groups:
             g['lr'] = lr * g['lr_mult']
         ctx = ctx_at(step, a.ctx)
-        x, y, keep, _ = make_batch(rng, train, ctx, a.tokens // ctx, a, pool)
-        offset = int(rng.integers(0, a.n_positions - ctx + 1)) if rng.random() < a.pos_offset else 0
-        loss = step_loss(model, x, y, keep, a, gen, seen_ids, to_seen, offset)
+        x, y, keep, kind = make_batch(rng, train, ctx, a.tokens // ctx, a, pool)
+        if getattr(a, 'pos_offset_per_window', False):
+            nw = x.shape[0]
+            offset = torch.from_numpy(rng.integers(0, a.n_positions - ctx + 1, size=nw) * (rng.random(nw) < a.pos_offset))
+        else:
+            offset = int(rng.integers(0, a.n_positions - ctx + 1)) if rng.random() < a.pos_offset else 0
+        loss = step_loss(model, x, y, keep, a, gen, seen_ids, to_seen, offset, kind if a.negatives > 0 else None)
+        if isinstance(loss, tuple):
+            loss, parts = loss
+            for name, (sm, n) in parts.items():
+                kind_sum[name] = kind_sum.get(name, 0.0) + sm
+                kind_n[name] = kind_n.get(name, 0) + n
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -428,10 +524,13 @@ def main(argv=None):
         now = time.time()
         state['elapsed'] = elapsed0 + (now - t_start)
         if state['step'] % a.log_every == 0:
+            per_kind = ' '.join(f'{k} {kind_sum[k] / kind_n[k]:.3f}' for k in KINDS if kind_n.get(k))
             say(f'step {state["step"]} ctx {ctx} tokens {state["tokens"]} {state["elapsed"]:.0f}s lr {lr:.2e} '
-                f'train(sampled) {run_loss / run_n:.4f} {run_tokens / (now - t_log):.0f} tok/s')
+                f'train(sampled) {run_loss / run_n:.4f} [{per_kind}] {run_tokens / (now - t_log):.0f} tok/s')
             run_loss, run_n, run_tokens, t_log = 0.0, 0, 0, time.time()
-        done = now - t_start > a.minutes * 60
+            kind_sum.clear()
+            kind_n.clear()
+        done = now - t_start > a.minutes * 60 or (a.stop_step > 0 and state['step'] >= a.stop_step)
         if done or now - last_eval > a.eval_every_s:
             evaluate_now()
             last_eval = time.time()

@@ -91,9 +91,13 @@ def main():
         if list(raw[k].shape) != shape or raw[k].dtype != np.float16:
             sys.exit(f'{k}: expected F16 {shape}, got {raw[k].dtype} {list(raw[k].shape)}')
     W = {k: v.astype(np.float64) for k, v in raw.items()}
-    # The exported weights come from the last training phase: phase 2 (train_continue.py --export) if it ran.
-    phase2 = os.path.join(MODEL, 'training', 'train-phase2-summary.json')
-    summary = json.load(open(phase2 if os.path.exists(phase2) else os.path.join(MODEL, 'training', 'train-summary.json')))
+    # The exported weights come from the last training script that wrote a summary: train_heads.py --export (issue
+    # #21), else phase 2 (train_continue.py --export), else phase 1 (train.py).
+    names = ('train-heads-summary.json', 'train-phase2-summary.json', 'train-summary.json')
+    found = [os.path.join(MODEL, 'training', n) for n in names if os.path.exists(os.path.join(MODEL, 'training', n))]
+    if not found:
+        sys.exit(f'{MODEL}/training holds none of {", ".join(names)}: export the model first')
+    summary = json.load(open(found[0]))
     batch = np.load(os.path.join(WORK, 'verify-batch.npy'))
     loss = batch_loss(batch, W, cfg)
     ref = summary['verify_batch_loss_fp16_weights']
