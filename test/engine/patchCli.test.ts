@@ -31,7 +31,7 @@ test('patch --dump writes patch.json: resid_pre [L][T] and head_out [L][H] equal
   const wrong = 8031;
   const r = await runCli('patch', '--model', ck.dir, '--clean', join(root, 'clean.txt'), '--corrupt', join(root, 'corrupt.txt'), '--answer', String(answer), '--wrong', String(wrong), '--dump', out, '--threads', '1');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.err, /patched \d+ runs/);
+  assert.match(r.err, /patched \d+ cells in \d+ runs/);
   const json = JSON.parse(readFileSync(join(out, 'patch.json'), 'utf8'));
   const tok = await loadTokenizer(ck.dir);
   const clean = tok.encode(CLEAN).map((t) => t.id);
