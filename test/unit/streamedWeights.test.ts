@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TensorStore } from '../../extension/engine/model/checkpoint.js';
+import { TensorStore } from '../../extension/engine/model/tensorStore.js';
 import { openSafetensors, type SafetensorsFile } from '../../extension/engine/model/safetensors.js';
 import { writeExternalData } from '../../extension/engine/graph/gpt2Graph.js';
 import { DataType, type TensorSpec } from '../../extension/engine/graph/onnxProto.js';

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
 import { ACTIVATION_NAMES, type ActivationName } from '../graph/blocks.js';
 import type { BuiltGraph, GraphOptions, Weight } from '../graph/gpt2Graph.js';
-import type { TensorStore } from '../model/checkpoint.js';
+import type { TensorStore } from '../model/tensorStore.js';
 import { describe, type ConfigFields } from '../model/configFields.js';
 import type { ModelDims } from '../model/dims.js';
 

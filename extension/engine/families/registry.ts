@@ -5,7 +5,8 @@
  */
 import { basename } from 'node:path';
 import { HeadlightError } from '../../common/errors.js';
-import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDtype, type TensorStore } from '../model/checkpoint.js';
+import { lazyGpt2Weights, openFolder, parseConfig, type Checkpoint, type FileDtype } from '../model/checkpoint.js';
+import type { TensorStore } from '../model/tensorStore.js';
 import type { Gpt2Config } from '../model/checkpointTypes.js';
 import { describe } from '../model/configFields.js';
 import type { PlannedTensor } from '../model/memoryPlan.js';
