@@ -13,6 +13,7 @@ import { freemem, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { HeadlightError } from '../common/errors';
 import { availableMemoryFrom, type AvailableMemory, type PlanDims, type PlannedTensor } from '../common/memoryPlan';
+import { headerLength, parseHeader } from '../common/safetensorsHeader';
 import { knownTensors, type KnownModel } from './knownModels';
 import { INDEX, WEIGHTS, shardsOfIndex } from './modelFiles';
 
@@ -25,9 +26,6 @@ export interface ModelShape {
   /** GPT-2: the engine's window is always the context, whatever headlight.window.tokens says. */
   fixedWindow: boolean;
 }
-
-/** The format's own limit on a header (as engine/model/safetensors.ts). */
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 /** Buffers the graph does not read (computed by the engine instead), and a multimodal model's vision part. */
 const NOT_READ = /\.(attn|attention)\.(bias|masked_bias)$|rotary_emb\.inv_freq$|^(model\.)?(vision_tower|multi_modal_projector)\./;
@@ -119,43 +117,26 @@ export function shapeFromConfig(json: unknown, file: string, headers: PlannedTen
   return { dims: { nLayer, nHead, nKvHead, headDim, nEmbd, vocabSize }, tensors, context, fixedWindow: type === 'gpt2' };
 }
 
-/** The tensors a safetensors file's header lists (name, shape, dtype): reads the header's bytes only. */
+/** The tensors a safetensors file's header lists (name, shape, dtype): reads the header's bytes only, validated as the engine does (common/safetensorsHeader.ts). */
 export async function readSafetensorsHeader(path: string): Promise<PlannedTensor[]> {
   const name = basename(path);
-  const bad = (why: string) => new HeadlightError('model-bad-header', `${name}: ${why}.`, 'The file is damaged or not a safetensors file: download the model again.');
   const file = await fsp.open(path, 'r').catch((err: unknown) => {
     throw unreadable(path, err);
   });
   try {
     const { size } = await file.stat();
-    if (size < 8) throw bad(`${size} bytes, fewer than the 8-byte header length`);
-    const prefix = Buffer.alloc(8);
-    await file.read(prefix, 0, 8, 0);
-    const length = Number(prefix.readBigUInt64LE(0));
-    if (length > MAX_HEADER_BYTES || 8 + length > size) throw bad(`the header claims ${length} bytes, ${length > MAX_HEADER_BYTES ? 'more than the format allows' : `past the file's end (${size} bytes)`}`);
-    const bytes = Buffer.alloc(length);
-    for (let at = 0; at < length; ) {
-      const { bytesRead } = await file.read(bytes, at, length - at, 8 + at);
-      if (bytesRead === 0) throw bad('the header ends early');
-      at += bytesRead;
-    }
-    let header: unknown;
-    try {
-      header = JSON.parse(bytes.toString('utf8'));
-    } catch (err) {
-      throw bad(`the header is not JSON (${(err as Error).message})`);
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('the header is not a JSON object');
-    const tensors: PlannedTensor[] = [];
-    for (const [key, info] of Object.entries(header)) {
-      if (key === '__metadata__') continue;
-      const { dtype, shape } = (info ?? {}) as { dtype?: unknown; shape?: unknown };
-      if (typeof dtype !== 'string' || !Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-        throw bad(`tensor ${key} has no valid dtype and shape`);
+    const readAt = async (position: number, length: number): Promise<Uint8Array> => {
+      const bytes = new Uint8Array(length);
+      for (let at = 0; at < length; ) {
+        const { bytesRead } = await file.read(bytes, at, length - at, position + at);
+        if (bytesRead === 0) return bytes.subarray(0, at); // shorter than it said: the parser names it
+        at += bytesRead;
       }
-      tensors.push({ name: key, shape: shape as number[], dtype });
-    }
-    return tensors;
+      return bytes;
+    };
+    const length = headerLength(await readAt(0, Math.min(8, size)), name, size);
+    const { tensors } = parseHeader(await readAt(8, length), name, size - 8 - length);
+    return [...tensors.values()].map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype }));
   } finally {
     await file.close();
   }
